@@ -1,0 +1,24 @@
+# The README's two commands: `make run` (set up, then run the nightly job on the embedded
+# defaults and the bundled sample data) and `make test` (set up, then run the test suite).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup run test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) runner.py run
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean:
+	rm -rf .cascadian reports

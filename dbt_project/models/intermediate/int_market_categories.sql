@@ -1,0 +1,58 @@
+-- Canonical category per listed market. A market's raw category is matched first, then
+-- its tags; matching is on whole lower-cased values (never substrings, which mislabelled
+-- "sol" inside "console"). Among several matches the rule listed first wins.
+with markets as (
+
+    select * from {{ ref('stg_reference__markets') }}
+
+),
+
+rules as (
+
+    select * from {{ ref('stg_reference__category_map') }}
+
+),
+
+by_category as (
+
+    select
+        markets.condition_id                                        as condition_id,
+        argMin(rules.canonical_category, rules.priority)            as canonical_category
+    from markets
+    inner join (select * from rules where match_kind = 'category') as rules
+        on markets.raw_category = rules.match_key
+    group by markets.condition_id
+
+),
+
+market_tags as (
+
+    select condition_id, arrayJoin(tags) as tag from markets
+
+),
+
+by_tag as (
+
+    select
+        market_tags.condition_id                                    as condition_id,
+        argMin(rules.canonical_category, rules.priority)            as canonical_category
+    from market_tags
+    inner join (select * from rules where match_kind = 'tag') as rules
+        on market_tags.tag = rules.match_key
+    group by market_tags.condition_id
+
+),
+
+categorized as (
+
+    select
+        markets.condition_id as condition_id,
+        coalesce(by_category.canonical_category, by_tag.canonical_category,
+                 '{{ var("uncategorized") }}')                     as category
+    from markets
+    left join by_category on markets.condition_id = by_category.condition_id
+    left join by_tag on markets.condition_id = by_tag.condition_id
+
+)
+
+select * from categorized

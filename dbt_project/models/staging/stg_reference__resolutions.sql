@@ -1,0 +1,22 @@
+with source as (
+
+    select * from {{ source('reference', 'resolutions') }}
+
+),
+
+renamed as (
+
+    select
+        condition_id,
+        nullIf(market_id, 'unknown') as market_id,
+        resolved_outcome,
+        payout_yes,
+        payout_no,
+        resolved_at                  as fetched_at,
+        error                        as lookup_error,
+        entry_index
+    from source
+
+)
+
+select * from renamed

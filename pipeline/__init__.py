@@ -1,0 +1,1 @@
+"""Orchestration of the nightly pipeline: configuration, warehouse access, dbt, steps."""

@@ -1,0 +1,55 @@
+"""`runner.py sql`: ad-hoc queries for analysts, mainly against the embedded engine, which
+no other process can open while it is in use."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import json
+import sys
+from typing import Any, TextIO
+
+from pipeline import warehouse
+from pipeline.config import Settings
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, int) and abs(value) > 2**53:
+        return str(value)  # JSON readers lose precision above 2^53
+    return value
+
+
+def render(columns: list[str], rows: list[tuple], fmt: str, out: TextIO) -> None:
+    if fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif fmt == "json":
+        for row in rows:
+            out.write(json.dumps({c: _plain(v) for c, v in zip(columns, row)}) + "\n")
+    else:
+        cells = [[("NULL" if v is None else str(v)) for v in row] for row in rows]
+        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+        out.write(" | ".join(c.ljust(w) for c, w in zip(columns, widths)) + "\n")
+        out.write("-+-".join("-" * w for w in widths) + "\n")
+        for r in cells:
+            out.write(" | ".join(v.ljust(w) for v, w in zip(r, widths)) + "\n")
+        out.write(f"({len(rows)} rows)\n")
+
+
+def run_query(settings: Settings, query: str, fmt: str, out: TextIO) -> int:
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    with warehouse.connect(settings) as ch:
+        try:
+            result = ch.query(query)
+        except DatabaseError as exc:
+            message = str(exc).split("DB::Exception: ")[-1].splitlines()[0]
+            print(f"query failed: {message}", file=sys.stderr)
+            return 1
+        render(list(result.column_names), result.result_rows, fmt, out)
+    return 0

@@ -48,8 +48,6 @@ FILL_FILE_PATTERN = "order_filled-{day}.jsonl.gz"
 EXCHANGE = "0x4bfb41d5b3570defd03c39a9a4d8de6bd8b8982e"  # v1 CTF Exchange
 COLLATERAL = "0"
 CHAIN_ID = 137
-BASE_UNITS = 10**6
-INT64_MAX = 2**63 - 1
 
 # --- shape of the universe --------------------------------------------------------------
 N_CONDITIONS = 3600
@@ -523,7 +521,7 @@ def _universe(seed: int) -> _Universe:
 
 def _quantity(rng: np.random.Generator) -> int:
     """Base units, a multiple of 0.01 token so every tick price gives integer collateral."""
-    tokens = float(np.clip(rng.lognormal(np.log(60.0), 1.3), 1.0, 250_000.0))
+    tokens = min(max(float(rng.lognormal(np.log(60.0), 1.3)), 1.0), 250_000.0)
     return int(round(tokens * 100)) * 10_000
 
 
@@ -627,7 +625,8 @@ def _match_events(taker: int, makers: list[int], token: str, taker_buys: bool,
 
 def _walk_book(rng: np.random.Generator, price: float, tick: int, n: int, taker_buys: bool) -> list[int]:
     lo, hi = tick // 100, 99 * tick // 100
-    t = int(np.clip(round(float(np.clip(price + rng.normal(0, 0.015), 0.01, 0.99)) * tick), lo, hi))
+    mid = min(max(price + float(rng.normal(0, 0.015)), 0.01), 0.99)
+    t = min(max(round(mid * tick), lo), hi)
     out = []
     for _ in range(n):
         out.append(t)

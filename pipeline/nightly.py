@@ -21,7 +21,6 @@ REFERENCE_FILES = (
     reference_files.MARKETS,
     reference_files.RESOLUTION_MAP,
 )
-SAMPLE_MARKER = ".sample"
 
 RUNS_DDL = """
 CREATE TABLE IF NOT EXISTS ops.runs
@@ -54,23 +53,29 @@ ORDER BY (run_id, step)
 """
 
 
-def prepare_sample(settings: Settings, today: dt.date) -> dict[str, Any]:
-    """Generate the sample world for `today`: fills files, and reference files when DATA_DIR
-    holds no files of a user's (only generated ones, marked by `.sample`)."""
+def sample_anchor(now: dt.datetime) -> dt.date:
+    """The sample's last day of fills: the last complete UTC day, so no fill lies in the
+    future and the newest one is under 24 h old, as after a healthy night."""
+    return (now.astimezone(dt.timezone.utc) - dt.timedelta(days=1)).date()
+
+
+def prepare_sample(settings: Settings, anchor: dt.date) -> dict[str, Any]:
+    """Generate the sample world ending on `anchor`: fills files, and reference files when
+    DATA_DIR holds no files of a user's (only generated ones, marked by `.sample`)."""
     from ingest import sample_data
 
     data_dir = settings.data_dir
     user_files = [n for n in REFERENCE_FILES if (data_dir / n).exists()]
-    write_reference = not user_files or (data_dir / SAMPLE_MARKER).exists()
+    write_reference = not user_files or (data_dir / sample_data.SAMPLE_MARKER).exists()
     fills_dir = settings.sample_dir / "fills"
     if write_reference:
-        summary_ = sample_data.generate_sample(fills_dir, data_dir, today,
+        summary_ = sample_data.generate_sample(fills_dir, data_dir, anchor,
                                                days=settings.sample_days, seed=settings.sample_seed)
         return {"anchor": str(summary_.anchor), "fill_files": len(summary_.fill_files),
                 "reference_files": "generated"}
-    files = sample_data.generate_fills(fills_dir, today, days=settings.sample_days,
+    files = sample_data.generate_fills(fills_dir, anchor, days=settings.sample_days,
                                        seed=settings.sample_seed)
-    return {"anchor": str(today), "fill_files": len(files),
+    return {"anchor": str(anchor), "fill_files": len(files),
             "reference_files": f"kept the user's files in {data_dir}"}
 
 
@@ -82,7 +87,7 @@ def step_ingest_fills(ctx: RunContext) -> StepResult:
     settings = ctx.settings
     details: dict[str, Any] = {"source": settings.goldsky_source}
     if settings.goldsky_source == "sample":
-        details["sample"] = prepare_sample(settings, ctx.started_at.date())
+        details["sample"] = prepare_sample(settings, sample_anchor(ctx.started_at))
     directory = fills_directory(settings)
     if not goldsky_files.discover(directory):
         raise SkipStep(f"no dataset files under {directory}")

@@ -1,0 +1,46 @@
+"""Shared fixtures. Every process of the suite runs in UTC, like the pipeline.
+
+chDB admits one data directory per process at a time, so fixtures open clients only inside
+`with warehouse.connect(...)` blocks and never keep one across tests.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+os.environ["TZ"] = "UTC"
+time.tzset()
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+import pytest  # noqa: E402
+
+from pipeline.config import Settings, load_settings  # noqa: E402
+
+# A fixed "now" for sample runs: the sample is dated relative to the run.
+SAMPLE_NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.timezone.utc)
+
+
+def make_settings(root: Path, **env: str) -> Settings:
+    """Settings whose every path lies under `root` (nothing touches the checkout)."""
+    base = {
+        "CASCADIAN_HOME": str(root / "home"),
+        "DATA_DIR": str(root / "data"),
+        "REPORTS_DIR": str(root / "reports"),
+        "GOLDSKY_DATASET_DIR": str(root / "goldsky"),
+        "SAMPLE_DAYS": "10",
+    }
+    base.update(env)
+    return load_settings(base)
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    """The nightly job run once on the sample data (10 days), shared by read-only tests."""
+    from pipeline.nightly import run_nightly
+
+    settings = make_settings(tmp_path_factory.mktemp("sample"))
+    status, run = run_nightly(settings, now=SAMPLE_NOW)
+    return settings, status, run

@@ -7,7 +7,9 @@ another process surfaces as `WarehouseBusy` instead of an engine traceback.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit
 
@@ -32,13 +34,32 @@ class WarehouseUnavailable(RuntimeError):
     """ClickHouse could not be reached or opened."""
 
 
+def held_by_another_process(path: Path) -> bool:
+    """Whether another process holds the engine's lock on `<path>/status`.
+
+    The engine takes an exclusive flock on that file for as long as it runs; chDB reports a
+    failed open only as "Error initializing EmbeddedServer" (the lock message goes to
+    stderr), so the lock itself is the reliable signal.
+    """
+    status = path / "status"
+    if not status.exists():
+        return False
+    with status.open("rb") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
 def _embedded_client(settings: Settings) -> Client:
     settings.clickhouse_path.mkdir(parents=True, exist_ok=True)
     try:
         return clickhouse_connect.get_client(interface="chdb", path=str(settings.clickhouse_path))
     except Exception as exc:  # chDB raises plain RuntimeErrors from the engine
         text = str(exc)
-        if any(marker in text for marker in _LOCK_MARKERS):
+        if any(m in text for m in _LOCK_MARKERS) or held_by_another_process(settings.clickhouse_path):
             raise WarehouseBusy(
                 f"busy: the embedded ClickHouse at {settings.clickhouse_path} is held by "
                 "another process (a pipeline run?); try again when it has finished"

@@ -1,0 +1,80 @@
+"""The command line: querying the marts, dbt pass-through, and exit codes of a run."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+import runner
+from pipeline.nightly import run_nightly
+from pipeline.sql_cli import run_query
+from tests.conftest import SAMPLE_NOW, make_settings
+from tests.factories import fill, market, resolution, token, wallet, write_jsonl, write_reference
+
+
+def _env(monkeypatch, settings, **extra):
+    env = {"CASCADIAN_HOME": str(settings.home), "DATA_DIR": str(settings.data_dir),
+           "REPORTS_DIR": str(settings.reports_dir), "GOLDSKY_SOURCE": settings.goldsky_source,
+           "GOLDSKY_DATASET_DIR": str(settings.goldsky_dataset_dir), **extra}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+
+
+def test_sql_outputs_table_csv_and_json(sample_run):
+    settings, _, _ = sample_run
+    query = ("SELECT category, sum(realized_pnl) AS pnl, sum(realized_pnl_usd) AS usd "
+             "FROM analytics.fct_wallet_category_pnl GROUP BY category ORDER BY category")
+    out = io.StringIO()
+    run_query(settings, query, "csv", out)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[0] == ["category", "pnl", "usd"] and len(rows) == 10
+    out = io.StringIO()
+    run_query(settings, query, "json", out)
+    objs = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [o["category"] for o in objs] == [r[0] for r in rows[1:]]
+    assert all(str(o["usd"]).count(".") == 1 for o in objs)  # exact decimals, as strings
+    out = io.StringIO()
+    run_query(settings, query, "table", out)
+    assert out.getvalue().splitlines()[0].startswith("category") and "(9 rows)" in out.getvalue()
+
+
+def test_sql_error_is_one_readable_line(sample_run, capsys):
+    settings, _, _ = sample_run
+    assert run_query(settings, "SELECT nope FROM analytics.dim_markets", "table", io.StringIO()) == 1
+    assert "query failed: " in capsys.readouterr().err
+
+
+def test_dbt_pass_through_runs_plain_dbt_arguments(sample_run, monkeypatch):
+    settings, _, _ = sample_run
+    _env(monkeypatch, settings)
+    assert runner.main(["dbt", "test", "--select", "dim_markets", "--quiet"]) == 0
+    assert runner.main(["dbt", "compile", "--select", "nonsense+", "--bogus-flag"]) != 0
+
+
+def test_a_failing_step_makes_the_run_exit_non_zero(tmp_path, monkeypatch, capsys):
+    settings = make_settings(tmp_path, GOLDSKY_SOURCE="dataset")
+    write_reference(settings.data_dir, [market(1)], [resolution(1, "YES")])
+    good = [fill(1, 1764300000, wallet(1), "BUY", token(1, 0), 10_000_000, 4_000_000)]
+    write_jsonl(settings.goldsky_dataset_dir / "good.jsonl", good)
+    write_jsonl(settings.goldsky_dataset_dir / "bad.jsonl", [dict(good[0], id="x", maker_amount_filled="?")])
+    _env(monkeypatch, settings)
+    code = runner.main(["run"])
+    out = capsys.readouterr().out
+    assert code == 1, out  # partial: ingest failed, the other steps still ran
+    assert "ingest_fills     failed" in out and "dbt_build        success" in out
+    summary = json.loads(next(settings.reports_dir.rglob("summary.json")).read_text())
+    assert summary["status"] == "partial"
+    assert "bad.jsonl: rejected" in summary["steps"][0]["error"]
+
+
+def test_missing_input_skips_the_step_with_a_reason(tmp_path):
+    settings = make_settings(tmp_path, GOLDSKY_SOURCE="dataset")
+    status, run = run_nightly(settings, now=SAMPLE_NOW)
+    steps = {s["name"]: s for s in run["steps"]}
+    assert steps["ingest_fills"]["status"] == "skipped"
+    assert "no dataset files under" in steps["ingest_fills"]["message"]
+    assert steps["dbt_build"]["status"] == "skipped"
+    assert "needs load_reference" in steps["dbt_build"]["message"]
+    assert status == "success"

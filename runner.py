@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """Cascadian pipeline command line: `runner.py run` is the nightly job.
 
-    runner.py run                     ingest fills -> load reference files -> dbt build
+    runner.py run                     the nightly job once (exit 0 ok, 1 partial, 2 failed, 3 busy)
+    runner.py runs                    the recent runs
+    runner.py schedule [--next N]     fire the run daily at 03:00 America/New_York
+    runner.py cron                    an equivalent crontab entry and systemd timer
     runner.py ingest                  load new Goldsky fills only
+    runner.py ingest --since D --until D   bound a subgraph backfill (GOLDSKY_SOURCE=subgraph)
     runner.py dbt build [...]         dbt with plain dbt arguments, on the configured engine
     runner.py sql "select ..."        query the warehouse (table, csv or json output)
+    runner.py validate [FILE...]      check reference files without loading them (--json)
 """
 from __future__ import annotations
 
@@ -23,29 +28,94 @@ import sys  # noqa: E402
 
 from pipeline.config import ConfigError, load_settings  # noqa: E402
 from pipeline.logs import setup_logging  # noqa: E402
+from pipeline.runlock import RunLockHeld  # noqa: E402
 from pipeline.warehouse import WarehouseBusy, WarehouseUnavailable  # noqa: E402
+
+
+def _print_run(run: dict) -> None:
+    print(f"run {run['run_id']}: {run['status']}")
+    for step in run["steps"]:
+        print(f"  {step['name']:<20} {step['status']:<11} {step['seconds']:>8.2f}s  {step['message']}")
+    for warning in run["warnings"]:
+        print(f"  warning: {warning}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.nightly import EXIT_CODES, run_nightly
 
     status, run = run_nightly(load_settings(), trigger=args.trigger)
-    print(f"run {run['run_id']}: {status}")
-    for step in run["steps"]:
-        print(f"  {step['name']:<16} {step['status']:<8} {step['seconds']:>8.2f}s  {step['message']}")
-    for warning in run["warnings"]:
-        print(f"  warning: {warning}")
+    _print_run(run)
     return EXIT_CODES[status]
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from pipeline.history import recent_runs
+
+    runs = recent_runs(load_settings(), limit=args.limit)
+    if args.json:
+        print(json.dumps(runs, indent=2, default=str))
+        return 0
+    print(f"{'run id':<24} {'trigger':<9} {'status':<11} {'started (UTC)':<20} {'seconds':>8}  failed steps")
+    for r in runs:
+        failed = ", ".join(s["name"] for s in r.get("steps", []) if s["status"] == "failed")
+        seconds = f"{r['seconds']:.1f}" if r.get("seconds") is not None else "-"
+        print(f"{r['run_id']:<24} {r.get('trigger', '?'):<9} {r['status']:<11} "
+              f"{r['started_at'][:19]:<20} {seconds:>8}  {failed}")
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from pipeline import schedule
+    from pipeline.nightly import run_nightly
+    from pipeline.runlock import RunLockHeld
+
+    config = schedule.schedule_config()
+    if args.next:
+        for fire in schedule.next_fire_times(config, dt.datetime.now(dt.timezone.utc), args.next):
+            print(f"{fire.strftime('%Y-%m-%d %H:%M %Z')}  =  "
+                  f"{fire.astimezone(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+        return 0
+    settings = load_settings()
+    scheduler: schedule.Scheduler
+
+    def fire(now: dt.datetime, trigger: str) -> None:
+        try:
+            status, run = run_nightly(settings, trigger=trigger, now=now)
+            _print_run(run)
+            if status == "interrupted":
+                scheduler.stop.set()
+        except RunLockHeld as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+
+    scheduler = schedule.Scheduler(config, settings, fire)
+    schedule.install_stop_signals(scheduler.stop)
+    scheduler.serve()
+    return 0
+
+
+def cmd_cron(args: argparse.Namespace) -> int:
+    from pipeline import schedule
+    from pipeline.config import PROJECT_ROOT
+
+    config = schedule.schedule_config()
+    python = str(PROJECT_ROOT / ".venv" / "bin" / "python")
+    print(schedule.cron_entry(config, str(PROJECT_ROOT), python))
+    print(schedule.systemd_units(config, str(PROJECT_ROOT), python))
+    return 0
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from pipeline.nightly import step_ingest_fills
     from pipeline.steps import RunContext, Step, new_run_id, run_step
     import datetime as dt
+    import functools
 
     now = dt.datetime.now(dt.timezone.utc)
     ctx = RunContext(load_settings(), new_run_id(now), "manual", now)
-    result = run_step(Step("ingest_fills", step_ingest_fills), ctx)
+    step_fn = functools.partial(step_ingest_fills, since=args.since, until=args.until)
+    result = run_step(Step("ingest_fills", step_fn), ctx)
     print(f"ingest: {result.status}: {result.message or result.error}")
     return {"success": 0, "skipped": 0}.get(result.status, 2)
 
@@ -63,6 +133,21 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return run_query(load_settings(), args.query, args.format, sys.stdout)
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from ingest.validate_cli import main as validate_main
+
+    return validate_main(args.files, args.json)
+
+
+def _utc_arg(value: str):
+    from pipeline.config import parse_utc
+
+    try:
+        return parse_utc(value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runner.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,7 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the nightly job once")
     p.add_argument("--trigger", default="manual", help="recorded with the run (manual, schedule, ...)")
     p.set_defaults(func=cmd_run)
-    sub.add_parser("ingest", help="load new fills from the configured source").set_defaults(func=cmd_ingest)
+    p = sub.add_parser("runs", help="list the recent runs")
+    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+    p = sub.add_parser("schedule", help="run nightly at 03:00 America/New_York until stopped")
+    p.add_argument("--next", type=int, metavar="N", help="print the next N fire times and exit")
+    p.set_defaults(func=cmd_schedule)
+    sub.add_parser("cron", help="print an equivalent crontab entry and systemd timer").set_defaults(func=cmd_cron)
+    p = sub.add_parser("ingest", help="load new fills from the configured source")
+    p.add_argument("--since", type=_utc_arg, help="subgraph backfill start (ISO date/time, UTC)")
+    p.add_argument("--until", type=_utc_arg, help="subgraph backfill end, exclusive (default: now)")
+    p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("dbt", help="run dbt with the given arguments (e.g. `dbt build -s marts`)")
     p.add_argument("dbt_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_dbt)
@@ -78,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(func=cmd_sql)
+    p = sub.add_parser("validate", help="check reference files without loading them "
+                                        "(exit 0 valid, 1 warnings, 2 invalid)")
+    p.add_argument("files", nargs="*", help="files to check (default: the known files in DATA_DIR)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_validate)
     return parser
 
 
@@ -88,12 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, os.environ.get("LOG_FORMAT", "text"))
+    setup_logging(settings.log_level, os.environ.get("LOG_FORMAT", "auto"))
     try:
         return args.func(args)
-    except WarehouseBusy as exc:
+    except (WarehouseBusy, RunLockHeld) as exc:
         print(str(exc), file=sys.stderr)
         return 3
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     except WarehouseUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,11 +6,16 @@ JSON object per line (for log shippers); the default prints the same fields as k
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import json
 import logging
+import logging.handlers
+import os
 import sys
+from pathlib import Path
+from typing import Iterator
 
 run_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("run_id", default=None)
 step_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("step", default=None)
@@ -31,9 +36,29 @@ def _fields(record: logging.LogRecord) -> dict:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+# Environment variables whose values must never reach a log line or a report.
+SECRET_VARIABLES = ("CLICKHOUSE_PASSWORD", "GOLDSKY_API_KEY", "API_TOKEN", "POSTGRES_PASSWORD")
+
+
+def _secrets() -> list[str]:
+    values = [os.environ.get(name, "") for name in SECRET_VARIABLES]
+    from urllib.parse import urlsplit
+
+    for name in ("POSTGRES_URL", "CLICKHOUSE_URL"):
+        password = urlsplit(os.environ.get(name, "")).password
+        values.append(password or "")
+    return [v for v in values if len(v) >= 4]
+
+
+def redact(text: str) -> str:
+    for secret in _secrets():
+        text = text.replace(secret, "***")
+    return text
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(_fields(record), default=str)
+        return redact(json.dumps(_fields(record), default=str))
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -43,14 +68,33 @@ class KeyValueFormatter(logging.Formatter):
         f.pop("logger", None)
         exc = f.pop("exc", None)
         tail = " ".join(f"{k}={v}" for k, v in f.items())
-        return f"{head}  {tail}" + (f"\n{exc}" if exc else "")
+        return redact(f"{head}  {tail}" + (f"\n{exc}" if exc else ""))
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
+def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
+    """Log to stdout: JSON lines when stdout is not a terminal (cron, systemd, CI) or
+    LOG_FORMAT=json, readable key=value lines on a terminal or with LOG_FORMAT=text."""
+    handler = logging.StreamHandler(sys.stdout)
+    as_json = fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())
+    handler.setFormatter(JsonFormatter() if as_json else KeyValueFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     for noisy in ("urllib3", "httpx", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def run_log_file(path: Path, settings: object = None, max_bytes: int = 20_000_000) -> Iterator[Path]:
+    """Also write JSON log lines to `path` (rotating) for as long as the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=3,
+                                                   encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        handler.close()

@@ -1,18 +1,24 @@
 """The nightly job: which steps run, in what order, and how a run is recorded."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
 import logging
+import signal
+import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from ingest import goldsky_files, reference_files
+from ingest import goldsky_files, reference_files, refresh, subgraph
 from ingest.tables import ensure_tables
-from pipeline import warehouse
+from pipeline import history, warehouse
 from pipeline.config import Settings
 from pipeline.dbt_chdb import run_dbt
-from pipeline.steps import RunContext, SkipStep, Step, StepResult, new_run_id, run_steps, summary
+from pipeline.logs import run_log_file
+from pipeline.runlock import run_lock
+from pipeline.steps import (INTERRUPTED, RunContext, SkipStep, Step, StepResult, new_run_id,
+                            run_steps, summary)
 
 log = logging.getLogger(__name__)
 
@@ -21,36 +27,13 @@ REFERENCE_FILES = (
     reference_files.MARKETS,
     reference_files.RESOLUTION_MAP,
 )
+# Loaded when present, after the files above. Nothing downstream needs them yet, so a
+# rejected one is reported as a warning and does not fail the step (the marts still build).
+OPTIONAL_REFERENCE_FILES = (
+    reference_files.LOOKUPS,
+    reference_files.BACKFILL,
+)
 
-RUNS_DDL = """
-CREATE TABLE IF NOT EXISTS ops.runs
-(
-    run_id      String,
-    trigger     LowCardinality(String),
-    status      LowCardinality(String),
-    started_at  DateTime64(3, 'UTC'),
-    finished_at DateTime64(3, 'UTC'),
-    summary     String
-)
-ENGINE = MergeTree
-ORDER BY started_at
-"""
-RUN_STEPS_DDL = """
-CREATE TABLE IF NOT EXISTS ops.run_steps
-(
-    run_id     String,
-    step       LowCardinality(String),
-    status     LowCardinality(String),
-    started_at Nullable(DateTime64(3, 'UTC')),
-    seconds    Float64,
-    rows_in    Nullable(Int64),
-    rows_out   Nullable(Int64),
-    message    String,
-    error      Nullable(String)
-)
-ENGINE = MergeTree
-ORDER BY (run_id, step)
-"""
 
 
 def sample_anchor(now: dt.datetime) -> dt.date:
@@ -83,8 +66,14 @@ def fills_directory(settings: Settings) -> Path:
     return settings.sample_dir / "fills" if settings.goldsky_source == "sample" else settings.goldsky_dataset_dir
 
 
-def step_ingest_fills(ctx: RunContext) -> StepResult:
+def step_ingest_fills(ctx: RunContext, since: dt.datetime | None = None,
+                      until: dt.datetime | None = None) -> StepResult:
+    """New fills from the configured source; `since`/`until` bound a subgraph backfill."""
     settings = ctx.settings
+    if settings.goldsky_source == "subgraph":
+        return subgraph.step_ingest_subgraph(ctx, since=since, until=until)
+    if since or until:
+        raise ValueError("--since/--until bound the subgraph source only (GOLDSKY_SOURCE=subgraph)")
     details: dict[str, Any] = {"source": settings.goldsky_source}
     if settings.goldsky_source == "sample":
         details["sample"] = prepare_sample(settings, sample_anchor(ctx.started_at))
@@ -109,22 +98,23 @@ def step_ingest_fills(ctx: RunContext) -> StepResult:
 
 
 def step_load_reference(ctx: RunContext) -> StepResult:
-    present = [ctx.settings.data_dir / n for n in REFERENCE_FILES if (ctx.settings.data_dir / n).exists()]
+    names = REFERENCE_FILES + OPTIONAL_REFERENCE_FILES
+    present = [ctx.settings.data_dir / n for n in names if (ctx.settings.data_dir / n).exists()]
     if not present:
         raise SkipStep(f"no reference files in {ctx.settings.data_dir}")
-    loads, errors = [], []
+    loads, errors, optional_rejected = [], [], []
     with warehouse.connect(ctx.settings) as ch:
         ensure_tables(ch)
         for path in present:
             try:
                 loads.append(reference_files.load_reference_file(ch, path))
             except reference_files.ReferenceFileError as exc:
-                errors.append(str(exc))
+                (optional_rejected if path.name in OPTIONAL_REFERENCE_FILES else errors).append(str(exc))
     result = StepResult(
         rows_in=sum(l.entries for l in loads), rows_out=sum(l.entries for l in loads),
         details={l.file_name: {"entries": l.entries, "resolved": l.resolved, "claimed": l.claimed}
                  for l in loads},
-        warnings=[w for l in loads for w in l.warnings] + errors,
+        warnings=[w for l in loads for w in l.warnings] + optional_rejected + errors,
         message=f"{len(loads)} reference files loaded",
     )
     if errors:
@@ -158,51 +148,98 @@ MARTS = ("fct_wallet_positions", "fct_resolution_outcomes", "fct_wallet_category
 
 
 def steps() -> list[Step]:
+    """The nightly sequence. `critical` steps stop the run when they fail (infrastructure:
+    fail fast); other failures leave the run `partial` and skip only their dependants."""
     return [
-        Step("ingest_fills", step_ingest_fills),
-        Step("load_reference", step_load_reference),
+        Step("preflight", step_preflight, critical=True),
+        Step("refresh_resolutions", refresh.step_refresh_resolutions, needs=("preflight",)),
+        Step("ingest_fills", step_ingest_fills, needs=("preflight",)),
+        Step("load_reference", step_load_reference, needs=("preflight",)),
         Step("dbt_build", step_dbt_build, needs=("load_reference",)),
     ]
 
 
-def record_run(settings: Settings, run: dict[str, Any]) -> Path:
-    """Write the run's summary file, then its rows in `ops` (best effort: the file is the
-    record of last resort when the warehouse is what failed)."""
-    folder = settings.reports_dir / run["started_at"][:10] / run["run_id"]
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "summary.json"
-    path.write_text(json.dumps(run, indent=2, default=str))
+EXIT_CODES = {"success": 0, "partial": 1, "interrupted": 1, "failed": 2}
+
+
+def step_preflight(ctx: RunContext) -> StepResult:
+    """Critical infrastructure first: the warehouse opens and has its tables, and a
+    configured Postgres answers. Either failing stops the run before any work."""
+    details: dict[str, Any] = {}
+    with warehouse.connect(ctx.settings) as ch:
+        ensure_tables(ch)
+        history.ensure_tables(ch)
+        details["clickhouse"] = ch.command("SELECT version()")
+    if ctx.settings.postgres_url:
+        import psycopg
+
+        with psycopg.connect(ctx.settings.postgres_url, connect_timeout=10) as pg:
+            details["postgres"] = pg.execute("SHOW server_version").fetchone()[0]
+    else:
+        details["postgres"] = "not configured: Postgres steps will be skipped"
+    return StepResult(details=details, message=f"ClickHouse {details['clickhouse']}, "
+                                               f"Postgres {details['postgres']}")
+
+
+def _record_takeover(settings: Settings, previous: dict[str, Any], taker: str) -> None:
+    """A run whose process died holding the lock never wrote its summary: write it now."""
+    if not previous.get("run_id") or not previous.get("started_at"):
+        return
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    log.warning("previous run died without finishing; taking over its lock",
+                extra={"ctx": {"previous_run": previous.get("run_id"), "pid": previous.get("pid")}})
+    if history.summary_exists(settings, previous["run_id"], previous["started_at"]):
+        return
+    history.record_run(settings, {
+        "run_id": previous["run_id"], "trigger": "unknown", "status": INTERRUPTED,
+        "started_at": previous["started_at"], "finished_at": now, "seconds": None,
+        "settings": settings.describe(), "steps": [], "warnings": [],
+        "error": f"process {previous.get('pid')} died before the run finished; "
+                 f"lock taken over by run {taker}",
+    })
+
+
+@contextlib.contextmanager
+def _graceful_shutdown(ctx: RunContext) -> Iterator[None]:
+    """SIGTERM/SIGINT let the running step finish and stop the run before the next one;
+    a second signal stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, _frame):
+        if ctx.stop_requested.is_set():
+            raise KeyboardInterrupt
+        log.warning("shutdown requested: finishing the current step",
+                    extra={"ctx": {"signal": signal.Signals(signum).name}})
+        ctx.stop_requested.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with warehouse.connect(settings) as ch:
-            warehouse.ensure_databases(ch)
-            ch.command(RUNS_DDL)
-            ch.command(RUN_STEPS_DDL)
-            ch.insert("ops.runs", [[run["run_id"], run["trigger"], run["status"],
-                                    dt.datetime.fromisoformat(run["started_at"]),
-                                    dt.datetime.fromisoformat(run["finished_at"]),
-                                    json.dumps(run, default=str)]],
-                      column_names=["run_id", "trigger", "status", "started_at", "finished_at", "summary"])
-            ch.insert("ops.run_steps", [[run["run_id"], s["name"], s["status"],
-                                         dt.datetime.fromisoformat(s["started_at"]) if s["started_at"] else None,
-                                         s["seconds"], s["rows_in"], s["rows_out"], s["message"] or "",
-                                         s["error"]] for s in run["steps"]],
-                      column_names=["run_id", "step", "status", "started_at", "seconds", "rows_in",
-                                    "rows_out", "message", "error"])
-    except Exception as exc:
-        log.error("run not recorded in the warehouse", extra={"ctx": {"error": str(exc), "summary": str(path)}})
-    return path
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-EXIT_CODES = {"success": 0, "partial": 1, "failed": 2}
-
-
-def run_nightly(settings: Settings, trigger: str = "manual",
-                now: dt.datetime | None = None) -> tuple[str, dict[str, Any]]:
+def run_nightly(settings: Settings, trigger: str = "manual", now: dt.datetime | None = None,
+                step_list: list[Step] | None = None) -> tuple[str, dict[str, Any]]:
+    """One run: take the run lock (RunLockHeld if another run has it), run the steps,
+    record the run. `now` is the run's clock (tests and the scheduler set it)."""
     started = now or dt.datetime.now(dt.timezone.utc)
+    began = time.monotonic()
     ctx = RunContext(settings=settings, run_id=new_run_id(started), trigger=trigger, started_at=started)
-    log.info("run started", extra={"ctx": {"run_id": ctx.run_id, "trigger": trigger, **settings.describe()}})
-    status = run_steps(steps(), ctx)
-    run = summary(ctx, status, dt.datetime.now(dt.timezone.utc))
-    path = record_run(settings, run)
-    log.info("run finished", extra={"ctx": {"run_id": ctx.run_id, "status": status, "summary": str(path)}})
+    with run_lock(settings, ctx.run_id, started.isoformat()) as grant:
+        if grant.previous:
+            _record_takeover(settings, grant.previous, ctx.run_id)
+        folder = history.run_folder(settings, ctx.run_id, started.isoformat())
+        with run_log_file(folder / "run.log", settings), _graceful_shutdown(ctx):
+            log.info("run started", extra={"ctx": {"run_id": ctx.run_id, "trigger": trigger,
+                                                   **settings.describe()}})
+            status = run_steps(step_list if step_list is not None else steps(), ctx)
+            # finished on the run's own clock, so simulated nights stay consistent
+            run = summary(ctx, status, started + dt.timedelta(seconds=time.monotonic() - began))
+            path = history.record_run(settings, run)
+            log.info("run finished", extra={"ctx": {"run_id": ctx.run_id, "status": status,
+                                                    "summary": str(path)}})
     return status, run

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -20,7 +21,7 @@ from pipeline.logs import run_id_var, step_var
 
 log = logging.getLogger(__name__)
 
-SUCCESS, FAILED, SKIPPED = "success", "failed", "skipped"
+SUCCESS, FAILED, SKIPPED, INTERRUPTED = "success", "failed", "skipped", "interrupted"
 
 
 class SkipStep(Exception):
@@ -47,6 +48,8 @@ class RunContext:
     trigger: str
     started_at: dt.datetime
     results: dict[str, StepResult] = field(default_factory=dict)
+    # Set by a SIGTERM/SIGINT handler: the running step finishes, later ones do not start.
+    stop_requested: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,8 @@ def run_status(steps: list[Step], ctx: RunContext) -> str:
     statuses = {s.name: ctx.results.get(s.name) for s in steps}
     if any(r and r.status == FAILED and s.critical for s, r in zip(steps, statuses.values())):
         return FAILED
+    if any(r and r.status == INTERRUPTED for r in statuses.values()):
+        return INTERRUPTED
     if any(r and r.status == FAILED for r in statuses.values()):
         return "partial"
     return SUCCESS
@@ -115,6 +120,10 @@ def run_steps(steps: list[Step], ctx: RunContext) -> str:
     token = run_id_var.set(ctx.run_id)
     try:
         for step in steps:
+            if ctx.stop_requested.is_set():
+                ctx.results[step.name] = StepResult(status=INTERRUPTED,
+                                                    message="shutdown requested before this step")
+                continue
             result = run_step(step, ctx)
             if result.status == FAILED and step.critical:
                 log.error("critical step failed: stopping the run", extra={"ctx": {"failed_step": step.name}})

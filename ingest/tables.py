@@ -23,11 +23,19 @@ CREATE TABLE IF NOT EXISTS raw.order_filled
     taker_amount_filled UInt64,
     fee                 UInt64,
     block_number        UInt64,
-    contract_version    LowCardinality(String)
+    contract_version    LowCardinality(String),
+    -- The credited wallet's token, so the per-(maker, token) fold reads in sort order.
+    token_id            String MATERIALIZED if(maker_asset_id = '0', taker_asset_id, maker_asset_id),
+    -- When the row was loaded: the incremental models' watermark. Each load writes its
+    -- own parts, so the minmax index lets "loaded since the last run" skip all older parts.
+    inserted_at         DateTime64(3, 'UTC') MATERIALIZED now64(3),
+    INDEX inserted_at_minmax inserted_at TYPE minmax GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(timestamp)
-ORDER BY id
+-- Deduplicates on id like `ORDER BY id` would (an id fixes its maker and token), while the
+-- (maker, token) prefix lets the fold aggregate in order instead of hashing.
+ORDER BY (maker, token_id, id)
 """
 
 RESOLUTIONS = """
@@ -57,6 +65,17 @@ CREATE TABLE IF NOT EXISTS raw.markets
     token_ids    Array(String),
     event_id     Nullable(String),
     end_date     Nullable(DateTime64(3, 'UTC')),
+    line_number  UInt32
+)
+ENGINE = MergeTree
+ORDER BY condition_id
+"""
+
+MARKET_ID_LOOKUPS = """
+CREATE TABLE IF NOT EXISTS raw.market_id_lookups
+(
+    condition_id String,
+    market_id    Nullable(String),
     line_number  UInt32
 )
 ENGINE = MergeTree
@@ -102,10 +121,53 @@ CREATE TABLE IF NOT EXISTS ops.reference_loads
     resolved       Nullable(UInt64),
     claimed        Nullable(UInt64),
     last_updated   Nullable(DateTime64(3, 'UTC')),
-    loaded_at      DateTime64(3, 'UTC')
+    loaded_at      DateTime64(3, 'UTC'),
+    status         LowCardinality(String) DEFAULT 'loaded',
+    warnings       UInt32 DEFAULT 0,
+    errors         UInt32 DEFAULT 0,
+    problems       String DEFAULT ''
 )
 ENGINE = MergeTree
 ORDER BY (file_name, loaded_at)
+"""
+
+# Columns added to ops.reference_loads after it first shipped: `status` is 'loaded' or
+# 'rejected' (a rejected file is recorded but loads nothing), `problems` the first findings.
+REFERENCE_LOADS_MIGRATIONS = (
+    "ALTER TABLE ops.reference_loads ADD COLUMN IF NOT EXISTS status LowCardinality(String) DEFAULT 'loaded'",
+    "ALTER TABLE ops.reference_loads ADD COLUMN IF NOT EXISTS warnings UInt32 DEFAULT 0",
+    "ALTER TABLE ops.reference_loads ADD COLUMN IF NOT EXISTS errors UInt32 DEFAULT 0",
+    "ALTER TABLE ops.reference_loads ADD COLUMN IF NOT EXISTS problems String DEFAULT ''",
+)
+
+TOKEN_MAP = """
+CREATE TABLE IF NOT EXISTS raw.token_map
+(
+    token_id      String,
+    condition_id  String,
+    outcome_index Nullable(UInt8),
+    source        LowCardinality(String),
+    fetched_at    DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(fetched_at)
+ORDER BY token_id
+"""
+
+# Where a resumable source (the Goldsky subgraph) stands: every event before `cursor_ts`,
+# and those at `cursor_ts` whose id is <= `after_id` (in the server's order), are stored.
+# One row per advance; the row with the highest `seq` of a source is the cursor.
+INGEST_CURSOR = """
+CREATE TABLE IF NOT EXISTS ops.ingest_cursor
+(
+    source     String,
+    seq        UInt64,
+    cursor_ts  DateTime64(3, 'UTC'),
+    after_id   String,
+    rows_total UInt64,
+    updated_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(seq)
+ORDER BY source
 """
 
 RAW_TABLES = {
@@ -113,11 +175,15 @@ RAW_TABLES = {
     "resolutions": RESOLUTIONS,
     "markets": MARKETS,
     "category_map": CATEGORY_MAP,
+    "market_id_lookups": MARKET_ID_LOOKUPS,
+    "token_map": TOKEN_MAP,
 }
 
 
 def ensure_tables(client: Client) -> None:
     """Create databases and every table ingest writes; safe to call on every run."""
     ensure_databases(client)
-    for ddl in (*RAW_TABLES.values(), LOADED_FILES, REFERENCE_LOADS):
+    for ddl in (*RAW_TABLES.values(), LOADED_FILES, REFERENCE_LOADS, INGEST_CURSOR):
+        client.command(ddl)
+    for ddl in REFERENCE_LOADS_MIGRATIONS:
         client.command(ddl)

@@ -1,15 +1,11 @@
 -- Each OrderFilled event credited to its maker only: the exchange emits one event per
 -- order filled (the taker's own order included), so crediting the maker counts every
 -- participant exactly once. Crediting the taker too would double volume and PnL.
+-- `token_id` is the raw table's materialized column (the non-collateral asset), so the
+-- fold downstream can read in the table's (maker, token_id) order.
 with fills as (
 
     select * from {{ ref('stg_goldsky__order_filled') }}
-
-),
-
-tokens as (
-
-    select * from {{ ref('int_token_conditions') }}
 
 ),
 
@@ -18,12 +14,12 @@ credited as (
     select
         fill_id,
         filled_at,
+        inserted_at,
         maker                                                          as wallet,
-        maker_asset_id = '0'                                           as is_buy,
-        if(is_buy, 'BUY', 'SELL')                                      as side,
-        if(is_buy, taker_asset_id, maker_asset_id)                     as token_id,
-        if(is_buy, taker_amount_filled, maker_amount_filled)           as quantity,
-        if(is_buy, maker_amount_filled, taker_amount_filled)           as collateral
+        token_id,
+        if(maker_asset_id = '0', 'BUY', 'SELL')                        as side,
+        if(side = 'BUY', taker_amount_filled, maker_amount_filled)     as quantity,
+        if(side = 'BUY', maker_amount_filled, taker_amount_filled)     as collateral
     from fills
 
 ),
@@ -36,24 +32,6 @@ priced as (
         if(quantity > 0, intDiv(toUInt128(collateral) * 1000000, quantity), 0) as price
     from credited
 
-),
-
-joined as (
-
-    select
-        priced.fill_id       as fill_id,
-        priced.filled_at     as filled_at,
-        priced.wallet        as wallet,
-        priced.side          as side,
-        priced.token_id      as token_id,
-        tokens.condition_id  as condition_id,
-        tokens.outcome_index as outcome_index,
-        priced.quantity      as quantity,
-        priced.collateral    as collateral,
-        priced.price         as price
-    from priced
-    left join tokens on priced.token_id = tokens.token_id
-
 )
 
-select * from joined
+select * from priced

@@ -1,0 +1,56 @@
+{#-
+    Polymarket's average-cost fold (docs/pnl.md) over `events`, an array of
+    (filled_at, fill_id, is_buy, quantity Int128, price Int128) tuples, starting from `init`,
+    a tuple (amount, avg_price, trading_pnl, bought) of Int128. Events are sorted by
+    (timestamp, id) here. Returns the final (amount, avg_price, trading_pnl, bought).
+      BUY  q at p:  avg = (avg*amount + p*q) / (amount + q); amount += q; bought += q
+      SELL q at p:  adj = min(q, amount); pnl += adj*(p - avg) / 10^6; amount -= adj
+    intDiv truncates toward zero, as the subgraph's BigInt division does.
+-#}
+{% macro average_cost_fold(events, init) -%}
+    arrayFold(
+        (acc, e) -> if(
+            e.3,
+            if(e.4 > 0,
+               (acc.1 + e.4,
+                intDiv(acc.2 * acc.1 + e.5 * e.4, acc.1 + e.4),
+                acc.3,
+                acc.4 + e.4),
+               acc),
+            (acc.1 - least(e.4, acc.1),
+             acc.2,
+             acc.3 + intDiv(least(e.4, acc.1) * (e.5 - acc.2), {{ unit() }}),
+             acc.4)
+        ),
+        arraySort({{ events }}),
+        {{ init }}
+    )
+{%- endmacro %}
+
+{#- The event tuple the fold expects, from a credited-fills relation aliased `alias`. -#}
+{% macro fold_event(alias) -%}
+    ({{ alias }}.filled_at, {{ alias }}.fill_id, {{ alias }}.side = 'BUY',
+     toInt128({{ alias }}.quantity), toInt128({{ alias }}.price))
+{%- endmacro %}
+
+{#- The zero state. -#}
+{% macro empty_position() -%}
+    (toInt128(0), toInt128(0), toInt128(0), toInt128(0))
+{%- endmacro %}
+
+{#-
+    Wallets whose mart rows must be recomputed since the model's last build: those with
+    fills loaded since, and those holding positions in conditions whose category, listing
+    or resolution changed since (see int_market_state_log).
+-#}
+{% macro touched_wallets(watermark) -%}
+    select wallet
+    from {{ ref('int_fills_credited') }}
+    where inserted_at > {{ watermark }}
+    union distinct
+    select wallet
+    from {{ ref('fct_wallet_positions') }}
+    where condition_id in (
+        select condition_id from {{ ref('int_market_state_log') }} where seen_at > {{ watermark }}
+    )
+{%- endmacro %}

@@ -2,13 +2,15 @@
 
 The resolution map's entries live in its `resolutions` array (reading the top-level object
 instead was critical bug 1), and an entry counts as resolved only when its outcome and
-payouts agree; a null payout never means NO. Each table is replaced through a staging table
-and an atomic EXCHANGE, so a file that fails to parse leaves the last good version in place.
+payouts agree; a null payout never means NO. Each file is validated in full first
+(ingest/validation.py: JSON Schema plus semantic rules), and a file with any error is
+rejected before anything is written. Each table is then replaced through a staging table and
+an atomic EXCHANGE, so readers see the last good version or the new one, never a mix. Every
+attempt, loaded or rejected, is recorded in `ops.reference_loads`.
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import re
@@ -19,6 +21,7 @@ from typing import Any, Iterable
 
 from clickhouse_connect.driver.client import Client
 
+from ingest import validation
 from ingest.tables import RAW_TABLES
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 RESOLUTION_MAP = "expanded_resolution_map.json"
 MARKETS = "markets.jsonl"
 CATEGORY_DEFINITIONS = "category_definitions.json"
+LOOKUPS = validation.LOOKUPS        # market_id_lookup_results.jsonl -> raw.market_id_lookups
+BACKFILL = validation.BACKFILL      # backfilled_market_ids.json: validated and recorded only
 UNCATEGORIZED = "Uncategorized"
 
 CONDITION_ID = re.compile(r"^0x[0-9a-f]{64}$")
@@ -40,15 +45,33 @@ class ReferenceFileError(ValueError):
         super().__init__(f"{path.name}: {where}: {reason}")
 
 
+class ReferenceFileRejected(ReferenceFileError):
+    """Validation found errors: nothing was loaded. `report` lists every problem (up to a cap)."""
+
+    SHOWN = 5
+
+    def __init__(self, report: validation.Report):
+        self.report = report
+        first = report.errors[0]
+        shown = "; ".join(f"{p.location}: [{p.rule}] {p.message}" for p in report.errors[1:self.SHOWN])
+        more = report.error_count - min(len(report.errors), self.SHOWN)
+        reason = f"[{first.rule}] {first.message}" + (f"; {shown}" if shown else "") + \
+            (f"; and {more} more error(s)" if more > 0 else "") + \
+            f" -- file rejected ({report.error_count} error(s)), previous contents kept; " \
+            f"see `runner.py validate {report.path}`"
+        super().__init__(report.path, first.location, reason)
+
+
 @dataclass
 class ReferenceLoad:
     file_name: str
-    table: str
+    table: str | None   # None: the file is validated and recorded, not loaded into a table
     entries: int
     resolved: int | None = None
     claimed: int | None = None
     last_updated: dt.datetime | None = None
     warnings: list[str] = field(default_factory=list)
+    warning_count: int = 0   # all warnings; `warnings` holds at most validation.MAX_PROBLEMS
 
 
 def is_resolved(entry: dict[str, Any]) -> bool:
@@ -78,12 +101,13 @@ def _read_json(path: Path) -> Any:
         raise ReferenceFileError(path, "/", f"not valid JSON: {exc}") from None
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _int_or_none(value: Any) -> int | None:
+    """JSON Schema counts 1.0 as an integer; the Int64 columns want a real int."""
+    return None if value is None else int(value)
 
 
-def resolution_rows(path: Path) -> tuple[list[list[Any]], ReferenceLoad]:
-    doc = _read_json(path)
+def resolution_rows(path: Path, doc: Any = None) -> tuple[list[list[Any]], ReferenceLoad]:
+    doc = _read_json(path) if doc is None else doc
     if not isinstance(doc, dict) or not isinstance(doc.get("resolutions"), list):
         raise ReferenceFileError(path, "/resolutions", "expected an object with a 'resolutions' array")
     rows, resolved = [], 0
@@ -99,8 +123,8 @@ def resolution_rows(path: Path) -> tuple[list[list[Any]], ReferenceLoad]:
             cid,
             entry.get("market_id"),
             entry.get("resolved_outcome"),
-            entry.get("payout_yes"),
-            entry.get("payout_no"),
+            _int_or_none(entry.get("payout_yes")),
+            _int_or_none(entry.get("payout_no")),
             parse_time(entry.get("resolved_at"), path, f"{where}/resolved_at"),
             entry.get("error"),
             i,
@@ -130,9 +154,9 @@ def _jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
             yield number, obj
 
 
-def market_rows(path: Path) -> tuple[list[list[Any]], ReferenceLoad]:
+def market_rows(path: Path, lines: list[tuple[int, Any]] | None = None) -> tuple[list[list[Any]], ReferenceLoad]:
     rows = []
-    for number, m in _jsonl(path):
+    for number, m in (_jsonl(path) if lines is None else lines):
         where = f"line {number}"
         tokens = m.get("token_ids")
         if not (isinstance(tokens, list) and len(tokens) == 2 and all(isinstance(t, str) for t in tokens)):
@@ -145,9 +169,9 @@ def market_rows(path: Path) -> tuple[list[list[Any]], ReferenceLoad]:
     return rows, ReferenceLoad(MARKETS, "markets", len(rows))
 
 
-def category_rows(path: Path) -> tuple[list[list[Any]], ReferenceLoad]:
+def category_rows(path: Path, doc: Any = None) -> tuple[list[list[Any]], ReferenceLoad]:
     """Flatten the definitions into (canonical, kind, key, priority) lookup rows."""
-    doc = _read_json(path)
+    doc = _read_json(path) if doc is None else doc
     if not isinstance(doc, dict) or not isinstance(doc.get("categories"), list):
         raise ReferenceFileError(path, "/categories", "expected an object with a 'categories' array")
     rows = []
@@ -161,6 +185,23 @@ def category_rows(path: Path) -> tuple[list[list[Any]], ReferenceLoad]:
                 rows.append([name, kind, str(value).strip().lower(), priority])
     return rows, ReferenceLoad(CATEGORY_DEFINITIONS, "category_map", len(doc["categories"]),
                                last_updated=parse_time(doc.get("last_updated"), path, "/last_updated"))
+
+
+def lookup_rows(path: Path, lines: list[tuple[int, Any]] | None = None) -> tuple[list[list[Any]], ReferenceLoad]:
+    """One row per looked-up condition; only ever called on a file that passed validation,
+    which rejects the corrupt all-one-market-id shape of the real file."""
+    rows = [[obj.get("condition_id"), obj.get("market_id"), number]
+            for number, obj in (_jsonl(path) if lines is None else lines)]
+    return rows, ReferenceLoad(LOOKUPS, "market_id_lookups", len(rows))
+
+
+def backfill_summary(path: Path, doc: Any = None) -> tuple[list[list[Any]], ReferenceLoad]:
+    """The backfill report is a diagnostic with truncated sample lists: nothing downstream
+    reads it, so it is validated and recorded in ops.reference_loads but not loaded."""
+    doc = _read_json(path) if doc is None else doc
+    lists = ("valid_backfill_mappings", "unknown_market_id_mappings", "not_found_in_local_sample")
+    return [], ReferenceLoad(BACKFILL, None, sum(len(doc.get(k) or []) for k in lists),
+                             last_updated=parse_time(doc.get("generated_at"), path, "/generated_at"))
 
 
 def replace_table(client: Client, table: str, rows: list[list[Any]], columns: list[str]) -> None:
@@ -182,20 +223,56 @@ COLUMNS = {
     "markets": ["condition_id", "market_id", "question", "category", "tags", "token_ids",
                 "event_id", "end_date", "line_number"],
     "category_map": ["canonical", "kind", "key", "priority"],
+    "market_id_lookups": ["condition_id", "market_id", "line_number"],
 }
-PARSERS = {RESOLUTION_MAP: resolution_rows, MARKETS: market_rows, CATEGORY_DEFINITIONS: category_rows}
+PARSERS = {RESOLUTION_MAP: resolution_rows, MARKETS: market_rows, CATEGORY_DEFINITIONS: category_rows,
+           LOOKUPS: lookup_rows, BACKFILL: backfill_summary}
+LOAD_COLUMNS = ["file_name", "sha256", "size_bytes", "entries", "resolved", "claimed",
+                "last_updated", "loaded_at", "status", "warnings", "errors", "problems"]
+
+
+def _record(client: Client, report: validation.Report, status: str,
+            load: ReferenceLoad | None = None) -> None:
+    """One ops.reference_loads row per attempt: what was read (hash, size, counts, the
+    file's own last_updated) and whether it was loaded, so freshness and history can be
+    checked later. Freshness must look at status = 'loaded' rows only."""
+    last_updated = load.last_updated if load else None
+    if load is None and report.last_updated:
+        try:
+            last_updated = parse_time(report.last_updated, report.path, "/last_updated")
+        except ReferenceFileError:
+            last_updated = None
+    client.insert("ops.reference_loads", [[
+        report.path.name, report.sha256, report.size,
+        load.entries if load else report.entries or 0,
+        load.resolved if load else report.resolved,
+        load.claimed if load else report.claimed,
+        last_updated, dt.datetime.now(dt.timezone.utc), status,
+        report.warning_count, report.error_count,
+        "\n".join(str(p) for p in report.problems()[:20]),
+    ]], column_names=LOAD_COLUMNS)
 
 
 def load_reference_file(client: Client, path: Path) -> ReferenceLoad:
-    rows, load = PARSERS[path.name](path)
-    replace_table(client, load.table, rows, COLUMNS[load.table])
-    client.insert(
-        "ops.reference_loads",
-        [[path.name, _sha256(path), path.stat().st_size, load.entries, load.resolved,
-          load.claimed, load.last_updated, dt.datetime.now(dt.timezone.utc)]],
-        column_names=["file_name", "sha256", "size_bytes", "entries", "resolved", "claimed",
-                      "last_updated", "loaded_at"],
-    )
+    """Validate `path` in full, then replace its table; a file with any error writes nothing
+    but its `rejected` record and raises ReferenceFileRejected (the table keeps its rows).
+
+    The file is read once: the rows come from the very bytes that were validated and hashed.
+    """
+    report = validation.validate_file(path)
+    if report.kind is not None and path.name not in PARSERS:
+        report.error("unknown-file", f"not a loadable reference file; known: {', '.join(PARSERS)}")
+    if not report.ok:
+        _record(client, report, "rejected")
+        rejected = ReferenceFileRejected(report)
+        log.error(str(rejected), extra={"ctx": {"file": path.name}})
+        raise rejected
+    rows, load = PARSERS[path.name](path, report.data)
+    load.warnings = [str(w) for w in report.warnings]
+    load.warning_count = report.warning_count
+    if load.table is not None:
+        replace_table(client, load.table, rows, COLUMNS[load.table])
+    _record(client, report, "loaded", load)
     for warning in load.warnings:
         log.warning(warning, extra={"ctx": {"file": path.name}})
     return load

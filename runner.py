@@ -10,6 +10,10 @@
     runner.py dbt build [...]         dbt with plain dbt arguments, on the configured engine
     runner.py sql "select ..."        query the warehouse (table, csv or json output)
     runner.py validate [FILE...]      check reference files without loading them (--json)
+    runner.py health [--json]         the healthcheck (exit 0 healthy, 1 warning, 2 critical)
+    runner.py report --run-id ID      re-render a run's health report from its stored inputs
+    runner.py migrate                 apply the app database's migrations, build its dbt models
+    runner.py serve [--host --port]   the read API (docs/api.md)
 """
 from __future__ import annotations
 
@@ -139,6 +143,49 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return validate_main(args.files, args.json)
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    from health.cli import main as health_main
+
+    return health_main(as_json=args.json)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from health.report import main as report_main
+
+    return report_main(args.run_id)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from watchlist.app_models import build_app_models
+    from watchlist.db import AppDatabaseUnavailable
+    from watchlist.migrations import MigrationError, migrate
+
+    settings = load_settings()
+    if not settings.postgres_url:
+        print("configuration error: POSTGRES_URL is not set", file=sys.stderr)
+        return 2
+    try:
+        report = migrate(settings.postgres_url, seed_sample=settings.goldsky_source == "sample")
+    except (AppDatabaseUnavailable, MigrationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"migrations: {len(report.applied)} applied ({', '.join(report.applied) or 'none'}), "
+          f"{len(report.already)} already applied"
+          + (f"; {report.seeded} sample strategies added" if report.seeded else ""))
+    if args.skip_models:
+        return 0
+    outcome = build_app_models(settings)
+    print(f"dbt_app: {', '.join(f'{k} {v}' for k, v in sorted(outcome.counts().items())) or outcome.error}")
+    return 0 if outcome.success else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from api.server import serve
+
+    serve(load_settings(), host=args.host, port=args.port)
+    return 0
+
+
 def _utc_arg(value: str):
     from pipeline.config import parse_utc
 
@@ -179,6 +226,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", help="files to check (default: the known files in DATA_DIR)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("health", help="check sources, warehouse, tables, freshness and the last run")
+    p.add_argument("--json", action="store_true", help="print one JSON object (docs/health.md)")
+    p.set_defaults(func=cmd_health)
+    p = sub.add_parser("report", help="re-render a run's health report notebook and HTML")
+    p.add_argument("--run-id", required=True, help="the run id (its folder under REPORTS_DIR)")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("migrate", help="apply the app database's migrations (POSTGRES_URL) "
+                                       "and build its dbt models (dbt_app/)")
+    p.add_argument("--skip-models", action="store_true", help="migrations only, no dbt_app build")
+    p.set_defaults(func=cmd_migrate)
+    p = sub.add_parser("serve", help="serve the read API (docs/api.md)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

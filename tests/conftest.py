@@ -44,3 +44,8 @@ def sample_run(tmp_path_factory):
     settings = make_settings(tmp_path_factory.mktemp("sample"))
     status, run = run_nightly(settings, now=SAMPLE_NOW)
     return settings, status, run
+
+
+# Postgres: a throw-away database per session (`pg_url`) or per test (`empty_pg_url`).
+from tests.pg_fixtures import empty_pg_url, pg_url  # noqa: E402,F401
+from tests.watchlist_world import watchlist_world  # noqa: E402,F401

@@ -67,7 +67,8 @@ def test_a_failing_step_makes_the_run_exit_non_zero(tmp_path, monkeypatch, capsy
     assert re.search(r"ingest_fills +failed", out) and re.search(r"dbt_build +success", out)
     summary = json.loads(next(settings.reports_dir.rglob("summary.json")).read_text())
     assert summary["status"] == "partial"
-    assert "bad.jsonl: rejected" in summary["steps"][0]["error"]
+    ingest = next(s for s in summary["steps"] if s["name"] == "ingest_fills")
+    assert "bad.jsonl: rejected" in ingest["error"]
 
 
 def test_missing_input_skips_the_step_with_a_reason(tmp_path):

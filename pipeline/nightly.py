@@ -19,6 +19,8 @@ from pipeline.logs import run_log_file
 from pipeline.runlock import run_lock
 from pipeline.steps import (INTERRUPTED, RunContext, SkipStep, Step, StepResult, new_run_id,
                             run_steps, summary)
+from watchlist.migrations import step_migrate
+from watchlist.publish import step_watchlist_publish
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,8 @@ def steps() -> list[Step]:
         Step("ingest_fills", step_ingest_fills, needs=("preflight",)),
         Step("load_reference", step_load_reference, needs=("preflight",)),
         Step("dbt_build", step_dbt_build, needs=("load_reference",)),
+        Step("migrate_app_db", step_migrate, critical=True, needs=("preflight",)),
+        Step("watchlist_publish", step_watchlist_publish, needs=("dbt_build", "migrate_app_db")),
     ]
 
 

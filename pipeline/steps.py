@@ -68,8 +68,10 @@ def _blocked_by(step: Step, ctx: RunContext) -> str | None:
     for need in step.needs:
         prior = ctx.results.get(need)
         if prior is None or prior.status != SUCCESS:
-            state = prior.status if prior else "not run"
-            return f"needs {need}, which {'was ' + state if prior else 'did not run'}"
+            if prior is None:
+                return f"needs {need}, which did not run"
+            why = f" ({prior.message})" if prior.status == SKIPPED and prior.message else ""
+            return f"needs {need}, which was {prior.status}{why}"
     return None
 
 

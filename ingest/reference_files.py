@@ -11,6 +11,7 @@ attempt, loaded or rejected, is recorded in `ops.reference_loads`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -72,6 +73,7 @@ class ReferenceLoad:
     last_updated: dt.datetime | None = None
     warnings: list[str] = field(default_factory=list)
     warning_count: int = 0   # all warnings; `warnings` holds at most validation.MAX_PROBLEMS
+    unchanged: bool = False  # identical to the last loaded version: not loaded again
 
 
 def is_resolved(entry: dict[str, Any]) -> bool:
@@ -225,6 +227,9 @@ COLUMNS = {
     "category_map": ["canonical", "kind", "key", "priority"],
     "market_id_lookups": ["condition_id", "market_id", "line_number"],
 }
+# The raw table each file replaces (None: validated and recorded only).
+TABLES = {RESOLUTION_MAP: "resolutions", MARKETS: "markets", CATEGORY_DEFINITIONS: "category_map",
+          LOOKUPS: "market_id_lookups", BACKFILL: None}
 PARSERS = {RESOLUTION_MAP: resolution_rows, MARKETS: market_rows, CATEGORY_DEFINITIONS: category_rows,
            LOOKUPS: lookup_rows, BACKFILL: backfill_summary}
 LOAD_COLUMNS = ["file_name", "sha256", "size_bytes", "entries", "resolved", "claimed",
@@ -253,12 +258,41 @@ def _record(client: Client, report: validation.Report, status: str,
     ]], column_names=LOAD_COLUMNS)
 
 
-def load_reference_file(client: Client, path: Path) -> ReferenceLoad:
+def unchanged_since_last_load(client: Client, path: Path) -> ReferenceLoad | None:
+    """The last successful load of this very content, when its table still holds it.
+
+    Reference files change far less often than nightly; validating a large markets file
+    costs seconds, so identical bytes are not validated and swapped in again. The stored
+    record's counts and warnings are carried forward for the run summary.
+    """
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    rows = client.query(
+        "SELECT sha256, entries, resolved, claimed, last_updated, warnings, problems "
+        "FROM ops.reference_loads WHERE file_name = {f:String} AND status = 'loaded' "
+        "ORDER BY loaded_at DESC LIMIT 1", parameters={"f": path.name}).result_rows
+    if not rows or rows[0][0] != digest:
+        return None
+    _, entries, resolved, claimed, last_updated, warning_count, problems = rows[0]
+    table = TABLES.get(path.name)
+    if table is not None and not client.command(f"SELECT count() FROM raw.{table}"):
+        return None
+    return ReferenceLoad(path.name, table, int(entries), resolved=resolved, claimed=claimed,
+                         last_updated=last_updated, unchanged=True,
+                         warnings=[w for w in (problems or "").splitlines() if w] if warning_count else [],
+                         warning_count=int(warning_count or 0))
+
+
+def load_reference_file(client: Client, path: Path, force: bool = False) -> ReferenceLoad:
     """Validate `path` in full, then replace its table; a file with any error writes nothing
     but its `rejected` record and raises ReferenceFileRejected (the table keeps its rows).
+    A file identical to the one last loaded is skipped unless `force`.
 
     The file is read once: the rows come from the very bytes that were validated and hashed.
     """
+    if not force:
+        unchanged = unchanged_since_last_load(client, path)
+        if unchanged is not None:
+            return unchanged
     report = validation.validate_file(path)
     if report.kind is not None and path.name not in PARSERS:
         report.error("unknown-file", f"not a loadable reference file; known: {', '.join(PARSERS)}")

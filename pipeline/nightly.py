@@ -112,12 +112,13 @@ def step_load_reference(ctx: RunContext) -> StepResult:
                 loads.append(reference_files.load_reference_file(ch, path))
             except reference_files.ReferenceFileError as exc:
                 (optional_rejected if path.name in OPTIONAL_REFERENCE_FILES else errors).append(str(exc))
+    fresh = [l for l in loads if not l.unchanged]
     result = StepResult(
-        rows_in=sum(l.entries for l in loads), rows_out=sum(l.entries for l in loads),
-        details={l.file_name: {"entries": l.entries, "resolved": l.resolved, "claimed": l.claimed}
-                 for l in loads},
+        rows_in=sum(l.entries for l in loads), rows_out=sum(l.entries for l in fresh),
+        details={l.file_name: {"entries": l.entries, "resolved": l.resolved, "claimed": l.claimed,
+                               "unchanged": l.unchanged} for l in loads},
         warnings=[w for l in loads for w in l.warnings] + optional_rejected + errors,
-        message=f"{len(loads)} reference files loaded",
+        message=f"{len(fresh)} reference files loaded, {len(loads) - len(fresh)} unchanged",
     )
     if errors:
         result.status, result.error = "failed", "; ".join(errors)

@@ -279,4 +279,21 @@ def test_step_fails_on_a_rejected_required_file_and_carries_warnings(step_settin
     assert result.status == "failed"
     assert "markets.jsonl: line 2: [blank-line]" in result.error
     assert any("[header-count]" in w for w in result.warnings)
-    assert result.details[rf.RESOLUTION_MAP] == {"entries": 6, "resolved": 4, "claimed": 6}
+    assert result.details[rf.RESOLUTION_MAP] == {"entries": 6, "resolved": 4, "claimed": 6, "unchanged": False}
+
+
+def test_an_unchanged_file_is_not_loaded_again_but_keeps_its_warnings(step_settings):
+    doc = good_map()
+    doc["resolved_conditions"] = 7
+    write(step_settings.data_dir, rf.RESOLUTION_MAP, as_json(doc))
+    first = run_step(step_settings)
+    again = run_step(step_settings)
+    assert first.details[rf.RESOLUTION_MAP]["unchanged"] is False
+    assert again.details[rf.RESOLUTION_MAP] == {"entries": 6, "resolved": 4, "claimed": 7, "unchanged": True}
+    assert any("[header-count]" in w for w in again.warnings)
+    # a changed file is loaded again
+    doc["resolved_conditions"] = 4
+    write(step_settings.data_dir, rf.RESOLUTION_MAP, as_json(doc))
+    third = run_step(step_settings)
+    assert third.details[rf.RESOLUTION_MAP]["unchanged"] is False
+    assert not any("[header-count]" in w for w in third.warnings)

@@ -4,7 +4,8 @@
         incremental_strategy = 'append',
         engine = 'ReplacingMergeTree(state_version)',
         order_by = '(wallet, token_id)',
-        partition_by = 'tuple()'
+        partition_by = 'tuple()',
+        query_settings = {'optimize_aggregation_in_order': 1}
     )
 }}
 
@@ -13,7 +14,8 @@
 -- event continues from its stored state; a key that received a late fill (one ordered
 -- before its last folded event) re-folds its whole history. New rows are appended and the
 -- ReplacingMergeTree keeps the newest state per key (read it with FINAL), so the result
--- always equals a full rebuild, without deleting anything.
+-- always equals a full rebuild, without deleting anything. Raw fills are sorted by
+-- (maker, token_id), so the grouping streams in that order instead of hashing.
 
 with fills as (
 

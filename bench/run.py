@@ -1,0 +1,805 @@
+"""Benchmark harness (issue 8): load, full build, nightly increment, pandas, healthcheck.
+
+    python -m bench.run --rows 1000000 [--reps 3] [--write-docs]
+
+One run generates (or reuses) the data set under .cascadian/bench/data-<rows>/, builds a
+base warehouse once (our loader, the reference files, a full dbt build), checks the
+yardstick against the marts, then measures every step REPS times, interleaved (the order
+rotates each repetition), each in a fresh subprocess with its own CASCADIAN_HOME (chDB
+admits one process per data directory), and reports medians and the peak RSS of each
+step's process (from wait4). Steps:
+
+    load_ours        dataset files -> raw.order_filled through ingest.goldsky_files.load_directory
+    load_engine      the engine's own INSERT INTO raw.order_filled SELECT ... FROM file(...)
+    build_dbt        run_dbt(build --full-refresh, models only), dbt start-up included
+    build_yardstick  bench/yardstick.sql, engine start-up included
+    increment        +1 day: load the delta files and the newer resolution map, then
+                     run_dbt(build) (incremental), on a copy of the base warehouse
+    pandas           bench/pandas_loop.py on a copy of the base warehouse
+    health           `runner.py health` wall time (when the runner has that command)
+
+With --write-docs the results go to the section "Scale benchmark (issue 8), <rows> rows" of
+docs/performance.md (one section per size; every other section of the file is kept), and
+`--from-results` re-renders that section from the last run's .cascadian/bench/run-<rows>/
+results.json without measuring again. `--base-load engine` fills the base warehouse with the
+engine's file load instead of ours (faster at 10M; the stage breakdown is then missing), and
+`--steps` measures a subset (at 10M on this machine: the build, yardstick and increment).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BENCH_ROOT = PROJECT_ROOT / ".cascadian" / "bench"
+DOCS = PROJECT_ROOT / "docs" / "performance.md"
+SECTION = "## Scale benchmark (issue 8)"   # + ", <rows> rows": one section per size
+
+# Models only: dbt's data and unit tests are not part of the timed build (say so in the docs).
+BUILD_FULL = ["build", "--full-refresh", "--exclude", "test_type:data", "test_type:unit"]
+BUILD_INCREMENTAL = ["build", "--exclude", "test_type:data", "test_type:unit"]
+STEPS = ("load_ours", "load_engine", "build_dbt", "build_yardstick", "increment", "pandas", "health")
+REFERENCE_FILES = ("category_definitions.json", "markets.jsonl", "expanded_resolution_map.json")
+RAW_COLUMNS = ("id", "timestamp", "transaction_hash", "order_hash", "maker", "taker",
+               "maker_asset_id", "taker_asset_id", "maker_amount_filled", "taker_amount_filled",
+               "fee", "block_number", "contract_version")
+# Peak RSS of the pandas loop per fill row, measured at 1M rows (2026-11): used to decide
+# whether a larger size would fit in memory at all.
+PANDAS_BYTES_PER_ROW = 1900
+GB = 1024**3
+
+TARGETS = {
+    "build": 1.5,        # full build <= 1.5 x yardstick (at 10M)
+    "increment": 0.3,    # increment <= 0.3 x full build
+    "load": 0.9,         # our load >= 0.9 x the engine's file load (rows/s)
+    "pandas": 4.0,       # >= 4 x faster than the pandas loop (at 10M), with less memory
+    "memory_gb": 8.0,    # peak RSS of any step (at 10M)
+    "health_s": 3.0,     # runner.py health
+}
+
+
+# ---------------------------------------------------------------------------------------
+# child side: one measured step in this (fresh) process
+# ---------------------------------------------------------------------------------------
+
+def _child_settings():
+    from pipeline.config import load_settings
+    return load_settings()
+
+
+def _load_references(ch, data_dir: Path) -> float:
+    from ingest import reference_files
+    started = time.monotonic()
+    for name in REFERENCE_FILES:
+        reference_files.load_reference_file(ch, data_dir / name)
+    return time.monotonic() - started
+
+
+def _dbt(settings, args: list[str]) -> dict[str, Any]:
+    from pipeline.dbt_chdb import run_dbt
+    started = time.monotonic()
+    outcome = run_dbt(settings, args)
+    result = {"seconds": time.monotonic() - started, "dbt_success": outcome.success,
+              "dbt_counts": outcome.counts(),
+              "dbt_failures": [f"{f['name']}: {f['message']}" for f in outcome.failures][:5],
+              "dbt_error": outcome.error,
+              "dbt_slowest": sorted(((r["seconds"], r["name"]) for r in outcome.results), reverse=True)[:6],
+              "dbt_nodes_seconds": sum(r["seconds"] for r in outcome.results)}
+    if not outcome.success:
+        raise RuntimeError(f"dbt {' '.join(args)} failed: {result['dbt_failures'] or outcome.error}")
+    return result
+
+
+def _timed_load(ch, fills_dir: Path) -> dict[str, Any]:
+    """Our loader, file by file as load_directory does it, with the time of each stage
+    recorded (stage = the engine parses the file into strings; validate = the SQL checks;
+    insert = conversion, dedup against stored ids and the sorted insert). Falls back to
+    load_directory if the module's internals change."""
+    from ingest import goldsky_files as gf
+    phases = {"stage": 0.0, "validate": 0.0, "insert": 0.0, "other": 0.0}
+    started = time.monotonic()
+    try:
+        stage_fn, problems_fn, insert_fn = gf._stage, gf.find_problems, gf.insert_new_rows
+        version_fn, columns_fn = gf.dataset_version, gf._source_columns
+        gf._TS_EXPR, gf._now, gf.sha256_of, gf.already_loaded  # noqa: B018 - present?
+    except AttributeError:
+        report = gf.load_directory(ch, fills_dir)
+        return {"seconds": time.monotonic() - started, "rows": report.rows_new, "phases": None}
+    rows = 0
+    for path in gf.discover(fills_dir):
+        t0 = time.monotonic()
+        digest = gf.sha256_of(path)
+        if gf.already_loaded(ch, digest):
+            continue
+        version = version_fn(columns_fn(ch, path, "Parquet"))
+        t1 = time.monotonic()
+        stage = stage_fn(ch, path, "Parquet", version)
+        t2 = time.monotonic()
+        try:
+            problems, _ = problems_fn(ch, stage)
+            if problems:
+                raise RuntimeError(f"{path.name}: {problems[:3]}")
+            n, lo, hi = ch.query(f"SELECT count(), min({gf._TS_EXPR}), max({gf._TS_EXPR}) FROM {stage}").result_rows[0]
+            t3 = time.monotonic()
+            new = insert_fn(ch, stage)
+            rows += new
+            t4 = time.monotonic()
+        finally:
+            ch.command(f"DROP TABLE IF EXISTS {stage}")
+        ch.insert("ops.loaded_files", [[digest, path.name, str(path), path.stat().st_size, n, new, lo, hi,
+                                        gf._now()]],
+                  column_names=["sha256", "file_name", "path", "size_bytes", "rows", "rows_new",
+                                "min_ts", "max_ts", "loaded_at"])
+        t5 = time.monotonic()
+        phases["other"] += (t1 - t0) + (t5 - t4)
+        phases["stage"] += t2 - t1
+        phases["validate"] += t3 - t2
+        phases["insert"] += t4 - t3
+    return {"seconds": time.monotonic() - started, "rows": rows,
+            "phases": {k: round(v, 3) for k, v in phases.items()}}
+
+
+def child_setup(data: Path) -> dict[str, Any]:
+    """The base warehouse every build/increment/pandas step starts from: history loaded
+    by our loader (stage times recorded; BENCH_BASE_LOAD=engine uses the engine's file load
+    instead, the same rows), reference files, one full dbt build; then the yardstick is
+    checked against the marts and the marts' checksums kept for pandas."""
+    from bench import yardstick
+    from ingest.tables import ensure_tables
+    from pipeline import warehouse
+
+    settings = _child_settings()
+    out: dict[str, Any] = {}
+    with warehouse.connect(settings) as ch:
+        ensure_tables(ch)
+        if os.environ.get("BENCH_BASE_LOAD") == "engine":
+            started = time.monotonic()
+            ch.command(engine_load_sql(data / "fills"))
+            out["load"] = {"seconds": time.monotonic() - started, "phases": None, "how": "engine"}
+        else:
+            out["load"] = _timed_load(ch, data / "fills")
+        out["references_seconds"] = _load_references(ch, settings.data_dir)
+    out["build"] = _dbt(settings, BUILD_FULL)
+    with warehouse.connect(settings) as ch:
+        out["yardstick_seconds"] = yardstick.run(ch)
+        out["yardstick_vs_marts"] = yardstick.compare(ch)
+        out["mart_checksums"] = yardstick.checksums(ch, "analytics.fct_wallet_positions",
+                                                    "analytics.fct_wallet_category_pnl")
+        out["raw_rows"] = warehouse.count_rows(ch, "raw.order_filled")
+        out["raw_bytes"] = int(ch.command(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'raw' "
+            "AND table = 'order_filled' AND active"))
+        out["engine_version"] = ch.command("SELECT version()")
+        yardstick.drop(ch)
+    return out
+
+
+def child_load_ours(data: Path) -> dict[str, Any]:
+    from ingest import goldsky_files
+    from ingest.tables import ensure_tables
+    from pipeline import warehouse
+
+    with warehouse.connect(_child_settings()) as ch:
+        ensure_tables(ch)
+        started = time.monotonic()
+        report = goldsky_files.load_directory(ch, data / "fills")
+        seconds = time.monotonic() - started
+        if report.rejected:
+            raise RuntimeError(f"rejected: {[f.error for f in report.rejected]}")
+    return {"seconds": seconds, "rows": report.rows_new}
+
+
+def engine_load_sql(fills_dir: Path) -> str:
+    """The engine's own file load of the same files into the same table, with only the
+    conversions the raw contract needs (lower-case hex, integer amounts, UTC time)."""
+    pattern = str(fills_dir / "*.parquet").replace("'", "\\'")
+    return (
+        f"INSERT INTO raw.order_filled ({', '.join(RAW_COLUMNS)}) "
+        "SELECT id, toDateTime64(timestamp, 3, 'UTC'), lower(transaction_hash), lower(order_hash), "
+        "lower(maker), lower(taker), maker_asset_id, taker_asset_id, "
+        "toUInt64(maker_amount_filled), toUInt64(taker_amount_filled), toUInt64(fee), "
+        "toUInt64(block_number), 'v1' "
+        f"FROM file('{pattern}', 'Parquet') SETTINGS max_partitions_per_insert_block = 0"
+    )
+
+
+def child_load_engine(data: Path) -> dict[str, Any]:
+    from ingest.tables import ensure_tables
+    from pipeline import warehouse
+
+    with warehouse.connect(_child_settings()) as ch:
+        ensure_tables(ch)
+        started = time.monotonic()
+        ch.command(engine_load_sql(data / "fills"))
+        seconds = time.monotonic() - started
+        rows = warehouse.count_rows(ch, "raw.order_filled")
+    return {"seconds": seconds, "rows": rows}
+
+
+def child_build_dbt(data: Path) -> dict[str, Any]:
+    return _dbt(_child_settings(), BUILD_FULL)
+
+
+def child_build_yardstick(data: Path) -> dict[str, Any]:
+    from bench import yardstick
+    from pipeline import warehouse
+
+    started = time.monotonic()  # engine start-up included, as dbt's is
+    with warehouse.connect(_child_settings()) as ch:
+        statements = yardstick.run(ch)
+    return {"seconds": time.monotonic() - started, "statements": statements}
+
+
+def child_increment(data: Path) -> dict[str, Any]:
+    """The nightly increment on a copy of the base: the delta day's files through our
+    loader, the three reference files (with the newer resolution map), an incremental
+    dbt build."""
+    from ingest import goldsky_files
+    from pipeline import warehouse
+
+    settings = _child_settings()
+    started = time.monotonic()
+    with warehouse.connect(settings) as ch:
+        report = goldsky_files.load_directory(ch, data / "delta" / "fills")
+        loaded = time.monotonic()
+        shutil.copyfile(data / "delta" / "expanded_resolution_map.delta.json",
+                        settings.data_dir / "expanded_resolution_map.json")
+        refs = _load_references(ch, settings.data_dir)
+    build = _dbt(settings, BUILD_INCREMENTAL)
+    return {"seconds": time.monotonic() - started, "load_seconds": loaded - started,
+            "references_seconds": refs, "dbt_seconds": build["seconds"], "rows": report.rows_new,
+            "dbt_slowest": build["dbt_slowest"], "dbt_nodes_seconds": build["dbt_nodes_seconds"]}
+
+
+def child_verify(data: Path) -> dict[str, Any]:
+    """After an increment (in its own process, so the increment's peak memory is its own):
+    the marts against the yardstick on the same raw tables, i.e. against a full rebuild."""
+    from bench import yardstick
+    from pipeline import warehouse
+
+    with warehouse.connect(_child_settings()) as ch:
+        yardstick.run(ch)
+        return {"seconds": 0.0, "equal_to_full_rebuild": yardstick.compare(ch)}
+
+
+def child_pandas(data: Path) -> dict[str, Any]:
+    from bench import pandas_loop
+    from pipeline import warehouse
+
+    started = time.monotonic()
+    with warehouse.connect(_child_settings()) as ch:
+        positions, category = pandas_loop.compute(ch)
+    seconds = time.monotonic() - started
+    return {"seconds": seconds, "checksums": pandas_loop.checksums(positions, category)}
+
+
+CHILDREN = {"setup": child_setup, "load_ours": child_load_ours, "load_engine": child_load_engine,
+            "build_dbt": child_build_dbt, "build_yardstick": child_build_yardstick,
+            "increment": child_increment, "pandas": child_pandas, "verify": child_verify}
+
+
+def child_main(step: str, data: Path, result: Path) -> int:
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    fn = CHILDREN[step]
+    try:
+        out = fn(data)
+        out["ok"] = True
+    except Exception as exc:  # the parent reports it; the traceback is in the step's log
+        import traceback
+        traceback.print_exc()
+        out = {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:500]}"}
+    result.write_text(json.dumps(out, indent=2, default=str))
+    return 0 if out["ok"] else 1
+
+
+# ---------------------------------------------------------------------------------------
+# parent side
+# ---------------------------------------------------------------------------------------
+
+def ensure_data(rows: int, seed: int) -> tuple[Path, dict]:
+    """The generated data set for `rows`, cached by size under .cascadian/bench/."""
+    from bench import generate
+
+    out = BENCH_ROOT / f"data-{rows}"
+    manifest_path = out / "manifest.json"
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        if (manifest.get("generator_version") == generate.GENERATOR_VERSION
+                and manifest.get("seed") == seed and manifest.get("rows") == rows and "delta" in manifest
+                and all(Path(f["file"]).exists() for f in manifest["history"]["files"])):
+            manifest["cached"] = True
+            return out, manifest
+    if out.exists():
+        shutil.rmtree(out)
+    print(f"generating {rows:,} rows into {out} ...", flush=True)
+    manifest = generate.generate(out, rows, seed=seed, delta_day=True)
+    manifest["cached"] = False
+    return out, manifest
+
+
+def child_env(home: Path, data: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CLICKHOUSE_", "GOLDSKY_", "CASCADIAN_", "DBT_"))
+           and k not in ("DATA_DIR", "REPORTS_DIR", "POSTGRES_URL")}
+    env.update({
+        "TZ": "UTC", "CASCADIAN_HOME": str(home), "DATA_DIR": str(home / "data"),
+        "REPORTS_DIR": str(home / "reports"), "GOLDSKY_SOURCE": "dataset",
+        "GOLDSKY_DATASET_DIR": str(data / "fills"), "LOG_LEVEL": "WARNING",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "GX_ANALYTICS_ENABLED": "false",
+        "PYTHONPATH": str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    })
+    return env
+
+
+def fresh_home(home: Path, data: Path, base: Path | None = None) -> None:
+    if home.exists():
+        shutil.rmtree(home)
+    if base is not None:
+        shutil.copytree(base, home, symlinks=True)
+    else:
+        (home / "data").mkdir(parents=True)
+        for name in REFERENCE_FILES:
+            shutil.copyfile(data / "data" / name, home / "data" / name)
+
+
+def run_process(cmd: list[str], env: dict[str, str], log: Path) -> tuple[int, float, int]:
+    """Run `cmd`; returns (exit code, wall seconds, peak RSS in bytes of that process)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as fh:
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4 already
+    return proc.returncode, wall, usage.ru_maxrss * 1024
+
+
+def run_child(step: str, home: Path, data: Path, root: Path, tag: str) -> dict:
+    result = root / "results" / f"{tag}.json"
+    result.parent.mkdir(parents=True, exist_ok=True)
+    result.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "bench.run", "--child", step, "--data", str(data), "--result", str(result)]
+    code, wall, rss = run_process(cmd, child_env(home, data), root / "logs" / f"{tag}.log")
+    out = json.loads(result.read_text()) if result.exists() else {"ok": False, "error": f"exit {code}"}
+    out.update(wall=wall, peak_rss=rss, exit_code=code, log=str(root / "logs" / f"{tag}.log"))
+    return out
+
+
+def health_available(env: dict[str, str]) -> bool:
+    proc = subprocess.run([sys.executable, "runner.py", "health", "--help"], env=env, cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    return proc.returncode == 0
+
+
+def run_health(home: Path, data: Path, root: Path, tag: str) -> dict:
+    log = root / "logs" / f"{tag}.log"
+    code, wall, rss = run_process([sys.executable, "runner.py", "health"], child_env(home, data), log)
+    # exit 0 healthy, 1 warning, 2 critical: each is a finished healthcheck
+    import re
+    found = re.findall(r"overall: (\w+).* in ([0-9.]+)s", log.read_text(errors="replace"))
+    return {"ok": code in (0, 1, 2), "seconds": wall, "wall": wall, "peak_rss": rss, "exit_code": code,
+            "log": str(log), "overall": found[-1][0] if found else None,
+            "checks_seconds": float(found[-1][1]) if found else None}
+
+
+def mem_available() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version()}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        info["cpu"] = next(l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("model name"))
+    except (OSError, StopIteration):
+        info["cpu"] = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                info["memory_gb"] = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    for pkg in ("chdb", "dbt-core", "dbt-clickhouse", "clickhouse-connect", "pandas", "pyarrow"):
+        try:
+            from importlib.metadata import version
+            info[pkg] = version(pkg)
+        except Exception:
+            info[pkg] = "?"
+    info["load_average"] = os.getloadavg()
+    return info
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarize(results: dict[str, list[dict]]) -> dict[str, dict]:
+    out = {}
+    for step, reps in results.items():
+        ok = [r for r in reps if r.get("ok")]
+        secs = [r["seconds"] for r in ok]
+        entry = {"reps": len(ok), "failed": len(reps) - len(ok), "median_s": _median(secs),
+                 "min_s": min(secs) if secs else None, "max_s": max(secs) if secs else None,
+                 "peak_rss_gb": max((r["peak_rss"] for r in reps), default=0) / GB,
+                 "errors": [r.get("error") for r in reps if not r.get("ok")][:2]}
+        rows = [r.get("rows") for r in ok if r.get("rows")]
+        if step.startswith("load_") and rows and entry["median_s"]:
+            entry["rows"] = rows[0]
+            entry["rows_per_s"] = rows[0] / entry["median_s"]
+        for key in ("load_seconds", "references_seconds", "dbt_seconds"):
+            vals = [r[key] for r in ok if key in r]
+            if vals:
+                entry[f"median_{key}"] = _median(vals)
+        out[step] = entry
+    return out
+
+
+def ratios(summary: dict[str, dict], rows: int) -> list[dict]:
+    """Each issue-8 target: the measured ratio, met or missed and by how much."""
+    def s(step, key="median_s"):
+        return (summary.get(step) or {}).get(key)
+
+    checks = []
+
+    def add(name, target, value, ok, how, note=""):
+        checks.append({"target": name, "goal": target, "value": value, "met": ok, "how": how, "note": note})
+
+    build, yard = s("build_dbt"), s("build_yardstick")
+    if build and yard:
+        r = build / yard
+        add("full build <= 1.5 x yardstick", "<= 1.5x", f"{r:.2f}x", r <= TARGETS["build"],
+            "met" if r <= TARGETS["build"] else f"missed by {r / TARGETS['build']:.2f}x "
+            f"({build - TARGETS['build'] * yard:.1f} s over)")
+    inc = s("increment")
+    if inc and build:
+        r = inc / build
+        rd = s("increment", "median_dbt_seconds") / build if s("increment", "median_dbt_seconds") else None
+        add("increment <= 0.3 x full build", "<= 0.3x", f"{r:.2f}x" + (f" (dbt alone {rd:.2f}x)" if rd else ""),
+            r <= TARGETS["increment"],
+            "met" if r <= TARGETS["increment"] else f"missed by {r / TARGETS['increment']:.2f}x")
+    ours, eng = s("load_ours", "rows_per_s"), s("load_engine", "rows_per_s")
+    if ours and eng:
+        r = ours / eng
+        add("load >= 0.9 x engine file load", ">= 0.9x", f"{r:.2f}x ({ours:,.0f} vs {eng:,.0f} rows/s)",
+            r >= TARGETS["load"],
+            "met" if r >= TARGETS["load"] else f"missed: {TARGETS['load'] / r:.1f}x too slow")
+    pd_s = s("pandas")
+    if pd_s and build and "build_dbt" in summary:
+        r = pd_s / build
+        mem_ok = summary["build_dbt"]["peak_rss_gb"] < summary["pandas"]["peak_rss_gb"]
+        ok = r >= TARGETS["pandas"] and mem_ok
+        add(">= 4 x faster than pandas, less memory", ">= 4x, less RSS",
+            f"{r:.2f}x; RSS {summary['build_dbt']['peak_rss_gb']:.2f} vs {summary['pandas']['peak_rss_gb']:.2f} GB",
+            ok, "met" if ok else (f"missed: {r:.2f}x < 4x" if r < TARGETS["pandas"] else "missed on memory"))
+    peaks = {k: v["peak_rss_gb"] for k, v in summary.items() if v.get("peak_rss_gb")}
+    if peaks:
+        top = max(peaks, key=peaks.get)
+        ok = peaks[top] <= TARGETS["memory_gb"]
+        add("peak memory <= 8 GB per step", "<= 8 GB", f"{peaks[top]:.2f} GB ({top})", ok,
+            "met" if ok else f"missed by {peaks[top] - TARGETS['memory_gb']:.2f} GB")
+    h = s("health")
+    if h:
+        ok = h <= TARGETS["health_s"]
+        add("runner.py health <= 3 s", "<= 3 s", f"{h:.2f} s", ok,
+            "met" if ok else f"missed by {h - TARGETS['health_s']:.2f} s")
+    return checks
+
+
+def _fmt(v: float | None, spec: str = ".2f") -> str:
+    return "–" if v is None else format(v, spec)
+
+
+STEP_TEXT = {
+    "load_ours": "dataset files → raw.order_filled, our loader (`load_directory`)",
+    "load_engine": "same files, engine's own `INSERT … SELECT FROM file()`",
+    "build_dbt": "full dbt build (`--full-refresh`, models only), dbt start-up included",
+    "build_yardstick": "hand-written statements (bench/yardstick.sql), engine start-up included",
+    "increment": "+1 day: delta files + reference files + incremental `dbt build`",
+    "pandas": "pandas + one Python loop per (wallet, token)",
+    "health": "`runner.py health` (whole process)",
+}
+
+
+def table(summary: dict[str, dict]) -> str:
+    lines = ["| step | what | median s | min–max s | rows/s | peak RSS GB | reps |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for step in STEPS:
+        e = summary.get(step)
+        if not e:
+            continue
+        extra = ""
+        if step == "increment" and e.get("median_dbt_seconds") is not None:
+            extra = (f" (load {_fmt(e.get('median_load_seconds'), '.1f')} + refs "
+                     f"{_fmt(e.get('median_references_seconds'), '.1f')} + dbt {_fmt(e['median_dbt_seconds'], '.1f')})")
+        lines.append(
+            f"| {step} | {STEP_TEXT[step]}{extra} | {_fmt(e['median_s'])} | "
+            f"{_fmt(e['min_s'], '.1f')}–{_fmt(e['max_s'], '.1f')} | "
+            f"{_fmt(e.get('rows_per_s'), ',.0f') if e.get('rows_per_s') else ''} | "
+            f"{e['peak_rss_gb']:.2f} | {e['reps']}{' (' + str(e['failed']) + ' failed)' if e['failed'] else ''} |")
+    return "\n".join(lines)
+
+
+def render_section(report: dict) -> str:
+    m, rows = report["machine"], report["rows"]
+    setup = report.get("setup", {})
+    lines = [f"{SECTION}, {rows:,} rows", "",
+             f"Measured by `python -m bench.run --rows {rows} --reps {report['reps']}{report.get('options', '')}"
+             f"{' --write-docs' if report.get('write_docs') else ''}` on {report['finished'][:16].replace('T', ' ')} UTC "
+             f"({report['seconds'] / 60:.1f} min in all).", "",
+             f"**Machine:** {m['nproc']} cores ({m.get('cpu', '?')}), {m.get('memory_gb', '?')} GB RAM, "
+             f"Python {m['python']}, chDB {m['chdb']} (ClickHouse {setup.get('engine_version', '?')}), "
+             f"dbt-core {m['dbt-core']} + dbt-clickhouse {m['dbt-clickhouse']}, pandas {m['pandas']}, "
+             f"pyarrow {m['pyarrow']}. Load average {m['load_average'][0]:.1f} at the start and "
+             f"{report['load_average_end'][0]:.1f} at the end: the cores were shared with other work, "
+             "so absolute times are noisy; the ratios come from interleaved repetitions of one run.", ""]
+    d = report["data"]
+    lines += [f"**Data** (`python -m bench.generate --rows {rows} --out DIR --delta-day`, "
+              f"{d.get('seconds', '?')} s): {rows:,} fill events in "
+              f"{len(d['history']['files'])} Parquet file(s) over {d['history']['first_day']} … "
+              f"{d['history']['last_day']}, {d['wallets_in_universe']:,} wallets (Zipf), "
+              f"{d['traded_conditions']:,} traded conditions (lognormal popularity), "
+              f"{d['resolved_conditions']:,} resolved in the map "
+              f"({d['traded_resolved_share']:.0%} of the traded); "
+              f"{d['history']['whale_matches']} whale matches. Delta: {d['delta']['rows']:,} rows on "
+              f"{d['delta']['day']} ({d['delta']['late_rows']:,} of them late, timestamped inside the "
+              f"history) and {d['delta']['newly_resolved_conditions']} newly resolved conditions.", ""]
+    lines += ["**Commands**", "", "```bash",
+              f".venv/bin/python -m bench.run --rows {rows} --reps {report['reps']}{report.get('options', '')} --write-docs",
+              "# each measured step runs in its own process and CASCADIAN_HOME (copies of one base warehouse):",
+              "#   load_ours        ingest.goldsky_files.load_directory(<data>/fills)",
+              "#   load_engine      INSERT INTO raw.order_filled (...) SELECT ... FROM file('<data>/fills/*.parquet', 'Parquet')",
+              "#   build_dbt        pipeline.dbt_chdb.run_dbt(settings, " + json.dumps(BUILD_FULL) + ")",
+              "#   build_yardstick  bench/yardstick.sql (two CREATE TABLE ... AS SELECT)",
+              "#   increment        load_directory(<data>/delta/fills); reference files with the delta map; "
+              "run_dbt(settings, " + json.dumps(BUILD_INCREMENTAL) + ")",
+              "#   pandas           bench/pandas_loop.py (one query, sort, one Python loop per (wallet, token))",
+              "#   health           runner.py health",
+              "```", "",
+              (f"Medians of {report['reps']} interleaved repetitions (the step order rotates each "
+               "repetition)" if report["reps"] > 1 else
+               "One repetition per step (the time budget of a 10M run on this machine): single "
+               "measurements, not medians") +
+              "; peak RSS is the largest of the step's processes (wait4 `ru_maxrss`).", "",
+              table(report["summary"]), ""]
+    lines += ["**Targets of issue 8**" + ("" if rows >= 10_000_000 else
+              f" (the targets are stated for 10M rows; this run is {rows:,})"), "",
+              "| target | measured | result |", "|---|---|---|"]
+    for c in report["checks"]:
+        lines.append(f"| {c['target']} | {c['value']} | {'met' if c['met'] else '**' + c['how'] + '**'} |")
+    lines.append("")
+    notes = report.get("notes") or []
+    if notes:
+        lines += ["**Notes**", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(lines)
+
+
+def write_docs(section: str, path: Path = DOCS) -> None:
+    """Replace (or append) this size's section; every other `## ` section of the file (other
+    sizes, other authors' sections) is kept."""
+    heading = section.splitlines()[0].strip()
+    text = path.read_text() if path.exists() else "# Performance\n"
+    blocks: list[str] = []
+    current: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## ") and current:
+            blocks.append("".join(current))
+            current = []
+        current.append(line)
+    if current:
+        blocks.append("".join(current))
+    replaced = False
+    for i, block in enumerate(blocks):
+        if block.splitlines()[0].strip() == heading:
+            blocks[i] = section.rstrip() + "\n\n"
+            replaced = True
+    if not replaced:
+        if blocks and not blocks[-1].endswith("\n\n"):
+            blocks[-1] = blocks[-1].rstrip("\n") + "\n\n"
+        blocks.append(section.rstrip() + "\n")
+    path.write_text("".join(blocks).rstrip("\n") + "\n")
+
+
+def auto_notes(report: dict) -> list[str]:
+    """What the numbers themselves say about misses (the 'why')."""
+    notes = []
+    setup = report.get("setup") or {}
+    cmp_ = setup.get("yardstick_vs_marts") or {}
+    if cmp_:
+        eq = all(v.get("equal") for v in cmp_.values())
+        notes.append("The yardstick equals the marts exactly after the base build "
+                     f"(positions {cmp_['positions']['mart_rows']:,} rows, wallet × category "
+                     f"{cmp_['category_pnl']['mart_rows']:,} rows, every documented column): "
+                     + ("yes." if eq else f"**NO**: {json.dumps(cmp_)}"))
+    inc = report.get("increment_check")
+    if inc and "error" in inc:
+        notes.append(f"The check of the increment against a full rebuild failed to run: {inc['error']}")
+    elif inc:
+        eq = all(v.get("equal") for v in inc.values())
+        notes.append("After the increment the marts equal a full rebuild (the yardstick on the same raw "
+                     "tables, late fills and new resolutions included): " + ("yes." if eq else f"**NO**: {json.dumps(inc)}"))
+    pc_ = report.get("pandas_check")
+    if pc_ is not None:
+        notes.append("The pandas loop reproduces the marts' checksums (positions, PnL, amounts, category "
+                     "counts): " + ("yes." if pc_ else "**NO** (see results.json)."))
+    phases = ((setup.get("load") or {}).get("phases"))
+    if phases:
+        total = sum(phases.values()) or 1
+        notes.append("Where our loader's time goes (base load, one pass): " + ", ".join(
+            f"{k} {v:.1f} s ({v / total:.0%})" for k, v in phases.items()) +
+            f" ({total:.1f} s in all). `stage` parses each file with the engine into a table of nullable "
+            "strings, `validate` runs the contract's checks over every row (and takes the file's time "
+            "range), `insert` converts, drops ids already stored in the file's time window and writes "
+            "the rows sorted by (maker, token_id, id); `other` is the file hash, the manifest and the "
+            "column check.")
+    measured = [r for r in (report.get("results") or {}).get("build_dbt", []) if r.get("ok")]
+    build = measured[0] if measured else (setup.get("build") or {})
+    if build.get("dbt_slowest"):
+        notes.append(("Slowest dbt nodes in the measured full build (repetition 1): " if measured else
+                      "Slowest dbt nodes in the base full build: ") +
+                     ", ".join(f"{n} {s:.1f} s" for s, n in build["dbt_slowest"]) +
+                     f"; dbt's own overhead (import, parse, per-node work outside the queries) was "
+                     f"{build['seconds'] - build.get('dbt_nodes_seconds', 0):.1f} s of its "
+                     f"{build['seconds']:.1f} s.")
+    yard = [r for r in (report.get("results") or {}).get("build_yardstick", []) if r.get("ok")]
+    ys = yard[0]["statements"] if yard else setup.get("yardstick_seconds")
+    if ys:
+        notes.append("The yardstick's two statements (" + ("repetition 1" if yard else "base") +
+                     f"): positions {ys[0]:.1f} s, wallet × category {ys[1]:.1f} s.")
+    inc = [r for r in (report.get("results") or {}).get("increment", []) if r.get("ok")]
+    if inc:
+        r = inc[0]
+        notes.append("Increment, repetition 1: slowest dbt nodes " +
+                     ", ".join(f"{n} {s:.1f} s" for s, n in r.get("dbt_slowest", [])) +
+                     f"; dbt overhead {r['dbt_seconds'] - r.get('dbt_nodes_seconds', 0):.1f} s.")
+    health = [r for r in (report.get("results") or {}).get("health", []) if r.get("checks_seconds")]
+    if health:
+        notes.append("`runner.py health`: the checks themselves took "
+                     f"{statistics.median(r['checks_seconds'] for r in health):.2f} s (median, as the "
+                     "command reports it); the rest of the wall time is the Python process starting and "
+                     f"importing. Overall status here: {health[0]['overall']} (the benchmark warehouse has "
+                     "no recorded pipeline run, Postgres is not configured).")
+    for text in report.get("extra_notes", []):
+        notes.append(text)
+    return notes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset of " + ",".join(STEPS))
+    parser.add_argument("--write-docs", action="store_true", help="write docs/performance.md's section")
+    parser.add_argument("--pandas-reps", type=int, default=None, help="repetitions of the pandas step "
+                        "(default: --reps; it is the slowest step by far)")
+    parser.add_argument("--keep", action="store_true", help="keep the per-step homes (disk!)")
+    parser.add_argument("--from-results", action="store_true",
+                        help="re-render the last run's results of this size (no measuring)")
+    parser.add_argument("--base-load", choices=("ours", "engine"), default="ours",
+                        help="how the base warehouse is loaded (engine: faster, no stage breakdown)")
+    # internal: one measured step in this process
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child_main(args.child, args.data, args.result)
+
+    if args.from_results:
+        report = json.loads((BENCH_ROOT / f"run-{args.rows}" / "results.json").read_text())
+        report["summary"] = summarize(report["results"])
+        report["checks"] = ratios(report["summary"], args.rows)
+        report["notes"] = auto_notes(report)
+        section = render_section(report)
+        print(section)
+        if args.write_docs:
+            write_docs(section)
+            print(f"wrote {DOCS}")
+        return 0
+
+    from bench import generate
+    seed = generate.DEFAULT_SEED if args.seed is None else args.seed
+    steps = [s for s in args.steps.split(",") if s]
+    unknown = set(steps) - set(STEPS)
+    if unknown:
+        parser.error(f"unknown steps: {', '.join(sorted(unknown))}")
+    left_out = [s for s in STEPS if s not in steps]
+    began = time.monotonic()
+    report: dict[str, Any] = {"rows": args.rows, "reps": args.reps, "machine": machine(),
+                              "write_docs": args.write_docs, "extra_notes": [],
+                              "options": (f" --base-load {args.base_load}" if args.base_load != "ours" else "")
+                              + (f" --pandas-reps {args.pandas_reps}" if args.pandas_reps is not None else "")
+                              + (f" --steps {args.steps}" if args.steps != ",".join(STEPS) else "")}
+    if left_out:
+        report["extra_notes"].append(f"Not measured in this run (`--steps`): {', '.join(left_out)}.")
+    data, report["data"] = ensure_data(args.rows, seed)
+    root = BENCH_ROOT / f"run-{args.rows}"
+    if root.exists():
+        shutil.rmtree(root)
+    base = root / "base"
+    fresh_home(base, data)
+    print(f"setup: base warehouse in {base} ({'our' if args.base_load == 'ours' else 'engine'} load, "
+          "reference files, full dbt build, checks) ...", flush=True)
+    os.environ["BENCH_BASE_LOAD"] = args.base_load
+    setup = run_child("setup", base, data, root, "setup")
+    report["setup"] = setup
+    if not setup.get("ok"):
+        print(f"setup failed: {setup.get('error')} (log: {setup['log']})", file=sys.stderr)
+        return 2
+    print(f"  yardstick equals marts: {all(v['equal'] for v in setup['yardstick_vs_marts'].values())}", flush=True)
+
+    if "health" in steps and not health_available(child_env(base, data)):
+        steps.remove("health")
+        report["extra_notes"].append("`runner.py health` is not available in this checkout: not measured.")
+    pandas_reps = args.reps if args.pandas_reps is None else args.pandas_reps
+    if "pandas" in steps:
+        need = PANDAS_BYTES_PER_ROW * args.rows + GB // 2
+        if need > 0.8 * mem_available():
+            steps.remove("pandas")
+            report["extra_notes"].append(
+                f"pandas loop not run at {args.rows:,} rows: it would need about {need / GB:.0f} GB "
+                f"({PANDAS_BYTES_PER_ROW} bytes of peak RSS per fill row, measured at 1M), more than "
+                f"80 % of the {mem_available() / GB:.0f} GB available on this shared machine.")
+        elif pandas_reps < args.reps:
+            report["extra_notes"].append(f"pandas loop: {pandas_reps} repetition(s) only (it is the slowest step).")
+
+    results: dict[str, list[dict]] = {s: [] for s in steps}
+    for rep in range(args.reps):
+        order = steps[rep % len(steps):] + steps[:rep % len(steps)]
+        for step in order:
+            if step == "pandas" and rep >= pandas_reps:
+                continue
+            tag = f"{step}-{rep + 1}"
+            home = root / tag
+            fresh_home(home, data, None if step.startswith("load_") else base)
+            if step == "health":
+                res = run_health(home, data, root, tag)
+            else:
+                res = run_child(step, home, data, root, tag)
+            results[step].append(res)
+            if step == "increment" and res.get("ok") and "increment_check" not in report:
+                check = run_child("verify", home, data, root, f"verify-{rep + 1}")
+                report["increment_check"] = check.get("equal_to_full_rebuild") or {"error": check.get("error")}
+            if step == "pandas" and res.get("ok"):
+                report["pandas_check"] = res["checksums"] == setup["mart_checksums"]
+            status = f"{res['seconds']:.2f} s" if res.get("ok") else f"FAILED ({res.get('error')}; log {res['log']})"
+            print(f"  rep {rep + 1}/{args.reps} {step:<16} {status:<12} peak RSS {res['peak_rss'] / GB:.2f} GB",
+                  flush=True)
+            if not args.keep:
+                shutil.rmtree(home, ignore_errors=True)
+
+    report["summary"] = summarize(results)
+    report["checks"] = ratios(report["summary"], args.rows)
+    report["load_average_end"] = os.getloadavg()
+    report["seconds"] = time.monotonic() - began
+    report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    report["results"] = results
+    report["notes"] = auto_notes(report)
+    (root / "results.json").write_text(json.dumps(report, indent=2, default=str))
+    section = render_section(report)
+    print()
+    print(section)
+    if args.write_docs:
+        write_docs(section)
+        print(f"wrote {DOCS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""The scale generator is deterministic and shaped like the exchange's events, and the
+benchmark's hand-written yardstick computes exactly the marts' numbers (issue 8).
+No timing is asserted here: bench/run.py measures, the tests only check correctness."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from bench import generate, yardstick
+from bench.run import BUILD_FULL
+from pipeline import warehouse
+from pipeline.dbt_chdb import run_dbt
+from pipeline.steps import StepResult
+from tests.conftest import SAMPLE_NOW, make_settings
+
+ROWS = 20_000
+UNIT = 10**6
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench-gen")
+    manifest = generate.generate(out, ROWS, delta_day=True, file_rows=8_000)
+    return out, manifest
+
+
+def _events(paths: list[Path]) -> dict[str, np.ndarray]:
+    tables = [pq.read_table(p) for p in paths]
+    cols = {}
+    for name in ("id", "maker", "maker_asset_id", "taker_asset_id"):
+        cols[name] = np.concatenate([t.column(name).cast("string").to_numpy(zero_copy_only=False) for t in tables])
+    for name in ("maker_amount_filled", "taker_amount_filled"):
+        cols[name] = np.concatenate([pc.cast(t.column(name), "uint64").to_numpy() for t in tables])
+    cols["timestamp"] = np.concatenate([t.column("timestamp").to_numpy() for t in tables])
+    return cols
+
+
+def test_generator_is_deterministic(generated, tmp_path):
+    out, manifest = generated
+    again = generate.generate(tmp_path / "again", ROWS, delta_day=True, file_rows=8_000)
+    assert _digests(out) == _digests(tmp_path / "again")
+    assert {k: v for k, v in manifest.items() if k not in ("seconds", "history", "delta")} == \
+        {k: v for k, v in again.items() if k not in ("seconds", "history", "delta")}
+    other = generate.generate(tmp_path / "other", ROWS, seed=generate.DEFAULT_SEED + 1, file_rows=8_000)
+    first = lambda root: (root / "fills" / "order_filled-0001.parquet").read_bytes()  # noqa: E731
+    assert first(out) != first(tmp_path / "other") and other["rows"] == ROWS
+
+
+def test_generated_fills_have_the_exchange_shape(generated):
+    out, manifest = generated
+    files = sorted((out / "fills").glob("*.parquet"))
+    assert len(files) == 3 and sum(f["rows"] for f in manifest["history"]["files"]) == ROWS
+    ev = _events(files)
+    assert len(ev["id"]) == ROWS and len(set(ev["id"])) == ROWS
+    buy = ev["maker_asset_id"] == "0"
+    assert np.all(buy ^ (ev["taker_asset_id"] == "0"))           # exactly one collateral side
+    assert np.all(ev["maker_amount_filled"] > 0) and np.all(ev["taker_amount_filled"] > 0)
+    assert all(len(i) == 133 and i[66] == "_" for i in ev["id"][:100])
+    maker = np.char.lower(ev["maker"].astype(str))
+    assert (maker != ev["maker"].astype(str)).any()              # mixed-case addresses occur
+    token = np.where(buy, ev["taker_asset_id"], ev["maker_asset_id"])
+    qty = np.where(buy, ev["taker_amount_filled"], ev["maker_amount_filled"]).astype(object)
+    coll = np.where(buy, ev["maker_amount_filled"], ev["taker_amount_filled"]).astype(object)
+
+    # whale fills: price x quantity above 2^63 (the fold needs 128 bits)
+    assert any((c * UNIT // q) * q > 2**63 for c, q in zip(coll, qty))
+
+    # same-second ties within one (wallet, token), and sells beyond the tracked amount
+    events = defaultdict(list)
+    for i in range(len(maker)):
+        events[(maker[i], token[i])].append((int(ev["timestamp"][i]), ev["id"][i], bool(buy[i]), int(qty[i])))
+    ties = sum(len(e) - len({t for t, *_ in e}) for e in events.values())
+    oversells = partial = 0
+    for e in events.values():
+        amount = 0
+        for _, _, is_buy, q in sorted(e):
+            if is_buy:
+                amount += q
+            else:
+                oversells += q > amount
+                partial += 0 < amount < q
+                amount -= min(q, amount)
+    assert ties > 20 and oversells > 100 and partial > 5
+    # popularity and wallets are skewed: a few wallets carry much of the volume
+    counts = np.sort(np.unique(maker, return_counts=True)[1])[::-1]
+    assert counts[0] > 20 * np.median(counts)
+
+
+def test_reference_files_and_delta(generated):
+    out, manifest = generated
+    hist = json.loads((out / "data" / "expanded_resolution_map.json").read_text())
+    delta = json.loads((out / "delta" / "expanded_resolution_map.delta.json").read_text())
+    resolved = lambda doc: {e["condition_id"] for e in doc["resolutions"] if e["resolved_outcome"]}  # noqa: E731
+    assert len(resolved(hist)) >= 3000 and resolved(hist) < resolved(delta)
+    assert 0.6 <= manifest["traded_resolved_share"] <= 0.8
+    markets = [json.loads(line) for line in (out / "data" / "markets.jsonl").read_text().splitlines()]
+    listed = {t for m in markets for t in m["token_ids"]}
+    ev = _events(sorted((out / "fills").glob("*.parquet")))
+    traded = set(np.where(ev["maker_asset_id"] == "0", ev["taker_asset_id"], ev["maker_asset_id"]))
+    assert traded - listed and traded & listed                   # a few tokens no market lists
+    d = manifest["delta"]
+    assert d["rows"] == ROWS // generate.DELTA_DIVISOR or d["rows"] == 200
+    dev = _events(sorted((out / "delta" / "fills").glob("*.parquet")))
+    day_start = int(np.datetime64(d["day"], "s").astype(np.int64))
+    late = dev["timestamp"] < day_start
+    assert late.sum() == d["late_rows"] > 0 and (dev["timestamp"][~late] < day_start + 86400).all()
+    assert not set(dev["id"]) & set(ev["id"])
+
+
+def _build_models(ctx) -> StepResult:
+    """The nightly dbt step without dbt's data and unit tests (other tests run those): the
+    models are what the yardstick is compared with, and this keeps the test fast."""
+    outcome = run_dbt(ctx.settings, BUILD_FULL)
+    if not outcome.success:
+        return StepResult(status="failed", error=str(outcome.failures or outcome.error))
+    return StepResult(message=str(outcome.counts()))
+
+
+def test_yardstick_equals_the_marts(tmp_path):
+    """The nightly job on a small generated set, then the yardstick on the same warehouse:
+    every row of both marts equal, every documented column."""
+    from pipeline.nightly import run_nightly, steps
+
+    data = tmp_path / "gen"
+    generate.generate(data, 4_000, delta_day=False)
+    settings = make_settings(tmp_path, GOLDSKY_SOURCE="dataset", GOLDSKY_DATASET_DIR=str(data / "fills"),
+                             DATA_DIR=str(data / "data"))
+    step_list = [dataclasses.replace(s, fn=_build_models) if s.name == "dbt_build" else s for s in steps()]
+    assert any(s.fn is _build_models for s in step_list)
+    status, run = run_nightly(settings, now=SAMPLE_NOW, step_list=step_list)
+    assert status == "success", [(s["name"], s.get("error")) for s in run["steps"]]
+    with warehouse.connect(settings) as ch:
+        yardstick.run(ch)
+        result = yardstick.compare(ch)
+        whales = ch.command("SELECT count() FROM bench.yardstick_positions WHERE total_bought > 10000000000000")
+    assert int(whales) > 0
+    for kind, cmp_ in result.items():
+        assert cmp_["equal"], (kind, cmp_)
+        assert cmp_["mart_rows"] > 100
+        assert len(cmp_["columns"]) == len(yardstick.COLUMNS[kind])

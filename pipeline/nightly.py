@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ingest import goldsky_files, reference_files, refresh, subgraph
+from health.quality import step_quality_checkpoint
+from health.report import step_health_report
+from health.steps import step_final_health, step_preflight_health
 from ingest.tables import ensure_tables
 from pipeline import history, warehouse
 from pipeline.config import Settings
@@ -160,12 +163,16 @@ def steps() -> list[Step]:
     fail fast); other failures leave the run `partial` and skip only their dependants."""
     return [
         Step("preflight", step_preflight, critical=True),
+        Step("preflight_health", step_preflight_health),
         Step("refresh_resolutions", refresh.step_refresh_resolutions, needs=("preflight",)),
         Step("ingest_fills", step_ingest_fills, needs=("preflight",)),
         Step("load_reference", step_load_reference, needs=("preflight",)),
         Step("dbt_build", step_dbt_build, needs=("load_reference",)),
+        Step("quality_checkpoint", step_quality_checkpoint, needs=("dbt_build",)),
         Step("migrate_app_db", step_migrate, critical=True, needs=("preflight",)),
         Step("watchlist_publish", step_watchlist_publish, needs=("dbt_build", "migrate_app_db")),
+        Step("final_health", step_final_health, always=True),
+        Step("health_report", step_health_report, always=True),
     ]
 
 

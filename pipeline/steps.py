@@ -58,6 +58,9 @@ class Step:
     fn: Callable[[RunContext], StepResult]
     critical: bool = False
     needs: tuple[str, ...] = ()
+    # Runs even after a critical failure stopped the run (the final health and the report:
+    # a failed night most needs its report).
+    always: bool = False
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -121,15 +124,18 @@ def run_steps(steps: list[Step], ctx: RunContext) -> str:
     """Run `steps` in order; a critical failure stops the run. Returns the run status."""
     token = run_id_var.set(ctx.run_id)
     try:
+        stopped_by: str | None = None
         for step in steps:
             if ctx.stop_requested.is_set():
                 ctx.results[step.name] = StepResult(status=INTERRUPTED,
                                                     message="shutdown requested before this step")
                 continue
+            if stopped_by and not step.always:
+                continue
             result = run_step(step, ctx)
-            if result.status == FAILED and step.critical:
+            if result.status == FAILED and step.critical and not stopped_by:
+                stopped_by = step.name
                 log.error("critical step failed: stopping the run", extra={"ctx": {"failed_step": step.name}})
-                break
         return run_status(steps, ctx)
     finally:
         run_id_var.reset(token)

@@ -1,0 +1,1 @@
+"""Operational health: the healthcheck, the data-quality checkpoint and the health report."""

@@ -1,0 +1,217 @@
+"""The health steps of a run, the report notebook, and the `health` / `report` commands."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+
+import nbformat
+import pytest
+from jsonschema import Draft202012Validator
+
+import runner
+from health import cli
+from health.checks import CHECKS, EXIT_CODES
+from health.report import NOTEBOOK, OUTPUT_HTML, OUTPUT_NOTEBOOK, ensure_kernelspec, step_health_report
+from health.quality import step_quality_checkpoint
+from health.steps import FINAL_FILE, PREFLIGHT_FILE, step_final_health, step_preflight_health
+from pipeline import history
+from pipeline.config import PROJECT_ROOT
+from pipeline.steps import RunContext, Step, new_run_id, run_step, summary
+from tests.conftest import SAMPLE_NOW, make_settings
+from tests.test_health_checks import free_port, held  # noqa: F401 - the fixture
+
+SCHEMA = json.loads((PROJECT_ROOT / "schemas" / "health_report.schema.json").read_text())
+SECTIONS = ("Overall status", "Checks", "Step durations", "Freshness over recent runs",
+            "Row counts over recent runs", "Great Expectations", "Top wallets per category", "PnL by category")
+
+
+def validate(report: dict) -> None:
+    Draft202012Validator.check_schema(SCHEMA)
+    errors = sorted(Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
+                    .iter_errors(report), key=str)
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
+
+
+def _env(monkeypatch, settings) -> None:
+    for name, value in {"CASCADIAN_HOME": str(settings.home), "DATA_DIR": str(settings.data_dir),
+                        "REPORTS_DIR": str(settings.reports_dir), "GOLDSKY_SOURCE": settings.goldsky_source,
+                        "GOLDSKY_DATASET_DIR": str(settings.goldsky_dataset_dir)}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("POSTGRES_URL", "API_BASE_URL", "CLICKHOUSE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def reported(sample_run):
+    """The health steps of a run on the sample data, in the order the lead wires them."""
+    settings, _, run = sample_run
+    ctx = RunContext(settings, new_run_id(SAMPLE_NOW), "test", SAMPLE_NOW)
+    for name, fn in (("preflight_health", step_preflight_health), ("quality_checkpoint", step_quality_checkpoint),
+                     ("final_health", step_final_health), ("health_report", step_health_report)):
+        run_step(Step(name, fn), ctx)
+    folder = history.run_folder(settings, ctx.run_id, ctx.started_at.isoformat())
+    dbt_ok = next(s for s in run["steps"] if s["name"] == "dbt_build")["status"] == "success"
+    return settings, ctx, folder, dbt_ok
+
+
+def html_text(path) -> str:
+    text = path.read_text()
+    text = re.sub(r"<(style|script)\b.*?</\1>", " ", text, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
+
+
+# --- the steps ------------------------------------------------------------------------------
+
+def test_the_health_steps_record_schema_valid_json(reported):
+    settings, ctx, folder, _ = reported
+    assert ctx.results["preflight_health"].status == "success"
+    assert ctx.results["final_health"].status == "success"
+    for name in (PREFLIGHT_FILE, FINAL_FILE):
+        report = json.loads((folder / name).read_text())
+        validate(report)
+        assert [c["name"] for c in report["checks"]] == [name for name, _, _ in CHECKS]
+    final = json.loads((folder / FINAL_FILE).read_text())
+    assert final["run_id"] == ctx.run_id
+    by = {c["name"]: c for c in final["checks"]}
+    assert by["last_run"]["details"]["in_progress"] is True
+    assert by["great_expectations"]["details"]["run_id"] == ctx.run_id  # this run's checkpoint
+    assert ctx.results["final_health"].details["checks"]["postgres"]["status"] == "warning"
+
+
+def test_preflight_fails_only_when_clickhouse_is_unreachable(tmp_path):
+    settings = make_settings(tmp_path, CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}")
+    result = step_preflight_health(RunContext(settings, "r-unreachable", "test", SAMPLE_NOW))
+    assert result.status == "failed" and result.error.startswith("ClickHouse unreachable")
+    fresh = make_settings(tmp_path / "fresh")  # nothing loaded, no run, no marts: still fine to start
+    result = step_preflight_health(RunContext(fresh, "r-fresh", "test", SAMPLE_NOW))
+    assert result.status == "success"
+    assert result.details["checks"]["last_run"]["status"] == "critical"
+    assert result.details["checks"]["tables"]["status"] == "critical"
+
+
+def test_preflight_with_the_engine_busy_is_not_a_failure(held):  # noqa: F811
+    result = step_preflight_health(RunContext(held, "r-busy", "test", SAMPLE_NOW))
+    assert result.status == "success"
+    assert result.details["checks"]["clickhouse"]["message"].startswith("busy: pipeline running")
+
+
+# --- the report -----------------------------------------------------------------------------
+
+def test_the_report_has_every_section_and_no_code(reported):
+    settings, ctx, folder, dbt_ok = reported
+    result = ctx.results["health_report"]
+    assert result.status == "success", result.error
+    html = folder / OUTPUT_HTML
+    text = html_text(html)
+    for section in SECTIONS:
+        assert section in text, section
+    raw = html.read_text()
+    assert "import pandas" not in raw and "load_json(" not in raw and "run_folder =" not in raw
+    assert raw.count("<img") >= 3  # step durations, freshness, row counts
+    assert ctx.run_id in text and "Goldsky source" in text and "preflight_health" in text
+    if dbt_ok:
+        assert raw.count("<img") >= 4  # + PnL by category
+        assert "Politics / Geopolitics" in text and "realized PnL" in text
+    nb = nbformat.read(str(folder / OUTPUT_NOTEBOOK), as_version=4)
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    assert ["parameters"] in tags and ["injected-parameters"] in tags
+    assert nb.metadata.kernelspec.name == "python3"
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+
+
+def test_the_report_reads_only_the_run_folder(reported):
+    settings, ctx, folder, dbt_ok = reported
+    source = "\n".join(c.source for c in nbformat.read(str(NOTEBOOK), as_version=4).cells
+                       if c.cell_type == "code")
+    assert not re.search(r"clickhouse|chdb|warehouse|import (pipeline|health|ingest)", source)
+    data = folder / "report_data"
+    assert {p.name for p in data.iterdir()} >= {"run.json", "steps.json", "history.json", "table_counts.json"}
+    if dbt_ok:
+        assert (data / "top_wallets.parquet").exists() and (data / "pnl_by_category.parquet").exists()
+    steps = json.loads((data / "steps.json").read_text())
+    assert [s["name"] for s in steps] == ["preflight_health", "quality_checkpoint", "final_health"]
+    history_rows = json.loads((data / "history.json").read_text())
+    assert history_rows[-1]["run_id"] == ctx.run_id and history_rows[-1]["trade_age_hours"] is not None
+
+
+def test_report_command_renders_again_from_the_stored_inputs(reported, monkeypatch, capsys):
+    settings, ctx, folder, _ = reported
+    _env(monkeypatch, settings)
+    before = (folder / OUTPUT_HTML).stat().st_mtime_ns
+    # the run has ended since its report was made: its summary now has every step and the status
+    (folder / "summary.json").write_text(json.dumps(summary(ctx, "success", SAMPLE_NOW), default=str))
+    assert runner.main(["report", "--run-id", ctx.run_id]) == 0
+    assert (folder / OUTPUT_HTML).stat().st_mtime_ns > before
+    data = folder / "report_data"
+    assert json.loads((data / "run.json").read_text())["status"] == "success"
+    assert json.loads((data / "history.json").read_text())[-1]["status"] == "success"
+    assert [s["name"] for s in json.loads((data / "steps.json").read_text())][-1] == "health_report"
+    assert "health_report" in html_text(folder / OUTPUT_HTML)
+    assert str(folder / OUTPUT_HTML) in capsys.readouterr().out
+    assert runner.main(["report", "--run-id", "no-such-run"]) == 2
+    assert "no run 'no-such-run'" in capsys.readouterr().err
+
+
+def test_the_kernel_is_this_interpreter(tmp_path):
+    spec = json.loads(ensure_kernelspec(tmp_path).read_text())
+    assert spec["argv"][0] == sys.executable and spec["argv"][1:3] == ["-m", "ipykernel_launcher"]
+
+
+# --- the command ----------------------------------------------------------------------------
+
+def test_health_json_matches_its_schema_and_sets_the_exit_code(sample_run, monkeypatch, capsys):
+    settings, _, _ = sample_run
+    _env(monkeypatch, settings)
+    code = runner.main(["health", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    validate(report)
+    assert code == report["exit_code"] == EXIT_CODES[report["status"]]
+    by = {c["name"]: c for c in report["checks"]}
+    assert by["postgres"]["status"] == by["api"]["status"] == "warning"  # not configured
+    assert by["clickhouse"]["status"] == "healthy"
+    assert report["seconds"] < 10
+
+
+def test_health_table_output(sample_run, monkeypatch, capsys):
+    settings, _, _ = sample_run
+    _env(monkeypatch, settings)
+    runner.main(["health"])
+    out = capsys.readouterr().out
+    assert out.startswith("check ")
+    for _, title, _ in CHECKS:
+        assert title in out
+    assert re.search(r"^overall: (HEALTHY|WARNING|CRITICAL) +\(\d+ healthy", out, re.M)
+
+
+@pytest.mark.parametrize("status, code", [("healthy", 0), ("warning", 1), ("critical", 2)])
+def test_exit_codes(monkeypatch, status, code):
+    canned = {"status": status, "exit_code": code, "seconds": 0.1,
+              "counts": {"healthy": 1, "warning": 0, "critical": 0},
+              "checks": [{"name": "api", "title": "API routes", "status": status, "message": "m", "details": {},
+                          "seconds": 0.1}]}
+    monkeypatch.setattr(cli, "run_checks", lambda settings, health: canned)
+    assert cli.main(as_json=False, out=io.StringIO()) == code
+    out = io.StringIO()
+    assert cli.main(as_json=True, out=out) == code
+    assert json.loads(out.getvalue())["status"] == status
+
+
+def test_a_bad_threshold_is_a_configuration_error(monkeypatch, capsys):
+    monkeypatch.setenv("MIN_RESOLVED_CONDITIONS", "lots")
+    assert cli.main(as_json=True) == 2
+    assert "MIN_RESOLVED_CONDITIONS='lots' is not an integer" in capsys.readouterr().err
+
+
+def test_docs_cover_every_check_threshold_and_the_schema():
+    doc = (PROJECT_ROOT / "docs" / "health.md").read_text()
+    for name, title, _ in CHECKS:
+        assert f"`{name}`" in doc and title in doc
+    names = set(re.findall(r'"((?:HEALTH|API|MIN)_[A-Z_]+)"', (PROJECT_ROOT / "health" / "config.py").read_text()))
+    assert len(names) > 20
+    for name in names:
+        assert f"`{name}`" in doc, name
+    assert "schemas/health_report.schema.json" in doc
+    for field in SCHEMA["properties"]:
+        assert f"`{field}`" in doc, field

@@ -52,8 +52,8 @@ def reported(sample_run):
                      ("final_health", step_final_health), ("health_report", step_health_report)):
         run_step(Step(name, fn), ctx)
     folder = history.run_folder(settings, ctx.run_id, ctx.started_at.isoformat())
-    dbt_ok = next(s for s in run["steps"] if s["name"] == "dbt_build")["status"] == "success"
-    return settings, ctx, folder, dbt_ok
+    assert next(s for s in run["steps"] if s["name"] == "dbt_build")["status"] == "success"
+    return settings, ctx, folder
 
 
 def html_text(path) -> str:
@@ -65,7 +65,7 @@ def html_text(path) -> str:
 # --- the steps ------------------------------------------------------------------------------
 
 def test_the_health_steps_record_schema_valid_json(reported):
-    settings, ctx, folder, _ = reported
+    settings, ctx, folder = reported
     assert ctx.results["preflight_health"].status == "success"
     assert ctx.results["final_health"].status == "success"
     for name in (PREFLIGHT_FILE, FINAL_FILE):
@@ -100,7 +100,7 @@ def test_preflight_with_the_engine_busy_is_not_a_failure(held):  # noqa: F811
 # --- the report -----------------------------------------------------------------------------
 
 def test_the_report_has_every_section_and_no_code(reported):
-    settings, ctx, folder, dbt_ok = reported
+    settings, ctx, folder = reported
     result = ctx.results["health_report"]
     assert result.status == "success", result.error
     html = folder / OUTPUT_HTML
@@ -111,9 +111,8 @@ def test_the_report_has_every_section_and_no_code(reported):
     assert "import pandas" not in raw and "load_json(" not in raw and "run_folder =" not in raw
     assert raw.count("<img") >= 3  # step durations, freshness, row counts
     assert ctx.run_id in text and "Goldsky source" in text and "preflight_health" in text
-    if dbt_ok:
-        assert raw.count("<img") >= 4  # + PnL by category
-        assert "Politics / Geopolitics" in text and "realized PnL" in text
+    assert raw.count("<img") >= 4  # + PnL by category
+    assert "Politics / Geopolitics" in text and "realized PnL" in text
     nb = nbformat.read(str(folder / OUTPUT_NOTEBOOK), as_version=4)
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert ["parameters"] in tags and ["injected-parameters"] in tags
@@ -122,14 +121,13 @@ def test_the_report_has_every_section_and_no_code(reported):
 
 
 def test_the_report_reads_only_the_run_folder(reported):
-    settings, ctx, folder, dbt_ok = reported
+    settings, ctx, folder = reported
     source = "\n".join(c.source for c in nbformat.read(str(NOTEBOOK), as_version=4).cells
                        if c.cell_type == "code")
     assert not re.search(r"clickhouse|chdb|warehouse|import (pipeline|health|ingest)", source)
     data = folder / "report_data"
     assert {p.name for p in data.iterdir()} >= {"run.json", "steps.json", "history.json", "table_counts.json"}
-    if dbt_ok:
-        assert (data / "top_wallets.parquet").exists() and (data / "pnl_by_category.parquet").exists()
+    assert (data / "top_wallets.parquet").exists() and (data / "pnl_by_category.parquet").exists()
     steps = json.loads((data / "steps.json").read_text())
     assert [s["name"] for s in steps] == ["preflight_health", "quality_checkpoint", "final_health"]
     history_rows = json.loads((data / "history.json").read_text())
@@ -137,7 +135,7 @@ def test_the_report_reads_only_the_run_folder(reported):
 
 
 def test_report_command_renders_again_from_the_stored_inputs(reported, monkeypatch, capsys):
-    settings, ctx, folder, _ = reported
+    settings, ctx, folder = reported
     _env(monkeypatch, settings)
     before = (folder / OUTPUT_HTML).stat().st_mtime_ns
     # the run has ended since its report was made: its summary now has every step and the status

@@ -164,15 +164,18 @@ def test_unreachable_clickhouse_fails_fast_and_is_still_recorded(tmp_path, monke
     assert runner.main(["run"]) == 2
     run = history.last_run(settings)
     assert run["status"] == "failed"
-    assert [s["name"] for s in run["steps"]] == ["preflight"]
+    # nothing after the critical failure ran but the final health and the report
+    assert [s["name"] for s in run["steps"]] == ["preflight", "final_health", "health_report"]
     assert "cannot reach ClickHouse" in run["steps"][0]["error"]
+    assert (history.run_folder(settings, run["run_id"], run["started_at"]) / "health.json").exists()
 
 
 def test_configured_postgres_that_is_down_fails_fast(tmp_path):
     settings = make_settings(tmp_path, POSTGRES_URL="postgresql://postgres@127.0.0.1:1/test")
     status, run = run_nightly(settings)
     assert status == "failed"
-    assert [s["name"] for s in run["steps"]] == ["preflight"]
+    assert [s["name"] for s in run["steps"]] == ["preflight", "final_health", "health_report"]
+    assert "127.0.0.1" in run["steps"][0]["error"] or "connect" in run["steps"][0]["error"].lower()
 
 
 HOLD_LOCK = textwrap.dedent("""

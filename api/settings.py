@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from pipeline.config import ConfigError
+from pipeline.config import env_number
 
 
 @dataclass(frozen=True)
@@ -25,25 +25,14 @@ class ApiSettings:
         env = os.environ if env is None else env
         return cls(
             token=env.get("API_TOKEN", "").strip() or None,
-            request_timeout_s=_num(env, "API_REQUEST_TIMEOUT_S", 10.0, 0.1),
-            stream_heartbeat_s=_num(env, "API_STREAM_HEARTBEAT_S", 15.0, 0.05),
-            health_cache_s=_num(env, "API_HEALTH_CACHE_S", 10.0, 0.0),
-            health_timeout_s=_num(env, "API_HEALTH_TIMEOUT_S", 30.0, 0.1),
-            retry_after_s=int(_num(env, "API_RETRY_AFTER_S", 30, 1)),
-            pg_pool_max=int(_num(env, "API_PG_POOL_MAX", 10, 1)),
-            pg_pool_timeout_s=_num(env, "API_PG_POOL_TIMEOUT_S", 5.0, 0.1),
-            pg_statement_timeout_ms=int(_num(env, "API_PG_STATEMENT_TIMEOUT_MS", 5000, 1)),
+            request_timeout_s=env_number(env, "API_REQUEST_TIMEOUT_S", 10.0, 0.1),
+            stream_heartbeat_s=env_number(env, "API_STREAM_HEARTBEAT_S", 15.0, 0.05),
+            health_cache_s=env_number(env, "API_HEALTH_CACHE_S", 10.0, 0.0),
+            health_timeout_s=env_number(env, "API_HEALTH_TIMEOUT_S", 30.0, 0.1),
+            retry_after_s=int(env_number(env, "API_RETRY_AFTER_S", 30, 1)),
+            pg_pool_max=int(env_number(env, "API_PG_POOL_MAX", 10, 1)),
+            pg_pool_timeout_s=env_number(env, "API_PG_POOL_TIMEOUT_S", 5.0, 0.1),
+            pg_statement_timeout_ms=int(env_number(env, "API_PG_STATEMENT_TIMEOUT_MS", 5000, 1)),
         )
 
 
-def _num(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if not value >= minimum:
-        raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
-    return value

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from pipeline.config import ConfigError, _redact_url
+from pipeline.config import ConfigError, _redact_url, env_number
 
 DEFAULT_API_ROUTES = ("/api/health", "/api/strategies")
 DEFAULT_POSTGRES_TABLES = ("strategies", "strategy_watchlists")
@@ -52,16 +52,6 @@ class HealthSettings:
         return d
 
 
-def _num(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0,
-         kind: type = float) -> float:
-    raw = env.get(name, "").strip()
-    try:
-        value = kind(raw) if raw else default
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}")
-    return value
 
 
 def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -79,30 +69,30 @@ def _ordered(warn_name: str, warn: float, crit_name: str, crit: float) -> None:
 def load_health_settings(env: Mapping[str, str] | None = None) -> HealthSettings:
     env = os.environ if env is None else env
     hs = HealthSettings(
-        check_timeout_s=_num(env, "HEALTH_CHECK_TIMEOUT_S", 10.0, 0.1),
-        goldsky_file_warn_hours=_num(env, "HEALTH_GOLDSKY_FILE_WARN_HOURS", 24.0),
-        goldsky_file_critical_hours=_num(env, "HEALTH_GOLDSKY_FILE_CRITICAL_HOURS", 48.0),
-        goldsky_lag_critical_minutes=_num(env, "HEALTH_GOLDSKY_LAG_CRITICAL_MINUTES", 1440.0),
+        check_timeout_s=env_number(env, "HEALTH_CHECK_TIMEOUT_S", 10.0, 0.1),
+        goldsky_file_warn_hours=env_number(env, "HEALTH_GOLDSKY_FILE_WARN_HOURS", 24.0),
+        goldsky_file_critical_hours=env_number(env, "HEALTH_GOLDSKY_FILE_CRITICAL_HOURS", 48.0),
+        goldsky_lag_critical_minutes=env_number(env, "HEALTH_GOLDSKY_LAG_CRITICAL_MINUTES", 1440.0),
         postgres_tables=_list(env, "HEALTH_POSTGRES_TABLES", DEFAULT_POSTGRES_TABLES),
-        postgres_timeout_s=_num(env, "HEALTH_POSTGRES_TIMEOUT_S", 5.0, 1.0),
+        postgres_timeout_s=env_number(env, "HEALTH_POSTGRES_TIMEOUT_S", 5.0, 1.0),
         freshness_files=_list(env, "HEALTH_FRESHNESS_FILES", DEFAULT_FRESHNESS_FILES),
-        freshness_warn_hours=_num(env, "HEALTH_FRESHNESS_WARN_HOURS", 24.0),
-        freshness_critical_hours=_num(env, "HEALTH_FRESHNESS_CRITICAL_HOURS", 48.0),
-        min_resolved_conditions=int(_num(env, "MIN_RESOLVED_CONDITIONS", 3000, 0, int)),
+        freshness_warn_hours=env_number(env, "HEALTH_FRESHNESS_WARN_HOURS", 24.0),
+        freshness_critical_hours=env_number(env, "HEALTH_FRESHNESS_CRITICAL_HOURS", 48.0),
+        min_resolved_conditions=int(env_number(env, "MIN_RESOLVED_CONDITIONS", 3000, 0, kind=int)),
         api_base_url=(env.get("API_BASE_URL", "").strip().rstrip("/") or None),
         api_routes=_list(env, "API_ROUTES", DEFAULT_API_ROUTES),
-        api_slow_ms=_num(env, "API_SLOW_MS", 5000.0, 1.0),
-        api_timeout_s=_num(env, "API_TIMEOUT_S", 8.0, 0.1),
-        trades_warn_hours=_num(env, "HEALTH_TRADES_WARN_HOURS", 24.0),
-        trades_critical_hours=_num(env, "HEALTH_TRADES_CRITICAL_HOURS", 48.0),
-        last_run_warn_hours=_num(env, "HEALTH_LAST_RUN_WARN_HOURS", 26.0),
-        last_run_critical_hours=_num(env, "HEALTH_LAST_RUN_CRITICAL_HOURS", 50.0),
-        gx_results_max_hours=_num(env, "HEALTH_GX_MAX_AGE_HOURS", 26.0),
-        gx_window_days=int(_num(env, "HEALTH_GX_WINDOW_DAYS", 3, 1, int)),
-        lookups_max_share=_num(env, "HEALTH_LOOKUPS_MAX_SHARE", 0.5),
-        report_runs=int(_num(env, "HEALTH_REPORT_RUNS", 14, 1, int)),
-        report_top_wallets=int(_num(env, "HEALTH_REPORT_TOP_WALLETS", 10, 1, int)),
-        report_timeout_s=_num(env, "HEALTH_REPORT_TIMEOUT_S", 300.0, 1.0),
+        api_slow_ms=env_number(env, "API_SLOW_MS", 5000.0, 1.0),
+        api_timeout_s=env_number(env, "API_TIMEOUT_S", 8.0, 0.1),
+        trades_warn_hours=env_number(env, "HEALTH_TRADES_WARN_HOURS", 24.0),
+        trades_critical_hours=env_number(env, "HEALTH_TRADES_CRITICAL_HOURS", 48.0),
+        last_run_warn_hours=env_number(env, "HEALTH_LAST_RUN_WARN_HOURS", 26.0),
+        last_run_critical_hours=env_number(env, "HEALTH_LAST_RUN_CRITICAL_HOURS", 50.0),
+        gx_results_max_hours=env_number(env, "HEALTH_GX_MAX_AGE_HOURS", 26.0),
+        gx_window_days=int(env_number(env, "HEALTH_GX_WINDOW_DAYS", 3, 1, kind=int)),
+        lookups_max_share=env_number(env, "HEALTH_LOOKUPS_MAX_SHARE", 0.5),
+        report_runs=int(env_number(env, "HEALTH_REPORT_RUNS", 14, 1, kind=int)),
+        report_top_wallets=int(env_number(env, "HEALTH_REPORT_TOP_WALLETS", 10, 1, kind=int)),
+        report_timeout_s=env_number(env, "HEALTH_REPORT_TIMEOUT_S", 300.0, 1.0),
     )
     _ordered("HEALTH_GOLDSKY_FILE_WARN_HOURS", hs.goldsky_file_warn_hours,
              "HEALTH_GOLDSKY_FILE_CRITICAL_HOURS", hs.goldsky_file_critical_hours)

@@ -7,6 +7,8 @@ relative to the current directory; the defaults are anchored at the project root
 """
 from __future__ import annotations
 
+import datetime as dt
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +16,11 @@ from typing import Mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-GOLDSKY_SOURCES = ("sample", "dataset")
+GOLDSKY_SOURCES = ("sample", "dataset", "subgraph")
+
+_GOLDSKY_PUBLIC = "https://api.goldsky.com/api/public/project_cl6mb8i9h0003e201j6li0diw/subgraphs"
+DEFAULT_SUBGRAPH_URL = f"{_GOLDSKY_PUBLIC}/orderbook-subgraph/0.0.1/gn"
+DEFAULT_PNL_SUBGRAPH_URL = f"{_GOLDSKY_PUBLIC}/pnl-subgraph/0.0.14/gn"
 
 
 class ConfigError(ValueError):
@@ -41,6 +47,19 @@ class Settings:
     sample_days: int
     sample_seed: int
     log_level: str
+    # Goldsky subgraph source (GOLDSKY_SOURCE=subgraph). Defaults keep older callers working.
+    goldsky_subgraph_url: str = DEFAULT_SUBGRAPH_URL
+    goldsky_pnl_subgraph_url: str = DEFAULT_PNL_SUBGRAPH_URL
+    goldsky_api_key: str | None = field(default=None, repr=False)  # a bearer token: never logged
+    goldsky_rate_limit: float = 20.0         # requests/s; Goldsky allows 100 per IP
+    goldsky_start: dt.datetime = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    goldsky_max_lag_minutes: float = 60.0
+    goldsky_timeout_s: float = 30.0
+    goldsky_page_size: int = 1000            # the subgraph caps `first` at 1000
+    goldsky_max_attempts: int = 10           # per request, retries included
+    goldsky_retry_wait_s: float = 1.0        # first backoff step (exponential, with jitter)
+    goldsky_retry_max_wait_s: float = 60.0   # cap of one exponential backoff wait
+    goldsky_batch_rows: int = 20000          # rows per write (and cursor advance)
 
     @property
     def embedded(self) -> bool:
@@ -66,6 +85,9 @@ class Settings:
             "goldsky_dataset_dir": str(self.goldsky_dataset_dir),
             "postgres": _redact_url(self.postgres_url) if self.postgres_url else "not configured",
             "reports_dir": str(self.reports_dir),
+            "goldsky_subgraph_url": _redact_url(self.goldsky_subgraph_url),
+            "goldsky_pnl_subgraph_url": _redact_url(self.goldsky_pnl_subgraph_url),
+            "goldsky_rate_limit": str(self.goldsky_rate_limit),
         }
 
 
@@ -80,6 +102,58 @@ def _redact_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def env_number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0,
+               maximum: float = math.inf, kind: type = float) -> float:
+    """A number from the environment, or `default` when unset; a clear ConfigError naming
+    the variable when it is not a number (of `kind`) or lies outside [minimum, maximum]."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+    if not minimum <= value <= maximum:  # also rejects nan
+        bounds = f"at least {minimum}" if maximum == math.inf else f"in range ({minimum}..{maximum})"
+        raise ConfigError(f"{name}={raw!r} is out of range: must be {bounds}")
+    return value
+
+
+def parse_utc(value: str, name: str = "time") -> dt.datetime:
+    """An ISO date or date-time (naive means UTC), or unix seconds, as an aware UTC time."""
+    text = value.strip()
+    try:
+        if text.isdigit():
+            return dt.datetime.fromtimestamp(int(text), dt.timezone.utc)
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{name}={value!r} is not an ISO date/time or unix seconds") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def _goldsky_settings(env: Mapping[str, str]) -> dict:
+    page_size = int(env_number(env, "GOLDSKY_PAGE_SIZE", 1000, 1, kind=int))
+    if page_size > 1000:
+        raise ConfigError("GOLDSKY_PAGE_SIZE must be at most 1000 (the subgraph's cap on `first`)")
+    return {
+        "goldsky_subgraph_url": env.get("GOLDSKY_SUBGRAPH_URL", "").strip() or DEFAULT_SUBGRAPH_URL,
+        "goldsky_pnl_subgraph_url": env.get("GOLDSKY_PNL_SUBGRAPH_URL", "").strip()
+        or DEFAULT_PNL_SUBGRAPH_URL,
+        "goldsky_api_key": env.get("GOLDSKY_API_KEY", "").strip() or None,
+        "goldsky_rate_limit": env_number(env, "GOLDSKY_RATE_LIMIT", 20.0, 0.0),
+        "goldsky_start": parse_utc(env.get("GOLDSKY_START", "").strip() or "2020-01-01", "GOLDSKY_START"),
+        "goldsky_max_lag_minutes": env_number(env, "GOLDSKY_MAX_LAG_MINUTES", 60.0, 0.0),
+        "goldsky_timeout_s": env_number(env, "GOLDSKY_TIMEOUT_S", 30.0, 0.001),
+        "goldsky_page_size": page_size,
+        "goldsky_max_attempts": int(env_number(env, "GOLDSKY_MAX_ATTEMPTS", 10, 1, kind=int)),
+        "goldsky_retry_wait_s": env_number(env, "GOLDSKY_RETRY_WAIT_S", 1.0, 0.0),
+        "goldsky_retry_max_wait_s": env_number(env, "GOLDSKY_RETRY_MAX_WAIT_S", 60.0, 0.0),
+        "goldsky_batch_rows": int(env_number(env, "GOLDSKY_BATCH_ROWS", 20000, 1, kind=int)),
+    }
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -111,4 +185,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sample_days=sample_days,
         sample_seed=sample_seed,
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        **_goldsky_settings(env),
     )

@@ -87,17 +87,21 @@ class DbtOutcome:
 
 def run_dbt(settings: Settings, args: Sequence[str]) -> DbtOutcome:
     """Invoke dbt with `args` (as on dbt's command line) against the configured engine."""
-    from dbt.cli.main import dbtRunner
-
     os.environ.update(dbt_environment(settings))
     if settings.embedded:
         install_chdb_hook(settings)
     project = str(settings.dbt_project_dir)
+    return invoke(args, {"--project-dir": project, "--profiles-dir": project})
+
+
+def invoke(args: Sequence[str], defaults: dict[str, str]) -> DbtOutcome:
+    """dbt in this process with `args`, adding each default flag the caller did not give."""
+    from dbt.cli.main import dbtRunner
+
     full_args = list(args)
-    if "--project-dir" not in full_args:
-        full_args += ["--project-dir", project]
-    if "--profiles-dir" not in full_args:
-        full_args += ["--profiles-dir", project]
+    for flag, value in defaults.items():
+        if flag not in full_args:
+            full_args += [flag, value]
     result = dbtRunner().invoke(full_args)
     rows = []
     for r in getattr(result.result, "results", None) or []:

@@ -19,7 +19,7 @@ from typing import Sequence
 from psycopg.conninfo import conninfo_to_dict
 
 from pipeline.config import PROJECT_ROOT, Settings
-from pipeline.dbt_chdb import DbtOutcome
+from pipeline.dbt_chdb import DbtOutcome, invoke
 from watchlist import db
 
 log = logging.getLogger(__name__)
@@ -67,31 +67,12 @@ def run_app_dbt(settings: Settings, args: Sequence[str], url: str | None = None)
 
 
 def _invoke(settings: Settings, args: Sequence[str]) -> DbtOutcome:
-    from dbt.cli.main import dbtRunner
-
     project = str(APP_PROJECT_DIR)
-    full_args = list(args)
-    defaults = {"--project-dir": project, "--profiles-dir": project,
-                "--target-path": str(settings.home / "dbt_app" / "target"),
-                "--log-path": str(settings.home / "dbt_app" / "logs"),
-                # explicit: run_dbt leaves DBT_TARGET (the ClickHouse target) in the environment
-                "--target": "app"}
-    for flag, value in defaults.items():
-        if flag not in full_args:
-            full_args += [flag, value]
-    result = dbtRunner().invoke(full_args)
-    rows = []
-    for r in getattr(result.result, "results", None) or []:
-        node = getattr(r, "node", None)
-        rows.append({
-            "name": getattr(node, "name", None) or getattr(r, "unique_id", "?"),
-            "resource_type": str(getattr(node, "resource_type", "")),
-            "status": str(getattr(r, "status", "")),
-            "message": getattr(r, "message", None),
-            "seconds": round(float(getattr(r, "execution_time", 0) or 0), 3),
-        })
-    error = str(result.exception) if result.exception else None
-    return DbtOutcome(success=bool(result.success), results=rows, error=error)
+    return invoke(args, {"--project-dir": project, "--profiles-dir": project,
+                         "--target-path": str(settings.home / "dbt_app" / "target"),
+                         "--log-path": str(settings.home / "dbt_app" / "logs"),
+                         # explicit: run_dbt leaves DBT_TARGET (the ClickHouse target) in the environment
+                         "--target": "app"})
 
 
 def build_app_models(settings: Settings, url: str | None = None) -> DbtOutcome:

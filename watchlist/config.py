@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, env_number
 
 CONDITION_ID = re.compile(r"^0x[0-9a-f]{64}$")
 MARKET_ID = re.compile(r"^[0-9]{1,78}$")
@@ -58,35 +58,13 @@ class WatchlistConfig:
         return cls(
             default_market_id=market,
             default_condition_ids=tuple(conditions),
-            fallback_size=_int(env, "WATCHLIST_FALLBACK_SIZE", 10, 1, 1000),
-            top_wallets=_int(env, "WATCHLIST_TOP_WALLETS", 20, 1, 100_000),
-            min_resolved_markets=_int(env, "WATCHLIST_MIN_RESOLVED_MARKETS", 3, 0, 1_000_000),
-            min_coverage=_float(env, "WATCHLIST_MIN_COVERAGE", 0.10, 0.0, 1.0),
-            lookback_hours=_float(env, "WATCHLIST_LOOKBACK_HOURS", 72.0, 0.0, 24 * 3650),
+            fallback_size=int(env_number(env, "WATCHLIST_FALLBACK_SIZE", 10, 1, 1000, kind=int)),
+            top_wallets=int(env_number(env, "WATCHLIST_TOP_WALLETS", 20, 1, 100_000, kind=int)),
+            min_resolved_markets=int(env_number(env, "WATCHLIST_MIN_RESOLVED_MARKETS", 3, 0, 1_000_000, kind=int)),
+            min_coverage=env_number(env, "WATCHLIST_MIN_COVERAGE", 0.10, 0.0, 1.0),
+            lookback_hours=env_number(env, "WATCHLIST_LOOKBACK_HOURS", 72.0, 0.0, 24 * 3650),
         )
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={raw!r} is out of range ({low}..{high})")
-    return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if not low <= value <= high:  # also rejects nan
-        raise ConfigError(f"{name}={raw!r} is out of range ({low}..{high})")
-    return value

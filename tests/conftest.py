@@ -36,6 +36,35 @@ def make_settings(root: Path, **env: str) -> Settings:
     return load_settings(base)
 
 
+HOLDER = """
+import sys, clickhouse_connect
+client = clickhouse_connect.get_client(interface="chdb", path=sys.argv[1])
+client.command("SELECT 1")
+print("holding", flush=True)
+sys.stdin.read()  # hold the directory until the test closes our stdin
+"""
+
+
+@pytest.fixture
+def held_directory(tmp_path):
+    """Settings whose embedded engine directory another process holds (as a pipeline run
+    would), for as long as the test runs."""
+    import subprocess
+    import sys
+
+    from pipeline.config import PROJECT_ROOT
+
+    settings = make_settings(tmp_path)
+    settings.clickhouse_path.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(settings.clickhouse_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={"TZ": "UTC", "PATH": ""}, cwd=PROJECT_ROOT)
+    assert holder.stdout.readline().strip() == "holding"
+    yield settings
+    holder.stdin.close()
+    holder.wait(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory):
     """The nightly job run once on the sample data (10 days), shared by read-only tests."""

@@ -25,7 +25,6 @@ from pipeline.steps import RunContext, StepResult
 from tests.conftest import SAMPLE_NOW, make_settings
 from tests.factories import condition, resolution
 from tests.goldsky_fake import FakeGoldsky
-from tests.test_warehouse import HOLDER
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -206,21 +205,8 @@ def test_unreachable_clickhouse_server_is_critical(tmp_path):
     assert "unreachable: cannot reach ClickHouse" in report["checks"][0]["message"]
 
 
-@pytest.fixture
-def held(tmp_path):
-    """The embedded engine's directory held by another process (a pipeline run)."""
-    settings = make_settings(tmp_path)
-    settings.clickhouse_path.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(settings.clickhouse_path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                              env={"TZ": "UTC", "PATH": ""}, cwd=PROJECT_ROOT)
-    assert holder.stdout.readline().strip() == "holding"
-    yield settings
-    holder.stdin.close()
-    holder.wait(timeout=30)
-
-
-def test_a_held_engine_reads_busy_and_the_other_checks_still_run(held):
+def test_a_held_engine_reads_busy_and_the_other_checks_still_run(held_directory):
+    held = held_directory
     write_map(held.data_dir, resolved=5)
     hs = dataclasses.replace(FAST, min_resolved_conditions=3)
     report = run_checks(held, hs, now=NOW)

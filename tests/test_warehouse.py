@@ -1,38 +1,12 @@
 """The ClickHouse access module: embedded by default, busy instead of a crash when held."""
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 import runner
 from pipeline import warehouse
-from pipeline.config import PROJECT_ROOT
 from tests.conftest import make_settings
-
-HOLDER = textwrap.dedent("""
-    import sys, time, clickhouse_connect
-    client = clickhouse_connect.get_client(interface="chdb", path=sys.argv[1])
-    client.command("SELECT 1")
-    print("holding", flush=True)
-    sys.stdin.read()  # hold the directory until the test closes our stdin
-""")
-
-
-@pytest.fixture
-def held_directory(tmp_path):
-    settings = make_settings(tmp_path)
-    settings.clickhouse_path.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(settings.clickhouse_path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                              env={"TZ": "UTC", "PATH": ""}, cwd=PROJECT_ROOT)
-    assert holder.stdout.readline().strip() == "holding"
-    yield settings
-    holder.stdin.close()
-    holder.wait(timeout=30)
-
 
 def test_embedded_connect_creates_the_three_databases(tmp_path):
     settings = make_settings(tmp_path)

@@ -6,10 +6,21 @@ converted and inserted. A bad file therefore loads nothing and is reported with 
 numbers, while the other files still load. A manifest of content hashes in
 `ops.loaded_files` makes each file load once, and rows whose id is already stored in the
 file's time window are not inserted again, so overlapping deliveries add no rows.
+
+Both dataset versions load: 1.1.0 (v1 exchanges: maker/taker asset ids) and 2.0.0 (v2
+exchanges since 2026-04-28: the maker order's `side` and one `token_id`). The version is
+told per file from its columns (a JSONL file's first line) and v2 rows are normalized to
+the v1 shape in the staging step, so validation, dedup and everything downstream is one
+code path; `contract_version` records where a row came from.
+
+The staging table, its validation and the insert of new ids are shared with the subgraph
+source (ingest/subgraph.py): `create_stage`, `find_problems`, `insert_new_rows`.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import logging
 import time
 import uuid
@@ -35,7 +46,14 @@ REQUIRED_COLUMNS = (
     "taker_amount_filled",
 )
 OPTIONAL_COLUMNS = ("fee", "block_number")
-STAGE_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+# The 2.0.0 dataset (v2 exchanges) names the maker order's side (0 BUY, 1 SELL) and the
+# outcome token instead of the two asset ids; `builder` and `metadata` are not kept.
+V2_COLUMNS = ("side", "token_id")
+REQUIRED_COLUMNS_V2 = tuple(
+    c for c in REQUIRED_COLUMNS if c not in ("maker_asset_id", "taker_asset_id")
+) + V2_COLUMNS
+STAGE_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + V2_COLUMNS
+REQUIRED_BY_VERSION = {"v1": REQUIRED_COLUMNS, "v2": REQUIRED_COLUMNS_V2}
 
 SUFFIX_FORMATS = {
     ".parquet": "Parquet",
@@ -66,6 +84,7 @@ class FileLoad:
     rows_new: int = 0
     seconds: float = 0.0
     error: str | None = None
+    version: str | None = None  # v1 (dataset 1.1.0) or v2 (2.0.0)
 
 
 @dataclass
@@ -120,21 +139,68 @@ def _source_columns(client: Client, path: Path, fmt: str) -> list[str] | None:
     return [r[0] for r in rows]
 
 
-def _stage(client: Client, path: Path, fmt: str) -> str:
-    """Parse the file with the engine into a staging table of nullable strings."""
-    stage = f"raw._stage_order_filled_{uuid.uuid4().hex[:12]}"
+def dataset_version(columns: list[str] | set[str]) -> str:
+    """'v2' for a 2.0.0 file (side + token_id, no asset ids), else 'v1'."""
+    cols = set(columns)
+    return "v2" if set(V2_COLUMNS) <= cols and "maker_asset_id" not in cols else "v1"
+
+
+def _first_line_keys(path: Path) -> list[str] | None:
+    """The keys of a JSONL file's first object: how a JSONL file tells its version."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+            for line in fh:
+                if line.strip():
+                    obj = json.loads(line)
+                    return list(obj) if isinstance(obj, dict) else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # the engine reports the unreadable file when it stages it
+    return None
+
+
+def create_stage(client: Client, name: str | None = None, memory: bool = False) -> str:
+    """An empty staging table of nullable strings, the shape every source stages into. A
+    fixed `name` replaces what a killed run of the same source left behind; `memory` suits
+    small batches (no parts to write), MergeTree a whole file of any size."""
+    stage = name or f"raw._stage_order_filled_{uuid.uuid4().hex[:12]}"
+    client.command(f"DROP TABLE IF EXISTS {stage}")
     cols = ", ".join(f"`{c}` Nullable(String)" for c in STAGE_COLUMNS)
+    engine = "Memory" if memory else "MergeTree ORDER BY row_number"
     client.command(
-        f"CREATE TABLE {stage} (row_number UInt64, {cols}) ENGINE = MergeTree ORDER BY row_number"
+        f"CREATE TABLE {stage} (row_number UInt64, {cols}, "
+        f"contract_version LowCardinality(String) DEFAULT 'v1') ENGINE = {engine}"
     )
-    select = ", ".join(f"`{c}`" for c in STAGE_COLUMNS)
-    client.command(
-        f"INSERT INTO {stage} SELECT _row_number + 1, {select} "
-        f"FROM file({_sql_str(str(path))}, '{fmt}', {_sql_str(cols)}) "
-        "SETTINGS input_format_json_read_numbers_as_strings = 1, "
-        "input_format_skip_unknown_fields = 1, "
-        "input_format_parquet_allow_missing_columns = 1"
-    )
+    return stage
+
+
+# v2 side -> 0 (BUY) / 1 (SELL) / -1 (anything else). The dataset's UInt8 arrives as '0'/'1'.
+_SIDE_EXPR = "multiIf(upper(trim(side)) IN ('0', 'BUY'), 0, upper(trim(side)) IN ('1', 'SELL'), 1, -1)"
+
+
+def _stage(client: Client, path: Path, fmt: str, version: str = "v1") -> str:
+    """Parse the file with the engine into a staging table of nullable strings; a v2 file's
+    side/token_id become the v1 asset pair here (BUY: maker gives "0", SELL: the reverse)."""
+    stage = create_stage(client)
+    file_cols = REQUIRED_BY_VERSION[version] + OPTIONAL_COLUMNS
+    structure = ", ".join(f"`{c}` Nullable(String)" for c in file_cols)
+    select = {c: f"`{c}`" for c in file_cols}
+    if version == "v2":
+        select["maker_asset_id"] = f"multiIf({_SIDE_EXPR} = 0, '0', {_SIDE_EXPR} = 1, token_id, NULL)"
+        select["taker_asset_id"] = f"multiIf({_SIDE_EXPR} = 0, token_id, {_SIDE_EXPR} = 1, '0', NULL)"
+    names = list(select)
+    try:
+        client.command(
+            f"INSERT INTO {stage} (row_number, {', '.join(f'`{c}`' for c in names)}, contract_version) "
+            f"SELECT _row_number + 1, {', '.join(select.values())}, '{version}' "
+            f"FROM file({_sql_str(str(path))}, '{fmt}', {_sql_str(structure)}) "
+            "SETTINGS input_format_json_read_numbers_as_strings = 1, "
+            "input_format_skip_unknown_fields = 1, "
+            "input_format_parquet_allow_missing_columns = 1"
+        )
+    except Exception:  # an unparseable file must not leave its staging table behind
+        client.command(f"DROP TABLE IF EXISTS {stage}")
+        raise
     return stage
 
 
@@ -148,6 +214,12 @@ _TS_EXPR = (
 )
 _ROW_PROBLEM = (
     "multiIf("
+    # v2 rows first: their asset pair is derived from side/token_id, so name those fields
+    + "".join(f"contract_version = 'v2' AND `{c}` IS NULL, 'field {c} is missing', " for c in V2_COLUMNS)
+    + f"contract_version = 'v2' AND {_SIDE_EXPR} = -1, "
+    "concat('side ', side, ' is not 0 (BUY) or 1 (SELL)'), "
+    "contract_version = 'v2' AND NOT match(token_id, '^[0-9]{1,78}$'), "
+    "concat('token_id ', token_id, ' is not a decimal token id'), "
     + "".join(f"`{c}` IS NULL, 'field {c} is missing', " for c in REQUIRED_COLUMNS)
     + "id = '', 'field id is empty', "
     + f"{_TS_EXPR} IS NULL, concat('timestamp ', timestamp, ' is not a unix time or ISO date'), "
@@ -174,19 +246,23 @@ _ROW_PROBLEM = (
 )
 
 
-def _problems(client: Client, stage: str) -> tuple[list[str], int]:
+def find_problems(client: Client, stage: str, limit: int = MAX_REPORTED_ERRORS) -> tuple[list[str], int]:
+    """The first `limit` broken rows of a staging table as 'row N: why', and how many in all."""
     result = client.query(
         f"SELECT row_number, problem, count() OVER () FROM "
         f"(SELECT row_number, {_ROW_PROBLEM} AS problem FROM {stage}) "
-        f"WHERE problem != '' ORDER BY row_number LIMIT {MAX_REPORTED_ERRORS}"
+        f"WHERE problem != '' ORDER BY row_number LIMIT {int(limit)}"
     ).result_rows
     if not result:
         return [], 0
     return [f"row {r[0]}: {r[1]}" for r in result], int(result[0][2])
 
 
-def _insert_new_rows(client: Client, stage: str) -> int:
-    """Insert the staged rows whose id is not stored yet; returns the rows inserted."""
+def insert_new_rows(client: Client, stage: str) -> int:
+    """Insert the staged (validated) rows whose id is not stored yet, each id once; returns
+    the rows inserted. Every source goes through here, so a re-delivered or re-fetched
+    event never becomes a second row. An event's id fixes its timestamp, so looking for
+    stored ids inside the batch's time window (partition pruning) is enough."""
     lo, hi, n = client.query(
         f"SELECT min({_TS_EXPR}), max({_TS_EXPR}), count() FROM {stage}"
     ).result_rows[0]
@@ -209,12 +285,14 @@ def _insert_new_rows(client: Client, stage: str) -> int:
             toUInt64(taker_amount_filled),
             toUInt64(ifNull(fee, '0')),
             toUInt64(ifNull(block_number, '0')),
-            'v1'
+            contract_version
         FROM {stage}
         WHERE id NOT IN (
             SELECT id FROM raw.order_filled
             WHERE timestamp BETWEEN {{lo:DateTime64(3, 'UTC')}} AND {{hi:DateTime64(3, 'UTC')}}
         )
+        ORDER BY row_number
+        LIMIT 1 BY id
         SETTINGS max_partitions_per_insert_block = 0
         """,
         parameters={"lo": lo, "hi": hi},
@@ -241,22 +319,26 @@ def load_file(client: Client, path: Path) -> FileLoad:
     if already_loaded(client, digest):
         return FileLoad(path, "skipped", seconds=time.monotonic() - started)
     declared = _source_columns(client, path, fmt)
-    if declared is not None:
-        missing = [c for c in REQUIRED_COLUMNS if c not in declared]
+    if declared is None:
+        declared = _first_line_keys(path)
+        version = dataset_version(declared or [])
+    else:
+        version = dataset_version(declared)
+        missing = [c for c in REQUIRED_BY_VERSION[version] if c not in declared]
         if missing:
             raise FileRejected(path, [f"missing columns: {', '.join(missing)}"])
     try:
-        stage = _stage(client, path, fmt)
+        stage = _stage(client, path, fmt, version)
     except Exception as exc:  # the engine could not parse the file at all
         raise FileRejected(path, [f"unreadable as {fmt}: {str(exc).splitlines()[0][:300]}"]) from None
     try:
-        problems, bad_rows = _problems(client, stage)
+        problems, bad_rows = find_problems(client, stage)
         if problems:
             raise FileRejected(path, problems, bad_rows)
         rows, lo, hi = client.query(
             f"SELECT count(), min({_TS_EXPR}), max({_TS_EXPR}) FROM {stage}"
         ).result_rows[0]
-        rows_new = _insert_new_rows(client, stage)
+        rows_new = insert_new_rows(client, stage)
     finally:
         client.command(f"DROP TABLE IF EXISTS {stage}")
     client.insert(
@@ -268,7 +350,7 @@ def load_file(client: Client, path: Path) -> FileLoad:
         ],
     )
     return FileLoad(path, "loaded", rows=int(rows), rows_new=rows_new,
-                    seconds=time.monotonic() - started)
+                    seconds=time.monotonic() - started, version=version)
 
 
 def _now():
@@ -292,6 +374,7 @@ def load_directory(client: Client, directory: Path) -> IngestReport:
         log.info(
             "dataset file %s", result.status,
             extra={"ctx": {"file": path.name, "progress": f"{index}/{len(files)}",
+                           "contract_version": result.version,
                            "rows": result.rows, "rows_new": result.rows_new,
                            "seconds": round(result.seconds, 3)}},
         )

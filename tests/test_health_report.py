@@ -20,7 +20,7 @@ from pipeline import history
 from pipeline.config import PROJECT_ROOT
 from pipeline.steps import RunContext, Step, new_run_id, run_step, summary
 from tests.conftest import SAMPLE_NOW, make_settings
-from tests.test_health_checks import free_port, held  # noqa: F401 - the fixture
+from tests.test_health_checks import free_port
 
 SCHEMA = json.loads((PROJECT_ROOT / "schemas" / "health_report.schema.json").read_text())
 SECTIONS = ("Overall status", "Checks", "Step durations", "Freshness over recent runs",
@@ -91,8 +91,8 @@ def test_preflight_fails_only_when_clickhouse_is_unreachable(tmp_path):
     assert result.details["checks"]["tables"]["status"] == "critical"
 
 
-def test_preflight_with_the_engine_busy_is_not_a_failure(held):  # noqa: F811
-    result = step_preflight_health(RunContext(held, "r-busy", "test", SAMPLE_NOW))
+def test_preflight_with_the_engine_busy_is_not_a_failure(held_directory):
+    result = step_preflight_health(RunContext(held_directory, "r-busy", "test", SAMPLE_NOW))
     assert result.status == "success"
     assert result.details["checks"]["clickhouse"]["message"].startswith("busy: pipeline running")
 

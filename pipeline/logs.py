@@ -71,10 +71,23 @@ class KeyValueFormatter(logging.Formatter):
         return redact(f"{head}  {tail}" + (f"\n{exc}" if exc else ""))
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time of the record, so a replaced stdout
+    (a test's capture, a daemon's redirect) never leaves the handler on a closed stream."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
     """Log to stdout: JSON lines when stdout is not a terminal (cron, systemd, CI) or
     LOG_FORMAT=json, readable key=value lines on a terminal or with LOG_FORMAT=text."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler()
     as_json = fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())
     handler.setFormatter(JsonFormatter() if as_json else KeyValueFormatter())
     root = logging.getLogger()

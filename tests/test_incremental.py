@@ -18,6 +18,12 @@ from tests import pnl_reference
 from tests.conftest import make_settings
 
 ANCHOR = dt.date(2026, 11, 20)
+
+
+
+def _night(day: dt.date) -> dt.datetime:
+    """The run's clock on the morning after `day`'s fills: a current night."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(8), dt.timezone.utc)
 MARTS = {
     "fct_wallet_positions": "wallet, token_id",
     "fct_wallet_category_pnl": "wallet, category",
@@ -82,18 +88,20 @@ def nights(tmp_path_factory):
     for i in range(3):
         _write(inbox / f"day{i}.jsonl.gz", [r for r in days[i] if r["id"] not in held_ids])
     deliver_reference(late_resolved, recategorise=False)
-    assert run_nightly(settings)[0] == "success"
+    status, run = run_nightly(settings, now=_night(ANCHOR - dt.timedelta(days=3)))
+    assert status == "success", [(s["name"], s["error"]) for s in run["steps"] if s["error"]]
     # night 2: day 4, the held-back events arrive late, the 25 conditions resolve
     _write(inbox / "day3.jsonl.gz", days[3])
     _write(inbox / "late.jsonl.gz", held_back)
     deliver_reference(set(), recategorise=False)
-    assert run_nightly(settings)[0] == "success"
+    status, run = run_nightly(settings, now=_night(ANCHOR - dt.timedelta(days=2)))
+    assert status == "success", [(s["name"], s["error"]) for s in run["steps"] if s["error"]]
     # night 3: days 5-6, and five markets move to another category
     _write(inbox / "day4.jsonl.gz", days[4])
     _write(inbox / "day5.jsonl.gz", days[5])
     deliver_reference(set(), recategorise=True)
-    status, run = run_nightly(settings)
-    assert status == "success", run
+    status, run = run_nightly(settings, now=_night(ANCHOR))
+    assert status == "success", [(s["name"], s["error"]) for s in run["steps"] if s["error"]]
     return settings, _snapshot(settings), held_back
 
 

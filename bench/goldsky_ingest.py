@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from bench.run import write_docs  # replaces our `## ` section, keeps the others
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOCS = PROJECT_ROOT / "docs" / "performance.md"
@@ -144,26 +145,6 @@ def render(events: int, unique: int, fetch: list[dict], full: list[dict],
         "GOLDSKY_BATCH_ROWS (20,000 by default) amortizes it.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_docs(section: str, path: Path = DOCS) -> None:
-    """Replace (or append) our `## ` section; every other section of the file is kept."""
-    text = path.read_text() if path.exists() else "# Performance\n"
-    blocks, current = [], []
-    for line in text.splitlines(keepends=True):
-        if line.startswith("## ") and current:
-            blocks.append("".join(current))
-            current = []
-        current.append(line)
-    if current:
-        blocks.append("".join(current))
-    mine = [i for i, b in enumerate(blocks) if b.startswith(SECTION)]
-    if mine:
-        blocks[mine[0]] = section.rstrip() + "\n\n"
-    else:
-        blocks[-1] = blocks[-1].rstrip("\n") + "\n\n"
-        blocks.append(section)
-    path.write_text("".join(blocks).rstrip("\n") + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

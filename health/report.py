@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from health.config import HealthSettings, load_health_settings
 from health.quality import RESULTS_FILE, _frame, _plain_frame
 from health.steps import FINAL_FILE
 from pipeline import history, warehouse
-from pipeline.config import PROJECT_ROOT, Settings
+from pipeline.config import PROJECT_ROOT, Settings, environ_updated
 from pipeline.steps import FAILED, RunContext, StepResult
 
 log = logging.getLogger(__name__)
@@ -243,16 +242,8 @@ def project_jupyter(settings: Settings) -> Iterator[dict[str, str]]:
     for key in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
         Path(env[key]).mkdir(parents=True, exist_ok=True)
     ensure_kernelspec(Path(env["JUPYTER_DATA_DIR"]))
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environ_updated(env):
         yield env
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def export_html(notebook: Path, html: Path) -> Path:

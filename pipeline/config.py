@@ -8,11 +8,12 @@ relative to the current directory; the defaults are anchored at the project root
 from __future__ import annotations
 
 import datetime as dt
+import contextlib
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,6 +90,22 @@ class Settings:
             "goldsky_pnl_subgraph_url": _redact_url(self.goldsky_pnl_subgraph_url),
             "goldsky_rate_limit": str(self.goldsky_rate_limit),
         }
+
+
+@contextlib.contextmanager
+def environ_updated(updates: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a block (for tools such as dbt and
+    Jupyter that read their settings from the environment), then restore what was there."""
+    saved = {k: os.environ.get(k) for k in updates}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _redact_url(url: str) -> str:

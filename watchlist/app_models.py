@@ -18,7 +18,7 @@ from typing import Sequence
 
 from psycopg.conninfo import conninfo_to_dict
 
-from pipeline.config import PROJECT_ROOT, Settings
+from pipeline.config import PROJECT_ROOT, Settings, environ_updated
 from pipeline.dbt_chdb import DbtOutcome, invoke
 from watchlist import db
 
@@ -54,16 +54,8 @@ def run_app_dbt(settings: Settings, args: Sequence[str], url: str | None = None)
     if not url:
         raise ValueError("POSTGRES_URL not set")
     env = app_dbt_environment(url, app_schema(url))
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # for the profile; removed again after dbt ran (the password too)
-    try:
+    with environ_updated(env):  # for the profile; removed again after dbt ran (the password too)
         return _invoke(settings, args)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _invoke(settings: Settings, args: Sequence[str]) -> DbtOutcome:

@@ -131,12 +131,38 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def reads_local_files(client: Client) -> bool:
+    """Whether `client`'s engine runs in this process (chDB), so `file()` sees our files.
+
+    A ClickHouse server's `file()` reads the server's own disk instead: for a server, the
+    files are parsed by a local, stateless chDB engine and the rows sent over as Arrow.
+    """
+    try:
+        from clickhouse_connect.driver._chdbclient import ChdbClient
+    except ImportError:  # pragma: no cover - chdb is a pinned dependency
+        return False
+    return isinstance(client, ChdbClient)
+
+
+def _local_arrow(sql: str):
+    """Run `sql` on a stateless in-process chDB engine (server mode: no engine is open here)."""
+    import chdb
+
+    return chdb.query(sql, "ArrowTable")
+
+
+def _parse(client: Client, sql: str, local: bool):
+    """The rows of `sql` (a SELECT over `file()`) as an Arrow table, parsed where the file is."""
+    return client.query_arrow(sql) if local else _local_arrow(sql)
+
+
 def _source_columns(client: Client, path: Path, fmt: str) -> list[str] | None:
     """Column names a self-describing file declares (Parquet), else None."""
     if fmt != "Parquet":
         return None
-    rows = client.query(f"DESCRIBE file({_sql_str(str(path))}, 'Parquet')").result_rows
-    return [r[0] for r in rows]
+    described = _parse(client, f"DESCRIBE file({_sql_str(str(path))}, 'Parquet')",
+                       reads_local_files(client))
+    return [str(name) for name in described.column("name").to_pylist()]
 
 
 def dataset_version(columns: list[str] | set[str]) -> str:
@@ -189,15 +215,21 @@ def _stage(client: Client, path: Path, fmt: str, version: str = "v1") -> str:
         select["maker_asset_id"] = f"multiIf({_SIDE_EXPR} = 0, '0', {_SIDE_EXPR} = 1, token_id, NULL)"
         select["taker_asset_id"] = f"multiIf({_SIDE_EXPR} = 0, token_id, {_SIDE_EXPR} = 1, '0', NULL)"
     names = list(select)
+    columns = ["row_number", *names, "contract_version"]
+    parse_sql = (
+        f"SELECT _row_number + 1 AS row_number, "
+        + ", ".join(f"{expr} AS `{name}`" for name, expr in select.items())
+        + f", '{version}' AS contract_version "
+        f"FROM file({_sql_str(str(path))}, '{fmt}', {_sql_str(structure)}) "
+        "SETTINGS input_format_json_read_numbers_as_strings = 1, "
+        "input_format_skip_unknown_fields = 1, "
+        "input_format_parquet_allow_missing_columns = 1"
+    )
     try:
-        client.command(
-            f"INSERT INTO {stage} (row_number, {', '.join(f'`{c}`' for c in names)}, contract_version) "
-            f"SELECT _row_number + 1, {', '.join(select.values())}, '{version}' "
-            f"FROM file({_sql_str(str(path))}, '{fmt}', {_sql_str(structure)}) "
-            "SETTINGS input_format_json_read_numbers_as_strings = 1, "
-            "input_format_skip_unknown_fields = 1, "
-            "input_format_parquet_allow_missing_columns = 1"
-        )
+        if reads_local_files(client):  # the engine reads the file itself: one INSERT ... SELECT
+            client.command(f"INSERT INTO {stage} ({', '.join(f'`{c}`' for c in columns)}) {parse_sql}")
+        else:
+            client.insert_arrow(stage, _local_arrow(parse_sql))
     except Exception:  # an unparseable file must not leave its staging table behind
         client.command(f"DROP TABLE IF EXISTS {stage}")
         raise

@@ -137,3 +137,32 @@ def test_error_report_is_capped_but_counts_every_bad_row(ch, tmp_path):
     assert info.value.bad_rows == 50
     assert len(info.value.problems) == goldsky_files.MAX_REPORTED_ERRORS
     assert "(50 bad rows in all)" in str(info.value)
+
+
+def test_for_a_server_files_are_parsed_locally_and_sent_as_arrow(ch, tmp_path, monkeypatch):
+    """A server's file() would read the server's disk. Here the server is played by the
+    embedded engine told it is remote; the local parser is the same engine (one process
+    cannot open a second chDB), so the Arrow route from parse to staging is what is tested."""
+    parsed = []
+
+    def local_arrow(sql):
+        parsed.append(sql)
+        return ch.query_arrow(sql)
+
+    monkeypatch.setattr(goldsky_files, "reads_local_files", lambda client: False)
+    monkeypatch.setattr(goldsky_files, "_local_arrow", local_arrow)
+    rows = _fills(0, 12)
+    rows[3]["maker_amount_filled"] = int(rows[3]["maker_amount_filled"])
+    result = goldsky_files.load_file(ch, write_jsonl(tmp_path / "s.jsonl.gz", rows))
+    assert (result.status, result.rows_new) == ("loaded", 12)
+    assert parsed and all("FROM file(" in sql for sql in parsed)
+    assert _ids(ch) == sorted(r["id"] for r in rows)
+    bad = _fills(100, 3)
+    bad[1]["taker_asset_id"] = "0"
+    bad[1]["maker_asset_id"] = "0"
+    with pytest.raises(goldsky_files.FileRejected, match='row 2: asset pair'):
+        goldsky_files.load_file(ch, write_jsonl(tmp_path / "t.jsonl", bad))
+    pq.write_table(pa.table({"id": ["x"]}), tmp_path / "u.parquet")
+    with pytest.raises(goldsky_files.FileRejected, match="missing columns"):
+        goldsky_files.load_file(ch, tmp_path / "u.parquet")
+    assert ch.command("SELECT count() FROM raw.order_filled") == 12

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from health.config import HealthSettings, load_health_settings
 from pipeline.config import Settings, _redact_url
+from pipeline.runlock import process_alive
 
 UTC = dt.timezone.utc
 HEALTHY, WARNING, CRITICAL = "healthy", "warning", "critical"
@@ -525,21 +526,7 @@ def run_lock_state(settings: Settings) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         holder = None
     holder = holder if isinstance(holder, dict) else {"raw": text}
-    return {**holder, "held": _alive(holder.get("pid"))}
-
-
-def _alive(pid: Any) -> bool:
-    import os
-
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return {**holder, "held": process_alive(holder.get("pid"))}
 
 
 # --- 10. Great Expectations ---------------------------------------------------------------

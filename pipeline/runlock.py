@@ -29,6 +29,19 @@ class LockGrant:
     previous: dict[str, Any] | None  # the holder that died without releasing, if any
 
 
+def process_alive(pid: object) -> bool:
+    """Whether a process with this pid exists (one owned by another user counts)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def lock_path(settings: Settings) -> Path:
     return settings.home / "run.lock"
 

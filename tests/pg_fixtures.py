@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from pipeline.runlock import process_alive
+
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -39,16 +41,6 @@ def _admin() -> psycopg.Connection:
                     pytrace=False)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def drop_stale_databases(admin: psycopg.Connection, prefix: str = "cascadian_test") -> None:
     """Drop databases left by killed test sessions: their process is gone and nobody is
     connected to them."""
@@ -57,7 +49,7 @@ def drop_stale_databases(admin: psycopg.Connection, prefix: str = "cascadian_tes
         "(SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)", (prefix + "\\_%",)).fetchall()
     for (name,) in rows:
         parts = name[len(prefix) + 1:].split("_")
-        if parts and parts[0].isdigit() and not _pid_alive(int(parts[0])):
+        if parts and parts[0].isdigit() and not process_alive(int(parts[0])):
             admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 

@@ -37,20 +37,3 @@
 {% macro empty_position() -%}
     (toInt128(0), toInt128(0), toInt128(0), toInt128(0))
 {%- endmacro %}
-
-{#-
-    Wallets whose mart rows must be recomputed since the model's last build: those with
-    fills loaded since, and those holding positions in conditions whose category, listing
-    or resolution changed since (see int_market_state_log).
--#}
-{% macro touched_wallets(watermark) -%}
-    select wallet
-    from {{ ref('int_fills_credited') }}
-    where inserted_at > {{ watermark }}
-    union distinct
-    select wallet
-    from {{ ref('fct_wallet_positions') }}
-    where condition_id in (
-        select condition_id from {{ ref('int_market_state_log') }} where seen_at > {{ watermark }}
-    )
-{%- endmacro %}

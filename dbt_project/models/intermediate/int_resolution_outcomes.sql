@@ -13,25 +13,14 @@
 -- Wallet x resolved-condition rows, recomputed nightly for the touched wallets only (see
 -- int_wallet_category_pnl). Read through fct_resolution_outcomes.
 
-{% if is_incremental() %}
-    {% set watermark = '(select max(updated_at) from ' ~ this ~ ')' %}
-{% endif %}
-
 with
 
-{% if is_incremental() %}
-wallets as (
-
-    {{ touched_wallets(watermark) }}
-
-),
-{% endif %}
+{{ touched_wallets_cte() }}
 
 positions as (
 
     select * from {{ ref('fct_wallet_positions') }}
-    where is_resolved
-    {% if is_incremental() %} and wallet in (select wallet from wallets) {% endif %}
+    where is_resolved and {{ in_touched_wallets() }}
 
 ),
 
@@ -88,13 +77,7 @@ vanished as (
         prior.yes_amount, prior.no_amount, prior.resolved_outcome, prior.won, prior.held_winner,
         prior.realized_pnl, prior.n_fills, prior.volume, toUInt8(1) as is_deleted
     from (
-        select * from (
-            select * from {{ this }}
-            where wallet in (select wallet from wallets)
-            order by row_version desc
-            limit 1 by wallet, condition_id
-        )
-        where is_deleted = 0
+        {{ prior_live_rows('wallet, condition_id') }}
     ) as prior
     left anti join computed
         on prior.wallet = computed.wallet and prior.condition_id = computed.condition_id
@@ -104,14 +87,7 @@ vanished as (
 
 final as (
 
-    select
-        *,
-        now64(3, 'UTC')                                        as updated_at,
-        toUInt64(toUnixTimestamp64Milli(updated_at))           as row_version
-    from (
-        select * from computed
-        {% if is_incremental() %} union all select * from vanished {% endif %}
-    )
+    {{ versioned_rows() }}
 
 )
 

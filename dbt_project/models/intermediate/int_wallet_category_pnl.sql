@@ -15,24 +15,14 @@
 -- the wallet no longer has is written as a deleted row. Read through
 -- fct_wallet_category_pnl, which keeps the newest live row per key.
 
-{% if is_incremental() %}
-    {% set watermark = '(select max(updated_at) from ' ~ this ~ ')' %}
-{% endif %}
-
 with
 
-{% if is_incremental() %}
-wallets as (
-
-    {{ touched_wallets(watermark) }}
-
-),
-{% endif %}
+{{ touched_wallets_cte() }}
 
 positions as (
 
     select * from {{ ref('fct_wallet_positions') }}
-    {% if is_incremental() %} where wallet in (select wallet from wallets) {% endif %}
+    where {{ in_touched_wallets() }}
 
 ),
 
@@ -87,13 +77,7 @@ vanished as (
         toUInt64(0) as n_fills, toUInt64(0) as n_markets, toUInt64(0) as n_resolved_markets,
         toUInt64(0) as wins, toUInt64(0) as losses, toUInt8(1) as is_deleted
     from (
-        select wallet, category from (
-            select * from {{ this }}
-            where wallet in (select wallet from wallets)
-            order by row_version desc
-            limit 1 by wallet, category
-        )
-        where is_deleted = 0
+        {{ prior_live_rows('wallet, category') }}
     ) as prior
     left anti join computed
         on prior.wallet = computed.wallet and prior.category = computed.category
@@ -103,14 +87,7 @@ vanished as (
 
 final as (
 
-    select
-        *,
-        now64(3, 'UTC')                                        as updated_at,
-        toUInt64(toUnixTimestamp64Milli(updated_at))           as row_version
-    from (
-        select * from computed
-        {% if is_incremental() %} union all select * from vanished {% endif %}
-    )
+    {{ versioned_rows() }}
 
 )
 

@@ -8,6 +8,11 @@ Python loop applying docs/pnl.md's rules with Python integers (exact, no overflo
 finishes the resolution and category numbers with pandas. Prints the seconds, the peak
 memory and checksums that `bench.yardstick.checksums` computes on the marts.
 
+Memory hygiene an analyst would apply to tens of millions of rows, none of which changes
+the computation: only the needed columns, read block by block into pandas' pyarrow-backed
+strings; wallet and token as categoricals; frames dropped once used (the loop keeps only
+Python lists); pyarrow's jemalloc allocator, which returns freed memory to the system.
+
 It is the baseline of issue 8's "≥ 4x faster than the pandas loop, with less memory".
 """
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 UNIT = 10**6
 UNCATEGORIZED = "Uncategorized"
@@ -30,18 +36,27 @@ def _tdiv(a: int, b: int) -> int:
     return q if a >= 0 else -q
 
 
+FILLS_SQL = ("SELECT id, timestamp, maker, maker_asset_id, taker_asset_id, "
+             "maker_amount_filled, taker_amount_filled FROM raw.order_filled")
+
+
 def read_fills(client) -> pd.DataFrame:
-    return client.query_df(
-        "SELECT id, timestamp, maker, maker_asset_id, taker_asset_id, "
-        "maker_amount_filled, taker_amount_filled FROM raw.order_filled")
+    """The raw fills, only the columns the marts need: one query, read block by block and
+    concatenated (pandas keeps strings in pyarrow arrays, so that does not copy them). The
+    whole result is never held a second time, as one buffer or as Python strings."""
+    with client.query_df_stream(FILLS_SQL) as stream:
+        blocks = list(stream)
+    return pd.concat(blocks, ignore_index=True) if blocks else client.query_df(FILLS_SQL)
 
 
 def fold_positions(fills: pd.DataFrame) -> pd.DataFrame:
     """One row per (wallet, token): the average-cost state after the wallet's last fill."""
     is_buy = (fills["maker_asset_id"] == "0").to_numpy()
+    # The long hex keys as categoricals (one string per distinct wallet / token, an integer
+    # code per row); rebinding `fills` frees the raw frame.
     fills = pd.DataFrame({
-        "wallet": fills["maker"].str.lower(),
-        "token_id": np.where(is_buy, fills["taker_asset_id"], fills["maker_asset_id"]),
+        "wallet": fills["maker"].str.lower().astype("category"),
+        "token_id": fills["taker_asset_id"].where(is_buy, fills["maker_asset_id"]).astype("category"),
         "timestamp": fills["timestamp"],
         "id": fills["id"],
         "is_buy": is_buy,
@@ -50,20 +65,23 @@ def fold_positions(fills: pd.DataFrame) -> pd.DataFrame:
     })
     fills = fills.sort_values(["wallet", "token_id", "timestamp", "id"], ignore_index=True)
 
-    wallet = fills["wallet"].to_numpy()
-    token = fills["token_id"].to_numpy()
+    wallet = fills["wallet"].cat.codes.to_numpy()
+    token = fills["token_id"].cat.codes.to_numpy()
     n = len(fills)
     change = np.ones(n, dtype=bool)
     if n:
         change[1:] = (wallet[1:] != wallet[:-1]) | (token[1:] != token[:-1])
     starts = np.flatnonzero(change).tolist()
     ends = starts[1:] + [n]
+    wallets = fills["wallet"].iloc[starts].tolist()
+    tokens = fills["token_id"].iloc[starts].tolist()
     buys = fills["is_buy"].tolist()
     qty = fills["quantity"].tolist()          # Python ints: products exceed 2^63
     coll = fills["collateral"].tolist()
+    del fills, wallet, token, change          # the loop needs only the lists
 
     rows = []
-    for s, e in zip(starts, ends):
+    for w, t, s, e in zip(wallets, tokens, starts, ends):
         amount = avg = realized = bought = volume = buy_coll = 0
         for i in range(s, e):
             q, c = qty[i], coll[i]
@@ -79,7 +97,7 @@ def fold_positions(fills: pd.DataFrame) -> pd.DataFrame:
                 adj = q if q < amount else amount
                 realized += _tdiv(adj * (price - avg), UNIT)
                 amount -= adj
-        rows.append((wallet[s], token[s], amount, avg, realized, bought, e - s, volume, buy_coll))
+        rows.append((w, t, amount, avg, realized, bought, e - s, volume, buy_coll))
     return pd.DataFrame(rows, columns=["wallet", "token_id", "amount", "avg_price", "trading_pnl",
                                        "total_bought", "n_fills", "volume", "buy_collateral"])
 
@@ -117,6 +135,11 @@ def reference(client) -> tuple[dict, dict, dict]:
 
 
 def compute(client) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if "jemalloc" in pa.supported_memory_backends():
+        # The read, lower(), where() and the sort each make (and drop) pyarrow string arrays;
+        # pyarrow's default allocator (mimalloc) keeps what they free, jemalloc hands it back
+        # to the system: about a third less peak memory at 2M rows.
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
     positions = fold_positions(read_fills(client))
     tokens, prices, categories = reference(client)
     located = [tokens.get(t) for t in positions["token_id"]]

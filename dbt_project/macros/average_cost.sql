@@ -1,8 +1,8 @@
 {#-
     Polymarket's average-cost fold (docs/pnl.md) over `events`, an array of
-    (filled_at, fill_id, is_buy, quantity Int128, price Int128) tuples, starting from `init`,
-    a tuple (amount, avg_price, trading_pnl, bought) of Int128. Events are sorted by
-    (timestamp, id) here. Returns the final (amount, avg_price, trading_pnl, bought).
+    (filled_at, fill_id, is_buy, quantity Int128, price Int128) tuples already sorted by
+    (timestamp, id) (see sorted_events), starting from `init`, a tuple (amount, avg_price,
+    trading_pnl, bought) of Int128. Returns the final (amount, avg_price, trading_pnl, bought).
       BUY  q at p:  avg = (avg*amount + p*q) / (amount + q); amount += q; bought += q
       SELL q at p:  adj = min(q, amount); pnl += adj*(p - avg) / 10^6; amount -= adj
     intDiv truncates toward zero, as the subgraph's BigInt division does.
@@ -22,15 +22,20 @@
              acc.3 + intDiv(least(e.4, acc.1) * (e.5 - acc.2), {{ unit() }}),
              acc.4)
         ),
-        arraySort({{ events }}),
+        {{ events }},
         {{ init }}
     )
 {%- endmacro %}
 
-{#- The event tuple the fold expects, from a credited-fills relation aliased `alias`. -#}
-{% macro fold_event(alias) -%}
-    ({{ alias }}.filled_at, {{ alias }}.fill_id, {{ alias }}.side = 'BUY',
-     toInt128({{ alias }}.quantity), toInt128({{ alias }}.price))
+{#-
+    A key's fills (from a credited-fills relation aliased `alias`, inside a GROUP BY) as the
+    fold's event tuples in (timestamp, id) order. Select it once under an alias and pass the
+    alias to average_cost_fold: its last element is also the key's last event, which is
+    far cheaper than a separate max() over (timestamp, id) tuples.
+-#}
+{% macro sorted_events(alias) -%}
+    arraySort(groupArray(({{ alias }}.filled_at, {{ alias }}.fill_id, {{ alias }}.side = 'BUY',
+                          toInt128({{ alias }}.quantity), toInt128({{ alias }}.price))))
 {%- endmacro %}
 
 {#- The zero state. -#}

@@ -15,9 +15,12 @@
     where inserted_at > {{ watermark }}
     union distinct
     select wallet
-    from {{ ref('fct_wallet_positions') }}
-    where condition_id in (
-        select condition_id from {{ ref('int_market_state_log') }} where seen_at > {{ watermark }}
+    from {{ ref('int_positions_current') }}
+    where token_id in (
+        select token_id from {{ ref('int_token_conditions') }}
+        where condition_id in (
+            select condition_id from {{ ref('int_market_state_log') }} where seen_at > {{ watermark }}
+        )
     )
 {%- endmacro %}
 

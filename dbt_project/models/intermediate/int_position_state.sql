@@ -72,8 +72,9 @@ continued as (
     select
         f.wallet                                                         as wallet,
         f.token_id                                                       as token_id,
+        {{ sorted_events('f') }}                                         as events,
         {{ average_cost_fold(
-            'groupArray(' ~ fold_event('f') ~ ')',
+            'events',
             '(ifNull(any(p.amount), toInt128(0)), ifNull(any(p.avg_price), toInt128(0)),'
             ~ ' ifNull(any(p.trading_pnl), toInt128(0)), ifNull(any(p.bought), toInt128(0)))'
         ) }}                                                             as state,
@@ -82,7 +83,7 @@ continued as (
         ifNull(any(p.buy_collateral), 0)
             + sumIf(toUInt128(f.collateral), f.side = 'BUY')             as buy_collateral,
         least(ifNull(any(p.first_fill_at), min(f.filled_at)), min(f.filled_at)) as first_fill_at,
-        max((f.filled_at, f.fill_id))                                    as last_event
+        (events[-1].1, events[-1].2)                                     as last_event
     from new_fills as f
     inner join (select * from plan where not is_late) as k
         on f.wallet = k.wallet and f.token_id = k.token_id
@@ -97,12 +98,13 @@ refolded as (
     select
         f.wallet                                                         as wallet,
         f.token_id                                                       as token_id,
-        {{ average_cost_fold('groupArray(' ~ fold_event('f') ~ ')', empty_position()) }} as state,
+        {{ sorted_events('f') }}                                         as events,
+        {{ average_cost_fold('events', empty_position()) }}              as state,
         count()                                                          as n_fills,
         sum(toUInt128(f.collateral))                                     as volume,
         sumIf(toUInt128(f.collateral), f.side = 'BUY')                   as buy_collateral,
         min(f.filled_at)                                                 as first_fill_at,
-        max((f.filled_at, f.fill_id))                                    as last_event
+        (events[-1].1, events[-1].2)                                     as last_event
     from fills as f
     where (f.wallet, f.token_id) in (select wallet, token_id from plan where is_late)
     group by f.wallet, f.token_id
@@ -130,12 +132,13 @@ folded as (
     select
         f.wallet                                                         as wallet,
         f.token_id                                                       as token_id,
-        {{ average_cost_fold('groupArray(' ~ fold_event('f') ~ ')', empty_position()) }} as state,
+        {{ sorted_events('f') }}                                         as events,
+        {{ average_cost_fold('events', empty_position()) }}              as state,
         count()                                                          as n_fills,
         sum(toUInt128(f.collateral))                                     as volume,
         sumIf(toUInt128(f.collateral), f.side = 'BUY')                   as buy_collateral,
         min(f.filled_at)                                                 as first_fill_at,
-        max((f.filled_at, f.fill_id))                                    as last_event
+        (events[-1].1, events[-1].2)                                     as last_event
     from fills as f
     group by f.wallet, f.token_id
 

@@ -1,5 +1,7 @@
 -- depends_on: {{ ref('int_fills_credited') }}
 -- depends_on: {{ ref('int_market_state_log') }}
+-- depends_on: {{ ref('int_positions_current') }}
+-- depends_on: {{ ref('int_token_conditions') }}
 {{
     config(
         materialized = 'incremental',
@@ -10,8 +12,10 @@
     )
 }}
 
--- Wallet x resolved-condition rows, recomputed nightly for the touched wallets only (see
--- int_wallet_category_pnl). Read through fct_resolution_outcomes.
+-- Wallet x resolved-condition amounts and PnL, recomputed nightly for the touched wallets
+-- only (see int_wallet_category_pnl). Only what the positions determine is stored: the
+-- market's listing, category and outcome are joined in fct_resolution_outcomes, which
+-- keeps this table narrow and cheap to rewrite.
 
 with
 
@@ -24,48 +28,19 @@ positions as (
 
 ),
 
-markets as (
-
-    select * from {{ ref('dim_markets') }}
-
-),
-
-per_condition as (
-
-    select
-        wallet,
-        assumeNotNull(condition_id)                 as condition_id,
-        sumIf(amount, outcome_index = 0)            as yes_amount,
-        sumIf(amount, outcome_index = 1)            as no_amount,
-        sum(realized_pnl)                           as realized_pnl,
-        sum(n_fills)                                as n_fills,
-        sum(volume)                                 as volume
-    from positions
-    group by wallet, condition_id
-
-),
-
 computed as (
 
     select
-        per_condition.wallet                                            as wallet,
-        per_condition.condition_id                                      as condition_id,
-        markets.market_id                                               as market_id,
-        markets.category                                                as category,
-        multiIf(yes_amount > no_amount, 'YES',
-                no_amount > yes_amount, 'NO',
-                'FLAT')                                                 as final_side,
-        per_condition.yes_amount                                        as yes_amount,
-        per_condition.no_amount                                         as no_amount,
-        assumeNotNull(markets.resolved_outcome)                         as resolved_outcome,
-        per_condition.realized_pnl > 0                                  as won,
-        final_side = resolved_outcome                                   as held_winner,
-        toInt128(per_condition.realized_pnl)                            as realized_pnl,
-        toUInt64(per_condition.n_fills)                                 as n_fills,
-        toUInt64(per_condition.volume)                                  as volume,
-        toUInt8(0)                                                      as is_deleted
-    from per_condition
-    inner join markets on per_condition.condition_id = markets.condition_id
+        wallet,
+        assumeNotNull(condition_id)                             as condition_id,
+        toUInt64(sumIf(amount, outcome_index = 0))              as yes_amount,
+        toUInt64(sumIf(amount, outcome_index = 1))              as no_amount,
+        toInt128(sum(realized_pnl))                             as realized_pnl,
+        toUInt64(sum(n_fills))                                  as n_fills,
+        toUInt64(sum(volume))                                   as volume,
+        toUInt8(0)                                              as is_deleted
+    from positions
+    group by wallet, condition_id
 
 ),
 
@@ -73,8 +48,7 @@ computed as (
 vanished as (
 
     select
-        prior.wallet, prior.condition_id, prior.market_id, prior.category, prior.final_side,
-        prior.yes_amount, prior.no_amount, prior.resolved_outcome, prior.won, prior.held_winner,
+        prior.wallet, prior.condition_id, prior.yes_amount, prior.no_amount,
         prior.realized_pnl, prior.n_fills, prior.volume, toUInt8(1) as is_deleted
     from (
         {{ prior_live_rows('wallet, condition_id') }}

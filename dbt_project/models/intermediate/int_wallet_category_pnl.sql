@@ -1,5 +1,7 @@
 -- depends_on: {{ ref('int_fills_credited') }}
 -- depends_on: {{ ref('int_market_state_log') }}
+-- depends_on: {{ ref('int_positions_current') }}
+-- depends_on: {{ ref('int_token_conditions') }}
 {{
     config(
         materialized = 'incremental',

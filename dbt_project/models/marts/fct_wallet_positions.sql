@@ -1,17 +1,11 @@
-{{
-    config(
-        materialized = 'table',
-        engine = 'MergeTree()',
-        order_by = '(wallet, token_id)',
-        partition_by = 'tuple()'
-    )
-}}
+{{ config(materialized = 'view') }}
 
 -- One row per (wallet, token): the stored average-cost state (int_position_state) with the
 -- token's condition, and, when that condition has resolved, what is left redeemed at the
--- payout price. Rebuilt each night from the state, which costs one pass over the positions,
--- not over the fills: a condition that resolved since the last run realizes its open
--- positions here.
+-- payout price. A view: the state is the stored part, and the condition and payout are
+-- joined when read, so a condition that resolves since the last run realizes its open
+-- positions without rewriting a table of every position each night. A filter on `wallet`
+-- reaches the state's primary key through the view.
 
 with states as (
 

@@ -52,9 +52,12 @@ REFERENCE_FILES = ("category_definitions.json", "markets.jsonl", "expanded_resol
 RAW_COLUMNS = ("id", "timestamp", "transaction_hash", "order_hash", "maker", "taker",
                "maker_asset_id", "taker_asset_id", "maker_amount_filled", "taker_amount_filled",
                "fee", "block_number", "contract_version")
-# Peak RSS of the pandas loop per fill row, measured at 1M rows (2026-11): used to decide
-# whether a larger size would fit in memory at all.
-PANDAS_BYTES_PER_ROW = 1900
+# Peak RSS of the pandas loop per fill row (with the 0.5 GB added below, an upper bound),
+# measured 2026-11-29 by `python -m bench.pandas_loop` on copies of the bench base
+# warehouses (/usr/bin/time -v): 1.0 GB at 1M rows, 1.6 GB at 2M, 6.3 GB at 10M (646 B/row;
+# ~0.35 GB is the engine and libraries, the rest grows ~610 B/row). Used to decide whether
+# a size would fit in memory at all.
+PANDAS_BYTES_PER_ROW = 650
 GB = 1024**3
 
 TARGETS = {
@@ -100,52 +103,26 @@ def _dbt(settings, args: list[str]) -> dict[str, Any]:
 
 
 def _timed_load(ch, fills_dir: Path) -> dict[str, Any]:
-    """Our loader, file by file as load_directory does it, with the time of each stage
-    recorded (stage = the engine parses the file into strings; validate = the SQL checks;
-    insert = conversion, dedup against stored ids and the sorted insert). Falls back to
-    load_directory if the module's internals change."""
+    """Our loader (load_directory) with the seconds of each of its stages, summed over the
+    files as load_file records them (FileLoad.phases): hash = file hash and manifest
+    lookup; parse = the one pass that parses, validates, converts and writes the rows
+    (sorted) into the staging table; dedup = rows, distinct ids and time range of the
+    written rows (plus the first-occurrence pass when a file repeats ids); publish = the
+    parts attached to raw.order_filled, or inserted minus the ids stored already; other =
+    column check, row counts and the manifest row."""
     from ingest import goldsky_files as gf
-    phases = {"stage": 0.0, "validate": 0.0, "insert": 0.0, "other": 0.0}
     started = time.monotonic()
-    try:
-        stage_fn, problems_fn, insert_fn = gf._stage, gf.find_problems, gf.insert_new_rows
-        version_fn, columns_fn = gf.dataset_version, gf._source_columns
-        gf._TS_EXPR, gf._now, gf.sha256_of, gf.already_loaded  # noqa: B018 - present?
-    except AttributeError:
-        report = gf.load_directory(ch, fills_dir)
-        return {"seconds": time.monotonic() - started, "rows": report.rows_new, "phases": None}
-    rows = 0
-    for path in gf.discover(fills_dir):
-        t0 = time.monotonic()
-        digest = gf.sha256_of(path)
-        if gf.already_loaded(ch, digest):
-            continue
-        version = version_fn(columns_fn(ch, path, "Parquet"))
-        t1 = time.monotonic()
-        stage = stage_fn(ch, path, "Parquet", version)
-        t2 = time.monotonic()
-        try:
-            problems, _ = problems_fn(ch, stage)
-            if problems:
-                raise RuntimeError(f"{path.name}: {problems[:3]}")
-            n, lo, hi = ch.query(f"SELECT count(), min({gf._TS_EXPR}), max({gf._TS_EXPR}) FROM {stage}").result_rows[0]
-            t3 = time.monotonic()
-            new = insert_fn(ch, stage)
-            rows += new
-            t4 = time.monotonic()
-        finally:
-            ch.command(f"DROP TABLE IF EXISTS {stage}")
-        ch.insert("ops.loaded_files", [[digest, path.name, str(path), path.stat().st_size, n, new, lo, hi,
-                                        gf._now()]],
-                  column_names=["sha256", "file_name", "path", "size_bytes", "rows", "rows_new",
-                                "min_ts", "max_ts", "loaded_at"])
-        t5 = time.monotonic()
-        phases["other"] += (t1 - t0) + (t5 - t4)
-        phases["stage"] += t2 - t1
-        phases["validate"] += t3 - t2
-        phases["insert"] += t4 - t3
-    return {"seconds": time.monotonic() - started, "rows": rows,
-            "phases": {k: round(v, 3) for k, v in phases.items()}}
+    report = gf.load_directory(ch, fills_dir)
+    seconds = time.monotonic() - started
+    if report.rejected:
+        raise RuntimeError(f"rejected: {[f.error for f in report.rejected]}")
+    phases: dict[str, float] = {}
+    for f in report.files:
+        for stage, secs in (getattr(f, "phases", None) or {}).items():
+            phases[stage] = phases.get(stage, 0.0) + secs
+    return {"seconds": seconds, "rows": report.rows_new,
+            "phases": {k: round(v, 3) for k, v in phases.items()} or None,
+            "routes": sorted({f.route for f in report.files if getattr(f, "route", None)})}
 
 
 def child_setup(data: Path) -> dict[str, Any]:
@@ -184,18 +161,12 @@ def child_setup(data: Path) -> dict[str, Any]:
 
 
 def child_load_ours(data: Path) -> dict[str, Any]:
-    from ingest import goldsky_files
     from ingest.tables import ensure_tables
     from pipeline import warehouse
 
     with warehouse.connect(_child_settings()) as ch:
         ensure_tables(ch)
-        started = time.monotonic()
-        report = goldsky_files.load_directory(ch, data / "fills")
-        seconds = time.monotonic() - started
-        if report.rejected:
-            raise RuntimeError(f"rejected: {[f.error for f in report.rejected]}")
-    return {"seconds": seconds, "rows": report.rows_new}
+        return _timed_load(ch, data / "fills")
 
 
 def engine_load_sql(fills_dir: Path) -> str:
@@ -446,6 +417,9 @@ def summarize(results: dict[str, list[dict]]) -> dict[str, dict]:
             vals = [r[key] for r in ok if key in r]
             if vals:
                 entry[f"median_{key}"] = _median(vals)
+        stages = [r["phases"] for r in ok if r.get("phases")]
+        if stages:  # our loader's stages, median over the repetitions
+            entry["median_phases"] = {k: round(_median([p.get(k, 0.0) for p in stages]), 3) for k in stages[0]}
         out[step] = entry
     return out
 
@@ -615,6 +589,23 @@ def write_docs(section: str, path: Path = DOCS) -> None:
     path.write_text("".join(blocks).rstrip("\n") + "\n")
 
 
+# What the stages of our loader's breakdown (FileLoad.phases) are.
+LOAD_STAGES_TEXT = (
+    "`hash` is the file's SHA-256 and the manifest lookup; `parse` is the one pass over each file "
+    "that parses it, checks every row against the contract, converts the rows and writes them sorted "
+    "by (maker, token_id, id) into a staging table shaped like raw.order_filled; `dedup` counts the "
+    "written rows, their distinct ids and time range (and re-reads a file that repeats ids, keeping "
+    "each id's first row); `publish` attaches the parts to raw.order_filled, or inserts them minus "
+    "the ids stored already when the table has rows in the file's time range; `other` is the column "
+    "check, row counts and the manifest row.")
+# The same for results.json files of the earlier three-pass loader (stage/validate/insert).
+LOAD_STAGES_TEXT_V1 = (
+    "`stage` parses each file with the engine into a table of nullable strings, `validate` runs the "
+    "contract's checks over every row (and takes the file's time range), `insert` converts, drops ids "
+    "already stored in the file's time window and writes the rows sorted by (maker, token_id, id); "
+    "`other` is the file hash, the manifest and the column check.")
+
+
 def auto_notes(report: dict) -> list[str]:
     """What the numbers themselves say about misses (the 'why')."""
     notes = []
@@ -637,16 +628,14 @@ def auto_notes(report: dict) -> list[str]:
     if pc_ is not None:
         notes.append("The pandas loop reproduces the marts' checksums (positions, PnL, amounts, category "
                      "counts): " + ("yes." if pc_ else "**NO** (see results.json)."))
-    phases = ((setup.get("load") or {}).get("phases"))
+    load_median = ((report.get("summary") or {}).get("load_ours") or {}).get("median_phases")
+    phases = load_median or ((setup.get("load") or {}).get("phases"))
     if phases:
         total = sum(phases.values()) or 1
-        notes.append("Where our loader's time goes (base load, one pass): " + ", ".join(
+        where = "median of the measured `load_ours` repetitions" if load_median else "base load, one pass"
+        notes.append(f"Where our loader's time goes ({where}): " + ", ".join(
             f"{k} {v:.1f} s ({v / total:.0%})" for k, v in phases.items()) +
-            f" ({total:.1f} s in all). `stage` parses each file with the engine into a table of nullable "
-            "strings, `validate` runs the contract's checks over every row (and takes the file's time "
-            "range), `insert` converts, drops ids already stored in the file's time window and writes "
-            "the rows sorted by (maker, token_id, id); `other` is the file hash, the manifest and the "
-            "column check.")
+            f" ({total:.1f} s in all). " + (LOAD_STAGES_TEXT if "parse" in phases else LOAD_STAGES_TEXT_V1))
     measured = [r for r in (report.get("results") or {}).get("build_dbt", []) if r.get("ok")]
     build = measured[0] if measured else (setup.get("build") or {})
     if build.get("dbt_slowest"):
@@ -754,7 +743,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             steps.remove("pandas")
             report["extra_notes"].append(
                 f"pandas loop not run at {args.rows:,} rows: it would need about {need / GB:.0f} GB "
-                f"({PANDAS_BYTES_PER_ROW} bytes of peak RSS per fill row, measured at 1M), more than "
+                f"({PANDAS_BYTES_PER_ROW} bytes of peak RSS per fill row, measured at 1M-10M), more than "
                 f"80 % of the {mem_available() / GB:.0f} GB available on this shared machine.")
         elif pandas_reps < args.reps:
             report["extra_notes"].append(f"pandas loop: {pandas_reps} repetition(s) only (it is the slowest step).")

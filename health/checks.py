@@ -257,12 +257,26 @@ def required_tables() -> list[str]:
 
 
 def table_counts(probe: WarehouseProbe, tables: list[str]) -> dict[str, int | None]:
-    """Rows per table; None for a table that does not exist."""
-    present = {f"{db}.{name}" for db, name in probe.query(
-        "SELECT database, name FROM system.tables WHERE database IN ('raw', 'analytics', 'ops')")}
+    """Rows per table; None for a table that does not exist, and for a view, -1 when it has
+    rows and 0 when it has none. A table's count is the row count of its parts, which
+    system.tables keeps, so checking a billion-row table costs nothing; a view's count
+    would have to be computed (fct_wallet_positions joins every position), so the check
+    only asks it for one row. The report step counts views exactly."""
+    present = {f"{db}.{name}": (engine, rows) for db, name, engine, rows in probe.query(
+        "SELECT database, name, engine, total_rows FROM system.tables "
+        "WHERE database IN ('raw', 'analytics', 'ops')")}
     counts: dict[str, int | None] = {}
     for table in tables:
-        counts[table] = int(probe.query(f"SELECT count() FROM {table}")[0][0]) if table in present else None
+        if table not in present:
+            counts[table] = None
+            continue
+        engine, rows = present[table]
+        if rows is not None:
+            counts[table] = int(rows)
+        elif engine == "View":
+            counts[table] = -int(probe.query(f"SELECT count() FROM (SELECT 1 FROM {table} LIMIT 1)")[0][0])
+        else:
+            counts[table] = int(probe.query(f"SELECT count() FROM {table}")[0][0])
     return counts
 
 
@@ -270,14 +284,17 @@ def check_tables(env: CheckEnv) -> Outcome:
     counts = table_counts(env.warehouse, required_tables())
     missing = [t for t, n in counts.items() if n is None]
     empty = [t for t, n in counts.items() if n == 0]
-    details = {"tables": {t: {"exists": n is not None, "rows": n} for t, n in counts.items()}}
+    details = {"tables": {t: ({"exists": True, "view": True, "has_rows": n < 0} if n is not None and n < 0
+                              else {"exists": n is not None, "rows": n}) for t, n in counts.items()}}
     if missing:
         return Outcome(CRITICAL, f"missing: {', '.join(missing)}"
                                  + (f"; empty: {', '.join(empty)}" if empty else ""), details)
     if empty:
         return Outcome(WARNING, f"empty: {', '.join(empty)}", details)
+    views = sum(1 for n in counts.values() if n is not None and n < 0)
     return Outcome(HEALTHY, f"{len(counts)} tables present, "
-                            f"{sum(n or 0 for n in counts.values()):,} rows", details)
+                            f"{sum(n for n in counts.values() if n and n > 0):,} rows"
+                            + (f" ({views} views, not counted)" if views else ""), details)
 
 
 # --- 4. Postgres --------------------------------------------------------------------------

@@ -757,6 +757,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tag = f"{step}-{rep + 1}"
             home = root / tag
             fresh_home(home, data, None if step.startswith("load_") else base)
+            os.sync()  # the copy's (and the last step's) writeback must not land in this step's time
             if step == "health":
                 res = run_health(home, data, root, tag)
             else:

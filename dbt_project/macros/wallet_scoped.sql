@@ -40,15 +40,13 @@ wallets as (
     {%- if is_incremental() -%} wallet in (select wallet from wallets) {%- else -%} true {%- endif -%}
 {%- endmacro %}
 
-{#- The newest live stored row of each `key` of the touched wallets. -#}
-{% macro prior_live_rows(key) -%}
-    select * from (
-        select * from {{ this }}
-        where wallet in (select wallet from wallets)
-        order by row_version desc
-        limit 1 by {{ key }}
-    )
-    where is_deleted = 0
+{#-
+    The live stored rows of the touched wallets: FINAL keeps the newest row of each key and
+    drops those whose newest row is a deletion; reading in key order, it needs no sort.
+-#}
+{% macro prior_live_rows() -%}
+    select * from {{ this }} final
+    where wallet in (select wallet from wallets) and is_deleted = 0
 {%- endmacro %}
 
 {#- The model's rows (`computed`, plus `vanished` deletions when incremental), versioned. -#}

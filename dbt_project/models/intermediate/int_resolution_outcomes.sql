@@ -51,7 +51,7 @@ vanished as (
         prior.wallet, prior.condition_id, prior.yes_amount, prior.no_amount,
         prior.realized_pnl, prior.n_fills, prior.volume, toUInt8(1) as is_deleted
     from (
-        {{ prior_live_rows('wallet, condition_id') }}
+        {{ prior_live_rows() }}
     ) as prior
     left anti join computed
         on prior.wallet = computed.wallet and prior.condition_id = computed.condition_id

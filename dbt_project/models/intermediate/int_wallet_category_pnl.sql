@@ -79,7 +79,7 @@ vanished as (
         toUInt64(0) as n_fills, toUInt64(0) as n_markets, toUInt64(0) as n_resolved_markets,
         toUInt64(0) as wins, toUInt64(0) as losses, toUInt8(1) as is_deleted
     from (
-        {{ prior_live_rows('wallet, category') }}
+        {{ prior_live_rows() }}
     ) as prior
     left anti join computed
         on prior.wallet = computed.wallet and prior.category = computed.category

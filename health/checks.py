@@ -250,6 +250,9 @@ def check_clickhouse(env: CheckEnv) -> Outcome:
 
 # --- 3. tables ----------------------------------------------------------------------------
 
+VIEW = -1  # table_counts' row count for a view: not counted
+
+
 def required_tables() -> list[str]:
     from pipeline.nightly import MARTS
 
@@ -257,11 +260,11 @@ def required_tables() -> list[str]:
 
 
 def table_counts(probe: WarehouseProbe, tables: list[str]) -> dict[str, int | None]:
-    """Rows per table; None for a table that does not exist, and for a view, -1 when it has
-    rows and 0 when it has none. A table's count is the row count of its parts, which
-    system.tables keeps, so checking a billion-row table costs nothing; a view's count
-    would have to be computed (fct_wallet_positions joins every position), so the check
-    only asks it for one row. The report step counts views exactly."""
+    """Rows per table; None for a table that does not exist, and -1 for a view. A table's
+    count is the row count of its parts, which system.tables keeps, so checking a
+    billion-row table costs nothing. A view's rows would have to be computed
+    (fct_wallet_positions joins every position), so the check only confirms it exists;
+    the quality step and the report count the marts' rows."""
     present = {f"{db}.{name}": (engine, rows) for db, name, engine, rows in probe.query(
         "SELECT database, name, engine, total_rows FROM system.tables "
         "WHERE database IN ('raw', 'analytics', 'ops')")}
@@ -274,7 +277,7 @@ def table_counts(probe: WarehouseProbe, tables: list[str]) -> dict[str, int | No
         if rows is not None:
             counts[table] = int(rows)
         elif engine == "View":
-            counts[table] = -int(probe.query(f"SELECT count() FROM (SELECT 1 FROM {table} LIMIT 1)")[0][0])
+            counts[table] = VIEW
         else:
             counts[table] = int(probe.query(f"SELECT count() FROM {table}")[0][0])
     return counts
@@ -284,14 +287,14 @@ def check_tables(env: CheckEnv) -> Outcome:
     counts = table_counts(env.warehouse, required_tables())
     missing = [t for t, n in counts.items() if n is None]
     empty = [t for t, n in counts.items() if n == 0]
-    details = {"tables": {t: ({"exists": True, "view": True, "has_rows": n < 0} if n is not None and n < 0
+    details = {"tables": {t: ({"exists": True, "view": True, "rows": None} if n == VIEW
                               else {"exists": n is not None, "rows": n}) for t, n in counts.items()}}
     if missing:
         return Outcome(CRITICAL, f"missing: {', '.join(missing)}"
                                  + (f"; empty: {', '.join(empty)}" if empty else ""), details)
     if empty:
         return Outcome(WARNING, f"empty: {', '.join(empty)}", details)
-    views = sum(1 for n in counts.values() if n is not None and n < 0)
+    views = sum(1 for n in counts.values() if n == VIEW)
     return Outcome(HEALTHY, f"{len(counts)} tables present, "
                             f"{sum(n for n in counts.values() if n and n > 0):,} rows"
                             + (f" ({views} views, not counted)" if views else ""), details)

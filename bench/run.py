@@ -312,11 +312,26 @@ def child_env(home: Path, data: Path) -> dict[str, str]:
     return env
 
 
+def _is_part_file(path: Path, base: Path) -> bool:
+    """A file inside a MergeTree data part (<home>/chdb/store/<xyz>/<table uuid>/<part>/...)."""
+    parts = path.relative_to(base).parts
+    return len(parts) >= 6 and parts[0] == "chdb" and parts[1] == "store"
+
+
 def fresh_home(home: Path, data: Path, base: Path | None = None) -> None:
+    """A step's CASCADIAN_HOME: empty (data files only), or a clone of the base warehouse.
+    A clone hard-links the files of data parts, which the engine never edits in place (it
+    writes new parts and unlinks old ones), and copies everything else (metadata, the lock
+    file): cloning the 10M base then takes a second instead of copying 8 GB."""
     if home.exists():
         shutil.rmtree(home)
     if base is not None:
-        shutil.copytree(base, home, symlinks=True)
+        def clone(src: str, dst: str) -> None:
+            if _is_part_file(Path(src), base):
+                os.link(src, dst)
+            else:
+                shutil.copy2(src, dst)
+        shutil.copytree(base, home, symlinks=True, copy_function=clone)
     else:
         (home / "data").mkdir(parents=True)
         for name in REFERENCE_FILES:

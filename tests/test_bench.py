@@ -154,3 +154,28 @@ def test_yardstick_equals_the_marts(tmp_path):
         assert cmp_["equal"], (kind, cmp_)
         assert cmp_["mart_rows"] > 100
         assert len(cmp_["columns"]) == len(yardstick.COLUMNS[kind])
+
+
+def test_cloned_home_leaves_the_base_untouched(tmp_path):
+    """The harness clones the base warehouse for every step by hard-linking part files: a
+    step that inserts, merges and drops in its clone must not change the base."""
+    from bench.run import fresh_home
+
+    base, clone = tmp_path / "base", tmp_path / "clone"
+    with warehouse.connect(make_settings(base, CASCADIAN_HOME=str(base))) as ch:
+        ch.command("CREATE DATABASE IF NOT EXISTS t")
+        ch.command("CREATE TABLE t.x (k UInt64, v String) ENGINE = ReplacingMergeTree ORDER BY k")
+        ch.command("INSERT INTO t.x SELECT number, toString(number) FROM numbers(1000)")
+        ch.command("INSERT INTO t.x SELECT number, 'second' FROM numbers(500)")
+        before = ch.command("SELECT count(), sum(cityHash64(k, v)) FROM t.x")
+    fresh_home(clone, tmp_path, base)
+    linked = [p for p in (clone / "chdb" / "store").rglob("*") if p.is_file() and p.stat().st_nlink > 1]
+    assert linked, "part files are expected to be hard-linked"
+    with warehouse.connect(make_settings(clone, CASCADIAN_HOME=str(clone))) as ch:
+        assert ch.command("SELECT count(), sum(cityHash64(k, v)) FROM t.x") == before
+        ch.command("INSERT INTO t.x SELECT number, 'third' FROM numbers(2000)")
+        ch.command("OPTIMIZE TABLE t.x FINAL")
+        ch.command("ALTER TABLE t.x DELETE WHERE k < 10 SETTINGS mutations_sync = 1")
+        assert ch.command("SELECT count() FROM t.x") == 1990
+    with warehouse.connect(make_settings(base, CASCADIAN_HOME=str(base))) as ch:
+        assert ch.command("SELECT count(), sum(cityHash64(k, v)) FROM t.x") == before

@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
 """Cascadian pipeline command line: `runner.py run` is the nightly job.
 
-    runner.py run                     the nightly job once (exit 0 ok, 1 partial, 2 failed, 3 busy)
-    runner.py runs                    the recent runs
-    runner.py schedule [--next N]     fire the run daily at 03:00 America/New_York
-    runner.py cron                    an equivalent crontab entry and systemd timer
-    runner.py ingest                  load new Goldsky fills only
-    runner.py ingest --since D --until D   bound a subgraph backfill (GOLDSKY_SOURCE=subgraph)
-    runner.py dbt build [...]         dbt with plain dbt arguments, on the configured engine
-    runner.py sql "select ..."        query the warehouse (table, csv or json output)
-    runner.py validate [FILE...]      check reference files without loading them (--json)
-    runner.py health [--json]         the healthcheck (exit 0 healthy, 1 warning, 2 critical)
-    runner.py report --run-id ID      re-render a run's health report from its stored inputs
-    runner.py migrate                 apply the app database's migrations, build its dbt models
-    runner.py serve [--host --port]   the read API (docs/api.md)
+runner.py run                     the nightly job once (exit 0 ok, 1 partial, 2 failed, 3 busy)
+runner.py runs                    the recent runs
+runner.py schedule [--next N]     fire the run daily at 03:00 America/New_York
+runner.py cron                    an equivalent crontab entry and systemd timer
+runner.py ingest                  load new Goldsky fills only
+runner.py ingest --since D --until D   bound a subgraph backfill (GOLDSKY_SOURCE=subgraph)
+runner.py dbt build [...]         dbt with plain dbt arguments, on the configured engine
+runner.py sql "select ..."        query the warehouse (table, csv or json output)
+runner.py validate [FILE...]      check reference files without loading them (--json)
+runner.py health [--json]         the healthcheck (exit 0 healthy, 1 warning, 2 critical)
+runner.py report --run-id ID      re-render a run's health report from its stored inputs
+runner.py migrate                 apply the app database's migrations, build its dbt models
+runner.py serve [--host --port]   the read API (docs/api.md)
 """
+
 from __future__ import annotations
 
 import os
@@ -63,8 +64,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in runs:
         failed = ", ".join(s["name"] for s in r.get("steps", []) if s["status"] == "failed")
         seconds = f"{r['seconds']:.1f}" if r.get("seconds") is not None else "-"
-        print(f"{r['run_id']:<24} {r.get('trigger', '?'):<9} {r['status']:<11} "
-              f"{r['started_at'][:19]:<20} {seconds:>8}  {failed}")
+        print(
+            f"{r['run_id']:<24} {r.get('trigger', '?'):<9} {r['status']:<11} "
+            f"{r['started_at'][:19]:<20} {seconds:>8}  {failed}"
+        )
     return 0
 
 
@@ -77,9 +80,11 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
     config = schedule.schedule_config()
     if args.next:
-        for fire in schedule.next_fire_times(config, dt.datetime.now(dt.timezone.utc), args.next):
-            print(f"{fire.strftime('%Y-%m-%d %H:%M %Z')}  =  "
-                  f"{fire.astimezone(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+        for fire in schedule.next_fire_times(config, dt.datetime.now(dt.UTC), args.next):
+            print(
+                f"{fire.strftime('%Y-%m-%d %H:%M %Z')}  =  "
+                f"{fire.astimezone(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}"
+            )
         return 0
     settings = load_settings()
     scheduler: schedule.Scheduler
@@ -111,12 +116,13 @@ def cmd_cron(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from pipeline.nightly import step_ingest_fills
-    from pipeline.steps import RunContext, Step, new_run_id, run_step
     import datetime as dt
     import functools
 
-    now = dt.datetime.now(dt.timezone.utc)
+    from pipeline.nightly import step_ingest_fills
+    from pipeline.steps import RunContext, Step, new_run_id, run_step
+
+    now = dt.datetime.now(dt.UTC)
     ctx = RunContext(load_settings(), new_run_id(now), "manual", now)
     step_fn = functools.partial(step_ingest_fills, since=args.since, until=args.until)
     result = run_step(Step("ingest_fills", step_fn), ctx)
@@ -169,9 +175,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     except (AppDatabaseUnavailable, MigrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"migrations: {len(report.applied)} applied ({', '.join(report.applied) or 'none'}), "
-          f"{len(report.already)} already applied"
-          + (f"; {report.seeded} sample strategies added" if report.seeded else ""))
+    print(
+        f"migrations: {len(report.applied)} applied ({', '.join(report.applied) or 'none'}), "
+        f"{len(report.already)} already applied"
+        + (f"; {report.seeded} sample strategies added" if report.seeded else "")
+    )
     if args.skip_models:
         return 0
     outcome = build_app_models(settings)
@@ -196,8 +204,9 @@ def _utc_arg(value: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="runner.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="runner.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run the nightly job once")
     p.add_argument("--trigger", default="manual", help="recorded with the run (manual, schedule, ...)")
@@ -209,7 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schedule", help="run nightly at 03:00 America/New_York until stopped")
     p.add_argument("--next", type=int, metavar="N", help="print the next N fire times and exit")
     p.set_defaults(func=cmd_schedule)
-    sub.add_parser("cron", help="print an equivalent crontab entry and systemd timer").set_defaults(func=cmd_cron)
+    sub.add_parser("cron", help="print an equivalent crontab entry and systemd timer").set_defaults(
+        func=cmd_cron
+    )
     p = sub.add_parser("ingest", help="load new fills from the configured source")
     p.add_argument("--since", type=_utc_arg, help="subgraph backfill start (ISO date/time, UTC)")
     p.add_argument("--until", type=_utc_arg, help="subgraph backfill end, exclusive (default: now)")
@@ -221,8 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(func=cmd_sql)
-    p = sub.add_parser("validate", help="check reference files without loading them "
-                                        "(exit 0 valid, 1 warnings, 2 invalid)")
+    p = sub.add_parser(
+        "validate", help="check reference files without loading them (exit 0 valid, 1 warnings, 2 invalid)"
+    )
     p.add_argument("files", nargs="*", help="files to check (default: the known files in DATA_DIR)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_validate)
@@ -232,8 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="re-render a run's health report notebook and HTML")
     p.add_argument("--run-id", required=True, help="the run id (its folder under REPORTS_DIR)")
     p.set_defaults(func=cmd_report)
-    p = sub.add_parser("migrate", help="apply the app database's migrations (POSTGRES_URL) "
-                                       "and build its dbt models (dbt_app/)")
+    p = sub.add_parser(
+        "migrate",
+        help="apply the app database's migrations (POSTGRES_URL) and build its dbt models (dbt_app/)",
+    )
     p.add_argument("--skip-models", action="store_true", help="migrations only, no dbt_app build")
     p.set_defaults(func=cmd_migrate)
     p = sub.add_parser("serve", help="serve the read API (docs/api.md)")

@@ -47,6 +47,7 @@ STREAM_SUFFIX = "/watchlist/stream"
 
 # --- response models (for the OpenAPI document) ----------------------------------------------
 
+
 class Strategy(BaseModel):
     id: str
     name: str
@@ -121,6 +122,7 @@ class Problem(BaseModel):
 
 # --- errors ---------------------------------------------------------------------------------
 
+
 class Unavailable(Exception):
     def __init__(self, detail: str, retry_after: int | None = None):
         super().__init__(detail)
@@ -133,6 +135,7 @@ def _problem(status: int, detail: str, retry_after: int | None = None) -> JSONRe
 
 
 # --- middleware: a timeout on every request but the stream ----------------------------------
+
 
 class RequestTimeout:
     """Answers 504 when a request takes longer than its timeout. The stream is exempt (it
@@ -156,7 +159,7 @@ class RequestTimeout:
 
         try:
             await asyncio.wait_for(self.app(scope, receive, tracking_send), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if started:
                 raise
             response = _problem(504, f"the request took longer than {seconds:g} s")
@@ -165,12 +168,14 @@ class RequestTimeout:
 
 # --- the application ------------------------------------------------------------------------
 
+
 def _pool_kwargs(url: str, api: ApiSettings) -> dict[str, Any]:
     options = conninfo_to_dict(url).get("options") or ""
-    options = (f"{options} -c default_transaction_read_only=on "
-               f"-c statement_timeout={api.pg_statement_timeout_ms} -c timezone=UTC").strip()
-    return {"autocommit": True, "options": options, "connect_timeout": 5,
-            "application_name": "cascadian-api"}
+    options = (
+        f"{options} -c default_transaction_read_only=on "
+        f"-c statement_timeout={api.pg_statement_timeout_ms} -c timezone=UTC"
+    ).strip()
+    return {"autocommit": True, "options": options, "connect_timeout": 5, "application_name": "cascadian-api"}
 
 
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
@@ -185,8 +190,14 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         app.state.hub = None
         if url:
             app.state.pool = AsyncConnectionPool(
-                url, kwargs=_pool_kwargs(url, api), min_size=1, max_size=api.pg_pool_max,
-                timeout=api.pg_pool_timeout_s, open=False, name="cascadian-api")
+                url,
+                kwargs=_pool_kwargs(url, api),
+                min_size=1,
+                max_size=api.pg_pool_max,
+                timeout=api.pg_pool_timeout_s,
+                open=False,
+                name="cascadian-api",
+            )
             await app.state.pool.open(wait=False)  # start even when Postgres is down
             app.state.hub = stream.ChangeHub(url)
             app.state.hub.start()
@@ -202,21 +213,27 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         title="Cascadian API",
         version="1.0.0",
         description="Strategies, their watchlists (with a live stream) and wallet PnL by "
-                    "category from the Cascadian pipeline's marts. See docs/api.md.",
+        "category from the Cascadian pipeline's marts. See docs/api.md.",
         lifespan=lifespan,
     )
-    app.add_middleware(RequestTimeout, seconds=api.request_timeout_s,
-                       overrides={"/api/health": max(api.request_timeout_s, api.health_timeout_s)})
+    app.add_middleware(
+        RequestTimeout,
+        seconds=api.request_timeout_s,
+        overrides={"/api/health": max(api.request_timeout_s, api.health_timeout_s)},
+    )
     bearer = HTTPBearer(auto_error=False, description="API_TOKEN, when the server sets one")
 
     async def require_token(
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
         if api.token is None:
             return
-        if credentials is None or credentials.scheme.lower() != "bearer" or \
-                not hmac.compare_digest(credentials.credentials.encode(), api.token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})
+        if (
+            credentials is None
+            or credentials.scheme.lower() != "bearer"
+            or not hmac.compare_digest(credentials.credentials.encode(), api.token.encode())
+        ):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable):
@@ -224,13 +241,15 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
 
     @app.exception_handler(PoolTimeout)
     async def _pool_timeout(request: Request, exc: PoolTimeout):
-        return _problem(503, "the app database is unavailable (no connection within "
-                             f"{api.pg_pool_timeout_s:g} s)", 5)
+        return _problem(
+            503, f"the app database is unavailable (no connection within {api.pg_pool_timeout_s:g} s)", 5
+        )
 
     @app.exception_handler(psycopg.errors.UndefinedTable)
     async def _undefined(request: Request, exc: psycopg.Error):
-        return _problem(503, "the app database is not set up: run `runner.py migrate` "
-                             f"({str(exc).splitlines()[0]})", 30)
+        return _problem(
+            503, f"the app database is not set up: run `runner.py migrate` ({str(exc).splitlines()[0]})", 30
+        )
 
     @app.exception_handler(psycopg.errors.QueryCanceled)
     async def _canceled(request: Request, exc: psycopg.Error):
@@ -266,44 +285,66 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         code, report = await run_in_threadpool(health.get)
         return JSONResponse(json.loads(json.dumps(report, default=str)), status_code=code)
 
-    @app.get("/api/strategies", tags=["strategies"], response_model=StrategyList,
-             dependencies=auth, responses=errors)
+    @app.get(
+        "/api/strategies",
+        tags=["strategies"],
+        response_model=StrategyList,
+        dependencies=auth,
+        responses=errors,
+    )
     async def list_strategies(request: Request):
         """Every strategy with the size of its watchlist."""
-        rows = await fetch_json(pool(request),
-                                "SELECT to_jsonb(s) FROM strategy_overview AS s ORDER BY s.id")
+        rows = await fetch_json(pool(request), "SELECT to_jsonb(s) FROM strategy_overview AS s ORDER BY s.id")
         return JSONResponse({"strategies": [{k: r.get(k) for k in Strategy.model_fields} for r in rows]})
 
-    @app.get("/api/strategies/{strategy_id}/watchlist", tags=["strategies"],
-             response_model=WatchlistPage, dependencies=auth,
-             responses={**errors, 404: {"model": Problem}})
+    @app.get(
+        "/api/strategies/{strategy_id}/watchlist",
+        tags=["strategies"],
+        response_model=WatchlistPage,
+        dependencies=auth,
+        responses={**errors, 404: {"model": Problem}},
+    )
     async def get_watchlist(
-            request: Request, strategy_id: StrategyId,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-            offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0):
+        request: Request,
+        strategy_id: StrategyId,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ):
         """The strategy's watchlist, newest first, with the `alerts` flag per entry."""
         p = pool(request)
         await strategy_exists(p, strategy_id)
         async with p.connection() as conn:
             cur = await conn.execute(
                 stream.ENTRY_SQL + " WHERE w.strategy_id = %s "
-                "ORDER BY w.added_at DESC, w.id DESC LIMIT %s OFFSET %s", (strategy_id, limit, offset))
+                "ORDER BY w.added_at DESC, w.id DESC LIMIT %s OFFSET %s",
+                (strategy_id, limit, offset),
+            )
             entries = [stream.entry_json(r[0]) for r in await cur.fetchall()]
-            cur = await conn.execute("SELECT count(*) FROM strategy_watchlists WHERE strategy_id = %s",
-                                     (strategy_id,))
+            cur = await conn.execute(
+                "SELECT count(*) FROM strategy_watchlists WHERE strategy_id = %s", (strategy_id,)
+            )
             total = int((await cur.fetchone())[0])
-        return JSONResponse({"strategy_id": strategy_id, "limit": limit, "offset": offset,
-                             "total": total, "entries": entries})
+        return JSONResponse(
+            {"strategy_id": strategy_id, "limit": limit, "offset": offset, "total": total, "entries": entries}
+        )
 
-    @app.get("/api/strategies/{strategy_id}/watchlist/stream", tags=["strategies"],
-             dependencies=auth, responses={**errors, 404: {"model": Problem},
-                                           200: {"content": {"text/event-stream": {}},
-                                                 "description": "Server-Sent Events"}})
+    @app.get(
+        "/api/strategies/{strategy_id}/watchlist/stream",
+        tags=["strategies"],
+        dependencies=auth,
+        responses={
+            **errors,
+            404: {"model": Problem},
+            200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
+        },
+    )
     async def stream_watchlist(
-            request: Request, strategy_id: StrategyId,
-            limit: Annotated[int, Query(ge=1, le=1000, description="entries in the snapshot")] = 100,
-            last_event_id_query: Annotated[int | None, Query(alias="last_event_id", ge=0)] = None,
-            last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None):
+        request: Request,
+        strategy_id: StrategyId,
+        limit: Annotated[int, Query(ge=1, le=1000, description="entries in the snapshot")] = 100,
+        last_event_id_query: Annotated[int | None, Query(alias="last_event_id", ge=0)] = None,
+        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    ):
         """A snapshot, then one event per change as it happens; heartbeats; resumes from
         `Last-Event-ID` (or `?last_event_id=`) by replaying the changes after it."""
         resume = last_event_id_query
@@ -313,16 +354,25 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
             resume = int(last_event_id.strip())
         p = pool(request)
         await strategy_exists(p, strategy_id)
-        body = stream.watchlist_stream(request.app.state.hub, p, strategy_id, resume, limit,
-                                       api.stream_heartbeat_s)
-        return StreamingResponse(body, media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        body = stream.watchlist_stream(
+            request.app.state.hub, p, strategy_id, resume, limit, api.stream_heartbeat_s
+        )
+        return StreamingResponse(
+            body,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
-    @app.get("/api/wallets/{address}/category-pnl", tags=["wallets"],
-             response_model=WalletCategoryPnl, dependencies=auth,
-             responses={**errors, 404: {"model": Problem}})
+    @app.get(
+        "/api/wallets/{address}/category-pnl",
+        tags=["wallets"],
+        response_model=WalletCategoryPnl,
+        dependencies=auth,
+        responses={**errors, 404: {"model": Problem}},
+    )
     async def wallet_category_pnl(
-            address: Annotated[str, Path(pattern=ADDRESS, description="0x + 40 hex characters")]):
+        address: Annotated[str, Path(pattern=ADDRESS, description="0x + 40 hex characters")],
+    ):
         """The wallet's realized PnL by canonical category (exact USD amounts as strings)."""
         wallet = address.lower()
         rows = await run_in_threadpool(_category_pnl, settings, wallet, api.retry_after_s)
@@ -342,14 +392,28 @@ def _category_pnl(settings: Settings, wallet: str, retry_after: int) -> list[dic
                 "SELECT category, toString(realized_pnl_usd), toString(volume_usd), buy_collateral, "
                 "n_fills, n_markets, n_resolved_markets, wins, losses, win_rate, roi "
                 "FROM analytics.fct_wallet_category_pnl WHERE wallet = {w:String} "
-                "ORDER BY realized_pnl DESC, category", parameters={"w": wallet})
+                "ORDER BY realized_pnl DESC, category",
+                parameters={"w": wallet},
+            )
     except warehouse.WarehouseBusy:
-        raise Unavailable("the warehouse is busy (the pipeline holds the embedded engine); "
-                          "try again shortly", retry_after) from None
+        raise Unavailable(
+            "the warehouse is busy (the pipeline holds the embedded engine); try again shortly", retry_after
+        ) from None
     except warehouse.WarehouseUnavailable as exc:
         raise Unavailable(f"the warehouse is unavailable: {exc}", retry_after) from None
-    keys = ("category", "realized_pnl_usd", "volume_usd", "buy_collateral_usd", "n_fills", "n_markets",
-            "n_resolved_markets", "wins", "losses", "win_rate", "roi")
+    keys = (
+        "category",
+        "realized_pnl_usd",
+        "volume_usd",
+        "buy_collateral_usd",
+        "n_fills",
+        "n_markets",
+        "n_resolved_markets",
+        "wins",
+        "losses",
+        "win_rate",
+        "roi",
+    )
     out = []
     for row in result.result_rows:
         item = dict(zip(keys, row))
@@ -367,10 +431,16 @@ def _total(rows: list[dict[str, Any]]) -> dict[str, Any]:
     volume = sum(Decimal(r["volume_usd"]) for r in rows)
     bought = sum(Decimal(r["buy_collateral_usd"]) for r in rows)
     wins, losses = sum(r["wins"] for r in rows), sum(r["losses"] for r in rows)
-    return {"category": "All", "realized_pnl_usd": str(pnl), "volume_usd": str(volume),
-            "buy_collateral_usd": str(bought),
-            "n_fills": sum(r["n_fills"] for r in rows), "n_markets": sum(r["n_markets"] for r in rows),
-            "n_resolved_markets": sum(r["n_resolved_markets"] for r in rows),
-            "wins": wins, "losses": losses,
-            "win_rate": round(wins / (wins + losses), 6) if wins + losses else None,
-            "roi": round(float(pnl / bought), 6) if bought else None}
+    return {
+        "category": "All",
+        "realized_pnl_usd": str(pnl),
+        "volume_usd": str(volume),
+        "buy_collateral_usd": str(bought),
+        "n_fills": sum(r["n_fills"] for r in rows),
+        "n_markets": sum(r["n_markets"] for r in rows),
+        "n_resolved_markets": sum(r["n_resolved_markets"] for r in rows),
+        "wins": wins,
+        "losses": losses,
+        "win_rate": round(wins / (wins + losses), 6) if wins + losses else None,
+        "roi": round(float(pnl / bought), 6) if bought else None,
+    }

@@ -8,6 +8,7 @@ The full healthcheck may itself call GET /api/health (its API-routes check). Whi
 computation is in progress, a nested request answers from the cache, or with the minimal
 check, so the two never wait on each other.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,13 +34,13 @@ def _check(name: str, fn) -> dict[str, Any]:
         status, detail = fn()
     except Exception as exc:
         status, detail = ERROR, f"{type(exc).__name__}: {str(exc).strip()[:300]}"
-    return {"name": name, "status": status, "detail": detail,
-            "seconds": round(time.monotonic() - started, 3)}
+    return {"name": name, "status": status, "detail": detail, "seconds": round(time.monotonic() - started, 3)}
 
 
 def minimal_checks(settings: Settings) -> dict[str, Any]:
     """ClickHouse answers (busy counts as a warning: the pipeline holds the engine) and
     Postgres answers (when configured)."""
+
     def clickhouse():
         try:
             with warehouse.connect(settings) as ch:
@@ -59,8 +60,12 @@ def minimal_checks(settings: Settings) -> dict[str, Any]:
 
     checks = [_check("clickhouse", clickhouse), _check("postgres", postgres)]
     status = max((c["status"] for c in checks), key=_ORDER.__getitem__)
-    return {"status": status, "source": "api-minimal",
-            "checked_at": dt.datetime.now(dt.timezone.utc).isoformat(), "checks": checks}
+    return {
+        "status": status,
+        "source": "api-minimal",
+        "checked_at": dt.datetime.now(dt.UTC).isoformat(),
+        "checks": checks,
+    }
 
 
 def _as_dict(report: Any) -> dict[str, Any]:
@@ -81,16 +86,20 @@ def compute_health(settings: Settings) -> tuple[int, dict[str, Any]]:
     left out: this process is the API, and it is answering.
     """
     try:
-        from health.checks import run_checks  # the full healthcheck, when it exists
-        from health.checks import CHECK_NAMES
+        from health.checks import (
+            CHECK_NAMES,
+            run_checks,  # the full healthcheck, when it exists
+        )
     except ImportError:
         report = minimal_checks(settings)
     else:
         try:
             report = _as_dict(run_checks(settings, only=tuple(n for n in CHECK_NAMES if n != "api")))
         except Exception as exc:
-            log.error("healthcheck failed; answering with the minimal check",
-                      extra={"ctx": {"error": str(exc)[:300]}})
+            log.error(
+                "healthcheck failed; answering with the minimal check",
+                extra={"ctx": {"error": str(exc)[:300]}},
+            )
             report = minimal_checks(settings)
             report["healthcheck_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     status = str(report.get("status", ERROR)).lower()

@@ -1,4 +1,5 @@
 """`runner.py serve`: the API under uvicorn."""
+
 from __future__ import annotations
 
 import uvicorn
@@ -8,9 +9,16 @@ from api.settings import ApiSettings
 from pipeline.config import Settings
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000,
-          api: ApiSettings | None = None) -> None:
+def serve(
+    settings: Settings, host: str = "127.0.0.1", port: int = 8000, api: ApiSettings | None = None
+) -> None:
     app = create_app(settings, api or ApiSettings.from_env())
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                timeout_graceful_shutdown=5, proxy_headers=False,
-                log_config=None)  # keep the runner's logging (LOG_FORMAT)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=5,
+        proxy_headers=False,
+        log_config=None,
+    )  # keep the runner's logging (LOG_FORMAT)

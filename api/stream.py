@@ -11,6 +11,7 @@ Wire format (docs/api.md): a `retry:` line, then unless resuming an `event: snap
 whose `id:` is the newest event id, then one `event: insert|update|delete` per change with
 `id:` its event id, and `: heartbeat` comment lines while nothing happens.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +19,8 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -68,7 +70,9 @@ class ChangeHub:
         return sum(len(s) for s in self._subscribers.values())
 
     def _wake(self, strategy_id: str | None) -> None:
-        groups = self._subscribers.values() if strategy_id is None else [self._subscribers.get(strategy_id, ())]
+        groups = (
+            self._subscribers.values() if strategy_id is None else [self._subscribers.get(strategy_id, ())]
+        )
         for subs in groups:
             for event in subs:
                 event.set()
@@ -78,7 +82,8 @@ class ChangeHub:
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True, connect_timeout=5, application_name="cascadian-api-listen")
+                    self._url, autocommit=True, connect_timeout=5, application_name="cascadian-api-listen"
+                )
                 try:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
@@ -96,8 +101,10 @@ class ChangeHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Postgres went away: retry with backoff
-                log.warning("watchlist listener disconnected; retrying",
-                            extra={"ctx": {"error": str(exc).strip()[:300], "retry_s": wait}})
+                log.warning(
+                    "watchlist listener disconnected; retrying",
+                    extra={"ctx": {"error": str(exc).strip()[:300], "retry_s": wait}},
+                )
             await asyncio.sleep(wait)
             wait = min(wait * 2, 30.0)
 
@@ -124,28 +131,43 @@ ENTRY_SQL = "SELECT to_jsonb(w) FROM watchlist_enriched AS w"
 
 def entry_json(row: dict[str, Any]) -> dict[str, Any]:
     """One watchlist entry as the API serves it (REST pages, the snapshot and events)."""
-    keys = ("id", "strategy_id", "market_id", "condition_id", "question", "category", "added_at",
-            "updated_at", "reason", "status", "market_resolved", "alerts", "triggering_wallet",
-            "wallet_rank", "wallet_coverage", "metadata")
+    keys = (
+        "id",
+        "strategy_id",
+        "market_id",
+        "condition_id",
+        "question",
+        "category",
+        "added_at",
+        "updated_at",
+        "reason",
+        "status",
+        "market_resolved",
+        "alerts",
+        "triggering_wallet",
+        "wallet_rank",
+        "wallet_coverage",
+        "metadata",
+    )
     return {k: row.get(k) for k in keys if k in row}
 
 
 async def snapshot(pool, strategy_id: str, limit: int) -> tuple[int, dict[str, Any]]:
     """The newest `limit` entries and the newest event id, read in one consistent snapshot."""
-    async with pool.connection() as conn:
-        async with conn.transaction():
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cur = await conn.execute("SELECT coalesce(max(id), 0) FROM watchlist_events")
-            last_id = int((await cur.fetchone())[0])
-            cur = await conn.execute(
-                ENTRY_SQL + " WHERE w.strategy_id = %s ORDER BY w.added_at DESC, w.id DESC LIMIT %s",
-                (strategy_id, limit))
-            entries = [entry_json(r[0]) for r in await cur.fetchall()]
-            cur = await conn.execute("SELECT count(*) FROM strategy_watchlists WHERE strategy_id = %s",
-                                     (strategy_id,))
-            total = int((await cur.fetchone())[0])
-    return last_id, {"strategy_id": strategy_id, "event_id": last_id, "total": total,
-                     "entries": entries}
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cur = await conn.execute("SELECT coalesce(max(id), 0) FROM watchlist_events")
+        last_id = int((await cur.fetchone())[0])
+        cur = await conn.execute(
+            ENTRY_SQL + " WHERE w.strategy_id = %s ORDER BY w.added_at DESC, w.id DESC LIMIT %s",
+            (strategy_id, limit),
+        )
+        entries = [entry_json(r[0]) for r in await cur.fetchall()]
+        cur = await conn.execute(
+            "SELECT count(*) FROM strategy_watchlists WHERE strategy_id = %s", (strategy_id,)
+        )
+        total = int((await cur.fetchone())[0])
+    return last_id, {"strategy_id": strategy_id, "event_id": last_id, "total": total, "entries": entries}
 
 
 async def events_after(pool, strategy_id: str, after_id: int) -> list[tuple[int, str, dict[str, Any]]]:
@@ -159,15 +181,26 @@ async def events_after(pool, strategy_id: str, after_id: int) -> list[tuple[int,
             WHERE e.strategy_id = %s AND e.id > %s
             ORDER BY e.id
             LIMIT %s
-            """, (strategy_id, after_id, EVENT_BATCH))
+            """,
+            (strategy_id, after_id, EVENT_BATCH),
+        )
         rows = await cur.fetchall()
     out = []
     for event_id, op, occurred_at, raw, current in rows:
-        out.append((int(event_id), op, {
-            "event_id": int(event_id), "op": op, "strategy_id": strategy_id,
-            "occurred_at": occurred_at.isoformat(),
-            # the entry as it is now (enriched); for a delete, the row as it was
-            "entry": entry_json(current if current is not None else raw)}))
+        out.append(
+            (
+                int(event_id),
+                op,
+                {
+                    "event_id": int(event_id),
+                    "op": op,
+                    "strategy_id": strategy_id,
+                    "occurred_at": occurred_at.isoformat(),
+                    # the entry as it is now (enriched); for a delete, the row as it was
+                    "entry": entry_json(current if current is not None else raw),
+                },
+            )
+        )
     return out
 
 
@@ -182,8 +215,9 @@ async def can_resume(pool, last_event_id: int) -> bool:
     return low - 1 <= last_event_id <= high
 
 
-async def watchlist_stream(hub: ChangeHub, pool, strategy_id: str, last_event_id: int | None,
-                           snapshot_limit: int, heartbeat_s: float) -> AsyncIterator[str]:
+async def watchlist_stream(
+    hub: ChangeHub, pool, strategy_id: str, last_event_id: int | None, snapshot_limit: int, heartbeat_s: float
+) -> AsyncIterator[str]:
     wake = hub.subscribe(strategy_id)  # before the snapshot: no change can slip between
     try:
         yield f"retry: {RETRY_MS}\n\n"
@@ -201,8 +235,10 @@ async def watchlist_stream(hub: ChangeHub, pool, strategy_id: str, last_event_id
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 # the database went away: end the stream; the client reconnects after
                 # `retry` ms with Last-Event-ID and misses nothing
-                log.warning("watchlist stream ended: database unavailable",
-                            extra={"ctx": {"strategy_id": strategy_id, "error": str(exc)[:300]}})
+                log.warning(
+                    "watchlist stream ended: database unavailable",
+                    extra={"ctx": {"strategy_id": strategy_id, "error": str(exc)[:300]}},
+                )
                 return
             for event_id, op, body in events:
                 yield sse(op, body, event_id)
@@ -211,7 +247,7 @@ async def watchlist_stream(hub: ChangeHub, pool, strategy_id: str, last_event_id
                 continue
             try:
                 await asyncio.wait_for(wake.wait(), timeout=heartbeat_s)
-            except asyncio.TimeoutError:
-                yield f": heartbeat {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}\n\n"
+            except TimeoutError:
+                yield f": heartbeat {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n\n"
     finally:
         hub.unsubscribe(strategy_id, wake)

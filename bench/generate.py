@@ -32,17 +32,19 @@ Everything is vectorised numpy/pyarrow and depends only on (seed, rows): the sam
 arguments give byte-identical files. Events are built one file (~1M rows) at a time, so
 memory stays near one file's worth of strings whatever the size.
 """
+
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -58,31 +60,31 @@ HISTORY_DAYS = 100
 # to the v2 exchanges, so the files are the v1 dataset (1.1.0).
 HISTORY_END = dt.date(2026, 4, 26)
 FILE_ROWS = 1_000_000
-DELTA_DIVISOR = 100          # delta rows = rows / 100: one average history day
-LATE_SHARE = 0.03            # delta fills whose timestamp lies in the last LATE_DAYS of history
+DELTA_DIVISOR = 100  # delta rows = rows / 100: one average history day
+LATE_SHARE = 0.03  # delta fills whose timestamp lies in the last LATE_DAYS of history
 LATE_DAYS = 10
 MIN_RESOLVED = 3000
 TRADED_RESOLVED_SHARE = 0.70
 NEWLY_RESOLVED_SHARE = 0.05  # of the still unresolved listed traded conditions, in the delta map
-UNLISTED_SHARE = 0.005       # traded conditions that no markets.jsonl line lists
-MIXED_CASE_WALLETS = 0.10    # wallets rendered checksum-cased in half of their events
+UNLISTED_SHARE = 0.005  # traded conditions that no markets.jsonl line lists
+MIXED_CASE_WALLETS = 0.10  # wallets rendered checksum-cased in half of their events
 N_WHALES = 20
-WHALE_SHARE = 1 / 20_000     # of matches
+WHALE_SHARE = 1 / 20_000  # of matches
 MIN_WHALES = 5
 ZIPF_S = 1.3
-MAKER_ZIPF_P = 0.60          # maker orders from the Zipf ranking (market makers), else a holder
-TAKER_ZIPF_P = 0.30          # takers from the Zipf ranking (active traders), else a holder
-HOLDER_SLOTS = 1.0           # holder slots per wallet: each token is traded by its own holders
-PRO_SHARE = 0.01             # the Zipf ranking: the top 1 % of wallets (market makers, bots)
-MAKER_COUNT_P = (0.45, 0.35, 0.20)   # 1, 2 or 3 maker orders per match
+MAKER_ZIPF_P = 0.60  # maker orders from the Zipf ranking (market makers), else a holder
+TAKER_ZIPF_P = 0.30  # takers from the Zipf ranking (active traders), else a holder
+HOLDER_SLOTS = 1.0  # holder slots per wallet: each token is traded by its own holders
+PRO_SHARE = 0.01  # the Zipf ranking: the top 1 % of wallets (market makers, bots)
+MAKER_COUNT_P = (0.45, 0.35, 0.20)  # 1, 2 or 3 maker orders per match
 TAKER_BUY_P = 0.55
-BURST_SHARE = 0.04           # matches pinned to a shared burst second
+BURST_SHARE = 0.04  # matches pinned to a shared burst second
 BURST_SIZE = 8
 FEE_P = 0.10
 
 EXCHANGE = sd.EXCHANGE
 CHAIN_ID = 137
-_BLOCK_EPOCH = int(dt.datetime(2025, 10, 1, tzinfo=dt.timezone.utc).timestamp())
+_BLOCK_EPOCH = int(dt.datetime(2025, 10, 1, tzinfo=dt.UTC).timestamp())
 _BLOCK_AT_EPOCH = 77_000_000
 
 _STREAM_UNIVERSE, _STREAM_MATCHES, _STREAM_EVENTS, _STREAM_REFERENCE = 11, 12, 13, 14
@@ -90,10 +92,18 @@ _SEG_HISTORY, _SEG_DELTA = 0, 1
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 # byte -> its two hex characters as one little-endian uint16: one gather per byte
-_HEX16 = (_HEX[np.arange(256) >> 4].astype(np.uint16) | (_HEX[np.arange(256) & 15].astype(np.uint16) << 8))
+_HEX16 = _HEX[np.arange(256) >> 4].astype(np.uint16) | (_HEX[np.arange(256) & 15].astype(np.uint16) << 8)
 # Columns worth a Parquet dictionary (few distinct values); ids and hashes are not.
-_DICTIONARY_COLUMNS = ["maker", "taker", "maker_asset_id", "taker_asset_id", "fee", "chain_id",
-                       "_gs_chain", "_gs_op"]
+_DICTIONARY_COLUMNS = [
+    "maker",
+    "taker",
+    "maker_asset_id",
+    "taker_asset_id",
+    "fee",
+    "chain_id",
+    "_gs_chain",
+    "_gs_op",
+]
 _UINT64_MAX = 2**64 - 1
 
 
@@ -129,40 +139,41 @@ def _strings(mat: np.ndarray) -> pa.Array:
 
 
 def _iso(ts: int) -> str:
-    return dt.datetime.fromtimestamp(int(ts), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return dt.datetime.fromtimestamp(int(ts), dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 # ---------------------------------------------------------------------------------------
 # universe: wallets, conditions, tokens, prices, resolutions; depends on (seed, rows)
 # ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class Universe:
     seed: int
     rows: int
-    history_start: int             # unix seconds, 00:00 UTC of the first history day
-    delta_start: int               # 00:00 UTC of the delta day
+    history_start: int  # unix seconds, 00:00 UTC of the first history day
+    delta_start: int  # 00:00 UTC of the delta day
     n_wallets: int
-    wallet_hex: np.ndarray         # (n_wallets, 42) '0x' + 40 lower-case hex
-    mixed: np.ndarray              # wallets sometimes rendered mixed-case
-    zipf_cdf: np.ndarray           # over Zipf ranks
-    zipf_perm: np.ndarray          # rank -> wallet
-    holder_offset: np.ndarray      # per token: its first slot in the holder slots
-    holder_count: np.ndarray       # per token: how many holder slots it has (by popularity)
-    slot_wallet: np.ndarray        # slot (mod n_wallets) -> wallet
-    whales: np.ndarray             # whale wallets
-    n_traded: int                  # traded conditions: 0..n_traded-1
-    popularity_cdf: np.ndarray     # lognormal popularity over traded conditions
-    p_base: np.ndarray             # long-run YES price per traded condition
-    final_yes: np.ndarray          # where a resolving condition ends (bool)
-    listed: np.ndarray             # traded condition listed in markets.jsonl
-    resolved: np.ndarray           # traded condition resolved in the history map
-    newly_resolved: np.ndarray     # traded condition resolved in the delta map only
-    n_idle: int                    # listed, untraded, resolved conditions (map and markets)
-    n_unknown: int                 # map entries with market_id "unknown"
-    condition_ids: list[str]       # traded, then idle, then unknown
-    token_ids: list[str]           # 2 per traded + idle condition: [yes, no]
-    token_dict: pa.Array           # token_ids + ["0"]: the asset-id dictionary
+    wallet_hex: np.ndarray  # (n_wallets, 42) '0x' + 40 lower-case hex
+    mixed: np.ndarray  # wallets sometimes rendered mixed-case
+    zipf_cdf: np.ndarray  # over Zipf ranks
+    zipf_perm: np.ndarray  # rank -> wallet
+    holder_offset: np.ndarray  # per token: its first slot in the holder slots
+    holder_count: np.ndarray  # per token: how many holder slots it has (by popularity)
+    slot_wallet: np.ndarray  # slot (mod n_wallets) -> wallet
+    whales: np.ndarray  # whale wallets
+    n_traded: int  # traded conditions: 0..n_traded-1
+    popularity_cdf: np.ndarray  # lognormal popularity over traded conditions
+    p_base: np.ndarray  # long-run YES price per traded condition
+    final_yes: np.ndarray  # where a resolving condition ends (bool)
+    listed: np.ndarray  # traded condition listed in markets.jsonl
+    resolved: np.ndarray  # traded condition resolved in the history map
+    newly_resolved: np.ndarray  # traded condition resolved in the delta map only
+    n_idle: int  # listed, untraded, resolved conditions (map and markets)
+    n_unknown: int  # map entries with market_id "unknown"
+    condition_ids: list[str]  # traded, then idle, then unknown
+    token_ids: list[str]  # 2 per traded + idle condition: [yes, no]
+    token_dict: pa.Array  # token_ids + ["0"]: the asset-id dictionary
 
     @property
     def zero_index(self) -> int:
@@ -194,7 +205,7 @@ def _token_strings(rng: np.random.Generator, n: int) -> list[str]:
     raw = rng.bytes(32 * n)
     out, seen = [], set()
     for i in range(n):
-        value = int.from_bytes(raw[32 * i:32 * i + 32], "big")
+        value = int.from_bytes(raw[32 * i : 32 * i + 32], "big")
         text = str(value)
         if value < 10**60 or text in seen:  # astronomically unlikely; keep ids plausible
             text = str(10**76 + i)
@@ -231,15 +242,15 @@ def build_universe(rows: int, seed: int = DEFAULT_SEED) -> Universe:
     final_yes = rng.random(n_traded) < p_base
 
     listed = np.ones(n_traded, dtype=bool)
-    n_unlisted = max(int(round(n_traded * UNLISTED_SHARE)), 2)
+    n_unlisted = max(round(n_traded * UNLISTED_SHARE), 2)
     listed[rng.choice(n_traded, size=n_unlisted, replace=False)] = False
     listed_idx = np.flatnonzero(listed)
     order = rng.permutation(listed_idx)
-    n_res = int(round(len(listed_idx) * TRADED_RESOLVED_SHARE))
+    n_res = round(len(listed_idx) * TRADED_RESOLVED_SHARE)
     resolved = np.zeros(n_traded, dtype=bool)
     resolved[order[:n_res]] = True
     still_open = order[n_res:]
-    n_new = min(max(int(round(len(still_open) * NEWLY_RESOLVED_SHARE)), 5), len(still_open))
+    n_new = min(max(round(len(still_open) * NEWLY_RESOLVED_SHARE), 5), len(still_open))
     newly_resolved = np.zeros(n_traded, dtype=bool)
     newly_resolved[still_open[:n_new]] = True
 
@@ -252,18 +263,36 @@ def build_universe(rows: int, seed: int = DEFAULT_SEED) -> Universe:
         raise AssertionError("condition id collision")
     token_ids = _token_strings(rng, 2 * (n_traded + n_idle))
 
-    history_start = int(dt.datetime.combine(HISTORY_END - dt.timedelta(days=HISTORY_DAYS - 1),
-                                            dt.time(), dt.timezone.utc).timestamp())
+    history_start = int(
+        dt.datetime.combine(HISTORY_END - dt.timedelta(days=HISTORY_DAYS - 1), dt.time(), dt.UTC).timestamp()
+    )
     delta_start = history_start + HISTORY_DAYS * 86400
     return Universe(
-        seed=seed, rows=rows, history_start=history_start, delta_start=delta_start,
-        n_wallets=n_wallets, wallet_hex=wallet_hex, mixed=mixed, zipf_cdf=zipf_cdf,
-        zipf_perm=zipf_perm, holder_offset=holder_offset, holder_count=holder_count,
-        slot_wallet=slot_wallet, whales=whales, n_traded=n_traded, popularity_cdf=popularity_cdf,
-        p_base=p_base, final_yes=final_yes, listed=listed, resolved=resolved,
-        newly_resolved=newly_resolved, n_idle=n_idle, n_unknown=n_unknown,
-        condition_ids=condition_ids, token_ids=token_ids,
-        token_dict=pa.array(token_ids + ["0"], type=pa.string()),
+        seed=seed,
+        rows=rows,
+        history_start=history_start,
+        delta_start=delta_start,
+        n_wallets=n_wallets,
+        wallet_hex=wallet_hex,
+        mixed=mixed,
+        zipf_cdf=zipf_cdf,
+        zipf_perm=zipf_perm,
+        holder_offset=holder_offset,
+        holder_count=holder_count,
+        slot_wallet=slot_wallet,
+        whales=whales,
+        n_traded=n_traded,
+        popularity_cdf=popularity_cdf,
+        p_base=p_base,
+        final_yes=final_yes,
+        listed=listed,
+        resolved=resolved,
+        newly_resolved=newly_resolved,
+        n_idle=n_idle,
+        n_unknown=n_unknown,
+        condition_ids=condition_ids,
+        token_ids=token_ids,
+        token_dict=pa.array([*token_ids, "0"], type=pa.string()),
     )
 
 
@@ -271,15 +300,16 @@ def build_universe(rows: int, seed: int = DEFAULT_SEED) -> Universe:
 # matches: one row per order-book match; events are expanded from them file by file
 # ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class Matches:
-    ts: np.ndarray          # int64 unix seconds
-    cond: np.ndarray        # traded condition
-    outcome: np.ndarray     # 0 YES token, 1 NO token
-    makers: np.ndarray      # maker orders in the match (1..3); events = makers + 1
-    taker: np.ndarray       # taker wallet
+    ts: np.ndarray  # int64 unix seconds
+    cond: np.ndarray  # traded condition
+    outcome: np.ndarray  # 0 YES token, 1 NO token
+    makers: np.ndarray  # maker orders in the match (1..3); events = makers + 1
+    taker: np.ndarray  # taker wallet
     taker_buys: np.ndarray
-    ticks: np.ndarray       # the token's price in cents
+    ticks: np.ndarray  # the token's price in cents
     whale: np.ndarray
 
     def __len__(self) -> int:
@@ -290,8 +320,9 @@ class Matches:
         return self.makers.astype(np.int64) + 1
 
 
-def _maker_counts(rng: np.random.Generator, rows: int, whale_p: float, min_whales: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _maker_counts(
+    rng: np.random.Generator, rows: int, whale_p: float, min_whales: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Makers per match and whale flags, with events summing to exactly `rows`."""
     estimate = int(rows / 2.75 * 1.08) + 16
     makers = rng.choice(3, size=estimate, p=MAKER_COUNT_P).astype(np.int64) + 1
@@ -303,10 +334,10 @@ def _maker_counts(rng: np.random.Generator, rows: int, whale_p: float, min_whale
     m = int(np.searchsorted(cum, rows, side="right"))
     makers, whale = makers[:m], whale[:m]
     rest = rows - (int(cum[m - 1]) if m else 0)
-    if rest >= 2:          # one more match of rest events (rest <= 3)
+    if rest >= 2:  # one more match of rest events (rest <= 3)
         makers = np.append(makers, rest - 1)
         whale = np.append(whale, False)
-    elif rest == 1:        # one match takes one more maker order
+    elif rest == 1:  # one match takes one more maker order
         j = int(np.flatnonzero(makers < 3)[0])
         makers[j] += 1
     return makers, whale
@@ -329,8 +360,14 @@ def _bursts(rng: np.random.Generator, ts: np.ndarray) -> None:
     ts[chosen] = seconds[rng.integers(0, len(seconds), len(chosen))]
 
 
-def _draw_matches(u: Universe, rng: np.random.Generator, makers: np.ndarray, whale: np.ndarray,
-                  ts: np.ndarray, conds_from: np.ndarray | None = None) -> Matches:
+def _draw_matches(
+    u: Universe,
+    rng: np.random.Generator,
+    makers: np.ndarray,
+    whale: np.ndarray,
+    ts: np.ndarray,
+    conds_from: np.ndarray | None = None,
+) -> Matches:
     m = len(makers)
     if conds_from is None:
         cond = np.searchsorted(u.popularity_cdf, rng.random(m), side="right")
@@ -347,8 +384,16 @@ def _draw_matches(u: Universe, rng: np.random.Generator, makers: np.ndarray, wha
     p = np.where(outcome == 0, p_yes, 1.0 - p_yes) + rng.normal(0.0, 0.025, m)
     ticks = np.clip(np.rint(p * 100), 1, 99).astype(np.int64)
     ticks = np.where(whale, rng.integers(93, 99, m), ticks)
-    return Matches(ts=ts, cond=cond.astype(np.int64), outcome=outcome, makers=makers,
-                   taker=taker, taker_buys=taker_buys, ticks=ticks, whale=whale)
+    return Matches(
+        ts=ts,
+        cond=cond.astype(np.int64),
+        outcome=outcome,
+        makers=makers,
+        taker=taker,
+        taker_buys=taker_buys,
+        ticks=ticks,
+        whale=whale,
+    )
 
 
 def history_matches(u: Universe) -> Matches:
@@ -369,25 +414,33 @@ def delta_matches(u: Universe, rows: int) -> Matches:
     makers, whale = _maker_counts(rng, rows, WHALE_SHARE, 1)
     m = len(makers)
     late = rng.random(m) < LATE_SHARE
-    ts = np.where(late,
-                  u.delta_start - LATE_DAYS * 86400 + rng.integers(0, LATE_DAYS * 86400, m),
-                  u.delta_start + _intraday(rng, m))
+    ts = np.where(
+        late,
+        u.delta_start - LATE_DAYS * 86400 + rng.integers(0, LATE_DAYS * 86400, m),
+        u.delta_start + _intraday(rng, m),
+    )
     order = np.lexsort((ts, late))  # on time first, in time order; late ones at the end
     ts, makers, whale, late = ts[order], makers[order], whale[order], late[order]
     open_conds = np.flatnonzero(~u.resolved)
     on_time = _draw_matches(u, rng, makers, whale, ts, conds_from=open_conds)
     anywhere = _draw_matches(u, rng, makers, whale, ts)
     pick = lambda a, b: np.where(late, b, a)  # noqa: E731
-    return Matches(ts=ts, cond=pick(on_time.cond, anywhere.cond),
-                   outcome=pick(on_time.outcome, anywhere.outcome), makers=makers,
-                   taker=pick(on_time.taker, anywhere.taker),
-                   taker_buys=pick(on_time.taker_buys, anywhere.taker_buys),
-                   ticks=pick(on_time.ticks, anywhere.ticks), whale=whale)
+    return Matches(
+        ts=ts,
+        cond=pick(on_time.cond, anywhere.cond),
+        outcome=pick(on_time.outcome, anywhere.outcome),
+        makers=makers,
+        taker=pick(on_time.taker, anywhere.taker),
+        taker_buys=pick(on_time.taker_buys, anywhere.taker_buys),
+        ticks=pick(on_time.ticks, anywhere.ticks),
+        whale=whale,
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # events of a run of matches -> an Arrow table in the dataset's columns
 # ---------------------------------------------------------------------------------------
+
 
 def _render(u: Universe, rng: np.random.Generator, wallets: np.ndarray) -> np.ndarray:
     """Address characters of `wallets`; mixed-case wallets show checksum-like casing in
@@ -404,8 +457,9 @@ def _render(u: Universe, rng: np.random.Generator, wallets: np.ndarray) -> np.nd
     return mat
 
 
-def events_table(u: Universe, mt: Matches, a: int, b: int, rng: np.random.Generator,
-                 amounts: str = "string") -> pa.Table:
+def events_table(
+    u: Universe, mt: Matches, a: int, b: int, rng: np.random.Generator, amounts: str = "string"
+) -> pa.Table:
     """The events of matches [a, b) as a table of the dataset's columns."""
     makers = mt.makers[a:b]
     size = makers + 1
@@ -434,7 +488,7 @@ def events_table(u: Universe, mt: Matches, a: int, b: int, rng: np.random.Genera
     c = q * ticks // 100
     q[is_taker] = 0
     c[is_taker] = 0
-    q[is_taker] = np.add.reduceat(q, start)   # the taker's order: the sum of the match
+    q[is_taker] = np.add.reduceat(q, start)  # the taker's order: the sum of the match
     c[is_taker] = np.add.reduceat(c, start)
     fee = np.where(is_taker & (rng.random(n) < FEE_P), c // 500, 0)
 
@@ -463,28 +517,37 @@ def events_table(u: Universe, mt: Matches, a: int, b: int, rng: np.random.Genera
         arr = pa.array(values, type=pa.uint64())
         return pc.cast(arr, pa.string()) if amounts == "string" else arr
 
-    return pa.table({
-        "id": _strings(ids),
-        "timestamp": pa.array(ts, type=pa.int64()),
-        "transaction_hash": _strings(tx),
-        "order_hash": _strings(order_hash),
-        "maker": _strings(_render(u, rng, wallet)),
-        "taker": _strings(taker_addr),
-        "maker_asset_id": pa.DictionaryArray.from_arrays(pa.array(maker_asset), u.token_dict),
-        "taker_asset_id": pa.DictionaryArray.from_arrays(pa.array(taker_asset), u.token_dict),
-        "maker_amount_filled": amount(maker_amount),
-        "taker_amount_filled": amount(taker_amount),
-        "fee": amount(fee.astype(np.uint64)),
-        "vid": pa.array(block * 10_000 + np.arange(n) % 10_000, type=pa.int64()),
-        "block_number": pa.array(block, type=pa.int64()),
-        "chain_id": pa.array(np.full(n, CHAIN_ID, dtype=np.int64)),
-        "_gs_chain": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array(["matic"])),
-        "_gs_op": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array(["c"])),
-    })
+    return pa.table(
+        {
+            "id": _strings(ids),
+            "timestamp": pa.array(ts, type=pa.int64()),
+            "transaction_hash": _strings(tx),
+            "order_hash": _strings(order_hash),
+            "maker": _strings(_render(u, rng, wallet)),
+            "taker": _strings(taker_addr),
+            "maker_asset_id": pa.DictionaryArray.from_arrays(pa.array(maker_asset), u.token_dict),
+            "taker_asset_id": pa.DictionaryArray.from_arrays(pa.array(taker_asset), u.token_dict),
+            "maker_amount_filled": amount(maker_amount),
+            "taker_amount_filled": amount(taker_amount),
+            "fee": amount(fee.astype(np.uint64)),
+            "vid": pa.array(block * 10_000 + np.arange(n) % 10_000, type=pa.int64()),
+            "block_number": pa.array(block, type=pa.int64()),
+            "chain_id": pa.array(np.full(n, CHAIN_ID, dtype=np.int64)),
+            "_gs_chain": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array(["matic"])),
+            "_gs_op": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array(["c"])),
+        }
+    )
 
 
-def write_events(u: Universe, mt: Matches, out_dir: Path, prefix: str, segment: int,
-                 file_rows: int = FILE_ROWS, amounts: str = "string") -> list[dict]:
+def write_events(
+    u: Universe,
+    mt: Matches,
+    out_dir: Path,
+    prefix: str,
+    segment: int,
+    file_rows: int = FILE_ROWS,
+    amounts: str = "string",
+) -> list[dict]:
     """Files of about `file_rows` events each, split between matches."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob(f"{prefix}-*.parquet"):
@@ -499,19 +562,29 @@ def write_events(u: Universe, mt: Matches, out_dir: Path, prefix: str, segment: 
         # each file has its own random stream: threads cannot change the bytes
         table = events_table(u, mt, a, b, _rng(u.seed, u.rows, _STREAM_EVENTS, segment, i), amounts)
         path = out_dir / f"{prefix}-{i:04d}.parquet"
-        pq.write_table(table, path, compression="zstd", compression_level=1,
-                       use_dictionary=_DICTIONARY_COLUMNS, row_group_size=262_144)
+        pq.write_table(
+            table,
+            path,
+            compression="zstd",
+            compression_level=1,
+            use_dictionary=_DICTIONARY_COLUMNS,
+            row_group_size=262_144,
+        )
         return {"file": str(path), "rows": table.num_rows}
 
     # numpy and the Parquet writer release the GIL: two files at a time use both cores
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda job: one(*job),
-                             [(i, a, b) for i, (a, b) in enumerate(zip(bounds, bounds[1:]), 1)]))
+        return list(
+            pool.map(
+                lambda job: one(*job), [(i, a, b) for i, (a, b) in enumerate(itertools.pairwise(bounds), 1)]
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------
 # reference files
 # ---------------------------------------------------------------------------------------
+
 
 def _market_text(rng: np.random.Generator) -> tuple[str, str, list[str], str]:
     buckets = list(sd._ARCHETYPES)
@@ -542,20 +615,42 @@ def _reference_docs(u: Universe) -> tuple[bytes, dict, dict]:
         if not traded:
             question = question[:-1] + f" (#{c})?"
         slug = sd._slug(question)
-        lines.append((int(market_ids[c]), json.dumps({
-            "condition_id": u.condition_ids[c], "market_id": str(int(market_ids[c])),
-            "question": question, "category": category, "tags": tags,
-            "token_ids": [u.token_ids[2 * c], u.token_ids[2 * c + 1]],
-            "event_id": slug if slug and rng.random() < 0.6 else None,
-            "end_date": None if rng.random() < 0.12 else _iso(u.history_start + int(rng.integers(0, 200)) * 86400),
-        }, separators=(",", ":"), ensure_ascii=False)))
+        lines.append(
+            (
+                int(market_ids[c]),
+                json.dumps(
+                    {
+                        "condition_id": u.condition_ids[c],
+                        "market_id": str(int(market_ids[c])),
+                        "question": question,
+                        "category": category,
+                        "tags": tags,
+                        "token_ids": [u.token_ids[2 * c], u.token_ids[2 * c + 1]],
+                        "event_id": slug if slug and rng.random() < 0.6 else None,
+                        "end_date": None
+                        if rng.random() < 0.12
+                        else _iso(u.history_start + int(rng.integers(0, 200)) * 86400),
+                    },
+                    separators=(",", ":"),
+                    ensure_ascii=False,
+                ),
+            )
+        )
         yes = bool(u.final_yes[c]) if traded else bool(rng.random() < 0.45)
         resolved_now = (not traded) or bool(u.resolved[c])
         resolved_later = traded and bool(u.newly_resolved[c])
         at_hist = None if rng.random() < 0.2 else _iso(hist_time - int(rng.integers(0, 80 * 86400)))
-        entry = {"condition_id": u.condition_ids[c], "market_id": str(int(market_ids[c])),
-                 "resolved_outcome": None, "payout_yes": None, "payout_no": None, "resolved_at": None}
-        done = dict(entry, resolved_outcome="YES" if yes else "NO", payout_yes=int(yes), payout_no=int(not yes))
+        entry = {
+            "condition_id": u.condition_ids[c],
+            "market_id": str(int(market_ids[c])),
+            "resolved_outcome": None,
+            "payout_yes": None,
+            "payout_no": None,
+            "resolved_at": None,
+        }
+        done = dict(
+            entry, resolved_outcome="YES" if yes else "NO", payout_yes=int(yes), payout_no=int(not yes)
+        )
         history.append(dict(done, resolved_at=at_hist) if resolved_now else entry)
         if resolved_now:
             delta.append(history[-1])
@@ -564,9 +659,15 @@ def _reference_docs(u: Universe) -> tuple[bytes, dict, dict]:
         else:
             delta.append(entry)
     for c in range(n_listed, n_listed + u.n_unknown):
-        unknown = {"condition_id": u.condition_ids[c], "market_id": "unknown", "resolved_outcome": None,
-                   "payout_yes": None, "payout_no": None, "resolved_at": None,
-                   "error": "No market_id available"}
+        unknown = {
+            "condition_id": u.condition_ids[c],
+            "market_id": "unknown",
+            "resolved_outcome": None,
+            "payout_yes": None,
+            "payout_no": None,
+            "resolved_at": None,
+            "error": "No market_id available",
+        }
         history.append(unknown)
         delta.append(unknown)
     lines.sort()
@@ -574,8 +675,12 @@ def _reference_docs(u: Universe) -> tuple[bytes, dict, dict]:
 
     def doc(entries: list[dict], when: int) -> dict:
         resolved = sum(e["resolved_outcome"] is not None for e in entries)
-        return {"total_conditions": len(entries), "resolved_conditions": resolved,
-                "last_updated": _iso(when), "resolutions": entries}
+        return {
+            "total_conditions": len(entries),
+            "resolved_conditions": resolved,
+            "last_updated": _iso(when),
+            "resolutions": entries,
+        }
 
     return markets, doc(history, hist_time), doc(delta, delta_time)
 
@@ -584,8 +689,16 @@ def _reference_docs(u: Universe) -> tuple[bytes, dict, dict]:
 # entry points
 # ---------------------------------------------------------------------------------------
 
-def generate(out: Path, rows: int, *, seed: int = DEFAULT_SEED, delta_day: bool = True,
-             file_rows: int = FILE_ROWS, amounts: str = "string") -> dict:
+
+def generate(
+    out: Path,
+    rows: int,
+    *,
+    seed: int = DEFAULT_SEED,
+    delta_day: bool = True,
+    file_rows: int = FILE_ROWS,
+    amounts: str = "string",
+) -> dict:
     """Write the data set under `out`; returns (and writes) its manifest."""
     if amounts not in ("string", "uint64"):
         raise ValueError("amounts must be 'string' or 'uint64'")
@@ -605,10 +718,18 @@ def generate(out: Path, rows: int, *, seed: int = DEFAULT_SEED, delta_day: bool 
     traded = np.zeros(u.n_traded, dtype=bool)
     traded[np.unique(hist.cond)] = True
     manifest = {
-        "generator_version": GENERATOR_VERSION, "seed": seed, "rows": rows,
-        "amounts": amounts, "file_rows": file_rows,
-        "history": {"first_day": _iso(u.history_start)[:10], "last_day": HISTORY_END.isoformat(),
-                    "files": files, "matches": len(hist), "whale_matches": int(hist.whale.sum())},
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "rows": rows,
+        "amounts": amounts,
+        "file_rows": file_rows,
+        "history": {
+            "first_day": _iso(u.history_start)[:10],
+            "last_day": HISTORY_END.isoformat(),
+            "files": files,
+            "matches": len(hist),
+            "whale_matches": int(hist.whale.sum()),
+        },
         "wallets_in_universe": u.n_wallets,
         "traded_conditions": int(traded.sum()),
         "listed_conditions": int(u.listed.sum()) + u.n_idle,
@@ -618,14 +739,20 @@ def generate(out: Path, rows: int, *, seed: int = DEFAULT_SEED, delta_day: bool 
     }
     if delta_day:
         dmt = delta_matches(u, max(rows // DELTA_DIVISOR, 200))
-        dfiles = write_events(u, dmt, out / "delta" / "fills", "order_filled-delta", _SEG_DELTA,
-                              file_rows, amounts)
-        (out / "delta" / "expanded_resolution_map.delta.json").write_text(json.dumps(delta_map, indent=1) + "\n")
+        dfiles = write_events(
+            u, dmt, out / "delta" / "fills", "order_filled-delta", _SEG_DELTA, file_rows, amounts
+        )
+        (out / "delta" / "expanded_resolution_map.delta.json").write_text(
+            json.dumps(delta_map, indent=1) + "\n"
+        )
         late = dmt.ts < u.delta_start
         manifest["delta"] = {
-            "day": _iso(u.delta_start)[:10], "files": dfiles, "rows": int(dmt.events.sum()),
+            "day": _iso(u.delta_start)[:10],
+            "files": dfiles,
+            "rows": int(dmt.events.sum()),
             "late_rows": int(dmt.events[late].sum()),
-            "newly_resolved_conditions": delta_map["resolved_conditions"] - history_map["resolved_conditions"],
+            "newly_resolved_conditions": delta_map["resolved_conditions"]
+            - history_map["resolved_conditions"],
         }
     manifest["seconds"] = round(time.monotonic() - started, 2)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -639,12 +766,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--delta-day", action="store_true", help="also write the +1 day delta")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--file-rows", type=int, default=FILE_ROWS, help="events per Parquet file")
-    parser.add_argument("--amounts", choices=("string", "uint64"), default="string",
-                        help="amount columns as decimal strings (like Goldsky) or UInt64")
+    parser.add_argument(
+        "--amounts",
+        choices=("string", "uint64"),
+        default="string",
+        help="amount columns as decimal strings (like Goldsky) or UInt64",
+    )
     args = parser.parse_args(argv)
     try:
-        manifest = generate(args.out, args.rows, seed=args.seed, delta_day=args.delta_day,
-                            file_rows=args.file_rows, amounts=args.amounts)
+        manifest = generate(
+            args.out,
+            args.rows,
+            seed=args.seed,
+            delta_day=args.delta_day,
+            file_rows=args.file_rows,
+            amounts=args.amounts,
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

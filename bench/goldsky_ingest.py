@@ -17,6 +17,7 @@ of REPS runs:
 With --write-docs the numbers replace the "Goldsky subgraph ingest" section of
 docs/performance.md (other sections are kept).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
 from bench.run import write_docs  # replaces our `## ` section, keeps the others
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -43,8 +45,9 @@ def _serve(n_events: int, delay_s: float, ready: Any, stop: Any) -> None:
     from tests.goldsky_fake import FakeGoldsky, make_events
 
     crowded = {3_600 * h: 3_500 for h in range(1, 6)}
-    events = make_events(n_events - sum(crowded.values()), START, crowded=crowded,
-                         spread_s=max(3_600, n_events // 20))  # ~20 events per second
+    events = make_events(
+        n_events - sum(crowded.values()), START, crowded=crowded, spread_s=max(3_600, n_events // 20)
+    )  # ~20 events per second
     with FakeGoldsky(events, delay_s=delay_s) as fake:
         ready.put((fake.url, len(fake.ids), len(events)))
         stop.wait()
@@ -53,9 +56,15 @@ def _serve(n_events: int, delay_s: float, ready: Any, stop: Any) -> None:
 def _settings(home: Path, url: str) -> Any:
     from pipeline.config import load_settings
 
-    return load_settings({"CASCADIAN_HOME": str(home), "GOLDSKY_SOURCE": "subgraph",
-                          "GOLDSKY_SUBGRAPH_URL": url, "GOLDSKY_START": "2024-01-01",
-                          "GOLDSKY_RATE_LIMIT": "0"})
+    return load_settings(
+        {
+            "CASCADIAN_HOME": str(home),
+            "GOLDSKY_SOURCE": "subgraph",
+            "GOLDSKY_SUBGRAPH_URL": url,
+            "GOLDSKY_START": "2024-01-01",
+            "GOLDSKY_RATE_LIMIT": "0",
+        }
+    )
 
 
 def fetch_only(url: str, home: Path) -> dict[str, float]:
@@ -70,26 +79,46 @@ def fetch_only(url: str, home: Path) -> dict[str, float]:
             pages += 1
         stats = client.stats
     seconds = time.perf_counter() - started
-    return {"rows": rows, "pages": pages, "requests": stats.requests, "seconds": seconds,
-            "rows_per_s": rows / seconds, "http_s": stats.http_s, "decode_s": stats.decode_s}
+    return {
+        "rows": rows,
+        "pages": pages,
+        "requests": stats.requests,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds,
+        "http_s": stats.http_s,
+        "decode_s": stats.decode_s,
+    }
 
 
 def ingest(url: str, home: Path) -> dict[str, float]:
     from ingest.subgraph import ingest_fills
 
     report = ingest_fills(_settings(home, url), check_lag=False)
-    return {"rows": report.rows_fetched, "rows_new": report.rows_new, "pages": report.pages,
-            "requests": report.requests, "seconds": report.seconds,
-            "rows_per_s": report.rows_fetched / report.seconds, "http_s": report.http_s,
-            "decode_s": report.decode_s, "write_s": report.write_s}
+    return {
+        "rows": report.rows_fetched,
+        "rows_new": report.rows_new,
+        "pages": report.pages,
+        "requests": report.requests,
+        "seconds": report.seconds,
+        "rows_per_s": report.rows_fetched / report.seconds,
+        "http_s": report.http_s,
+        "decode_s": report.decode_s,
+        "write_s": report.write_s,
+    }
 
 
 def _median(runs: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
-def render(events: int, unique: int, fetch: list[dict], full: list[dict],
-           slow: tuple[list[dict], list[dict]], delay_ms: float) -> str:
+def render(
+    events: int,
+    unique: int,
+    fetch: list[dict],
+    full: list[dict],
+    slow: tuple[list[dict], list[dict]],
+    delay_ms: float,
+) -> str:
     ms_per_k = lambda s, rows: 1e6 * s / rows  # noqa: E731 - milliseconds per 1,000 rows
     rows = _median(full, "rows")
     f_rps, i_rps = _median(fetch, "rows_per_s"), _median(full, "rows_per_s")
@@ -98,14 +127,16 @@ def render(events: int, unique: int, fetch: list[dict], full: list[dict],
     share = i_rps / f_rps
     slow_share = _median(slow[1], "rows_per_s") / _median(slow[0], "rows_per_s")
     lines = [
-        SECTION, "",
+        SECTION,
+        "",
         f"`python -m bench.goldsky_ingest --events {events} --reps {len(full)} --write-docs` "
         f"({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"embedded chDB; medians of {len(full)}). The fake Goldsky server (tests/goldsky_fake.py) "
         "runs in its own process with no artificial delay (first two rows) and no faults, serving "
         f"{unique:,} distinct events at about 20 events per second of chain time plus five "
         "seconds of 3,500 events each; pages of 1,000; GOLDSKY_RATE_LIMIT=0 (no client-side "
-        "limit).", "",
+        "limit).",
+        "",
         "| measurement | rows/s | seconds | requests |",
         "|---|---:|---:|---:|",
         f"| fetch only: pagination + HTTP + JSON decoding, nothing stored | {f_rps:,.0f} | "
@@ -119,8 +150,8 @@ def render(events: int, unique: int, fetch: list[dict], full: list[dict],
         f"{_median(slow[1], 'rows_per_s'):,.0f} | {_median(slow[1], 'seconds'):.2f} | "
         f"{_median(slow[1], 'requests'):.0f} |",
         "",
-        "Where the ingest's time goes (the two threads overlap, so shares add up to more than "
-        "100 %):", "",
+        "Where the ingest's time goes (the two threads overlap, so shares add up to more than 100 %):",
+        "",
         "| | ms per 1,000 rows | share of wall time |",
         "|---|---:|---:|",
         f"| fetch thread: waiting for answers (server + transfer) | {ms_per_k(wait, rows):.1f} | "
@@ -129,7 +160,8 @@ def render(events: int, unique: int, fetch: list[dict], full: list[dict],
         f"| writer: stage + SQL validation + insert of new ids + cursor | {ms_per_k(write, rows):.1f} | "
         f"{100 * write / seconds:.0f} % |",
         "",
-        "**Reading it**", "",
+        "**Reading it**",
+        "",
         f"- With no delay, ingest runs at {100 * share:.0f} % of the fetch-only rate: the fake "
         "server answers a page in a few milliseconds and shares this machine's two cores with "
         "the client, so the client's own CPU work (JSON decoding, staging, the insert queries; "
@@ -148,11 +180,17 @@ def render(events: int, unique: int, fetch: list[dict], full: list[dict],
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--delay-ms", type=float, default=50.0,
-                        help="the second server's delay per answer (a slower, Goldsky-like server)")
+    parser.add_argument(
+        "--delay-ms",
+        type=float,
+        default=50.0,
+        help="the second server's delay per answer (a slower, Goldsky-like server)",
+    )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
     os.environ["TZ"] = "UTC"
@@ -166,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         servers.append((server, ready, delay))
     try:
-        for server, ready, delay in servers:
+        for _server, ready, delay in servers:
             urls[delay], unique, served = ready.get(timeout=300)
         runs: dict[float, tuple[list, list]] = {d: ([], []) for d in urls}
         for rep in range(args.reps):
@@ -175,9 +213,11 @@ def main(argv: list[str] | None = None) -> int:
                 with tempfile.TemporaryDirectory(prefix="goldsky-bench-") as tmp:
                     fetch.append(fetch_only(url, Path(tmp)))
                     full.append(ingest(url, Path(tmp)))
-                print(f"rep {rep + 1}, server delay {delay * 1000:.0f} ms: fetch "
-                      f"{fetch[-1]['rows_per_s']:,.0f} rows/s, ingest {full[-1]['rows_per_s']:,.0f} rows/s",
-                      file=sys.stderr)
+                print(
+                    f"rep {rep + 1}, server delay {delay * 1000:.0f} ms: fetch "
+                    f"{fetch[-1]['rows_per_s']:,.0f} rows/s, ingest {full[-1]['rows_per_s']:,.0f} rows/s",
+                    file=sys.stderr,
+                )
                 assert full[-1]["rows_new"] == unique, "ingest stored a different number of events"
     finally:
         stop.set()

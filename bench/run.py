@@ -25,6 +25,7 @@ results.json without measuring again. `--base-load engine` fills the base wareho
 engine's file load instead of ours (faster at 10M; the stage breakdown is then missing), and
 `--steps` measures a subset (at 10M on this machine: the build, yardstick and increment).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,22 +37,35 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BENCH_ROOT = PROJECT_ROOT / ".cascadian" / "bench"
 DOCS = PROJECT_ROOT / "docs" / "performance.md"
-SECTION = "## Scale benchmark (issue 8)"   # + ", <rows> rows": one section per size
+SECTION = "## Scale benchmark (issue 8)"  # + ", <rows> rows": one section per size
 
 # Models only: dbt's data and unit tests are not part of the timed build (say so in the docs).
 BUILD_FULL = ["build", "--full-refresh", "--exclude", "test_type:data", "test_type:unit"]
 BUILD_INCREMENTAL = ["build", "--exclude", "test_type:data", "test_type:unit"]
 STEPS = ("load_ours", "load_engine", "build_dbt", "build_yardstick", "increment", "pandas", "health")
 REFERENCE_FILES = ("category_definitions.json", "markets.jsonl", "expanded_resolution_map.json")
-RAW_COLUMNS = ("id", "timestamp", "transaction_hash", "order_hash", "maker", "taker",
-               "maker_asset_id", "taker_asset_id", "maker_amount_filled", "taker_amount_filled",
-               "fee", "block_number", "contract_version")
+RAW_COLUMNS = (
+    "id",
+    "timestamp",
+    "transaction_hash",
+    "order_hash",
+    "maker",
+    "taker",
+    "maker_asset_id",
+    "taker_asset_id",
+    "maker_amount_filled",
+    "taker_amount_filled",
+    "fee",
+    "block_number",
+    "contract_version",
+)
 # Peak RSS of the pandas loop per fill row (with the 0.5 GB added below, an upper bound),
 # measured 2026-11-29 by `python -m bench.pandas_loop` on copies of the bench base
 # warehouses (/usr/bin/time -v): 1.0 GB at 1M rows, 1.6 GB at 2M, 6.3 GB at 10M (646 B/row;
@@ -61,12 +75,12 @@ PANDAS_BYTES_PER_ROW = 650
 GB = 1024**3
 
 TARGETS = {
-    "build": 1.5,        # full build <= 1.5 x yardstick (at 10M)
-    "increment": 0.3,    # increment <= 0.3 x full build
-    "load": 0.9,         # our load >= 0.9 x the engine's file load (rows/s)
-    "pandas": 4.0,       # >= 4 x faster than the pandas loop (at 10M), with less memory
-    "memory_gb": 8.0,    # peak RSS of any step (at 10M)
-    "health_s": 3.0,     # runner.py health
+    "build": 1.5,  # full build <= 1.5 x yardstick (at 10M)
+    "increment": 0.3,  # increment <= 0.3 x full build
+    "load": 0.9,  # our load >= 0.9 x the engine's file load (rows/s)
+    "pandas": 4.0,  # >= 4 x faster than the pandas loop (at 10M), with less memory
+    "memory_gb": 8.0,  # peak RSS of any step (at 10M)
+    "health_s": 3.0,  # runner.py health
 }
 
 
@@ -74,13 +88,16 @@ TARGETS = {
 # child side: one measured step in this (fresh) process
 # ---------------------------------------------------------------------------------------
 
+
 def _child_settings():
     from pipeline.config import load_settings
+
     return load_settings()
 
 
 def _load_references(ch, data_dir: Path) -> float:
     from ingest import reference_files
+
     started = time.monotonic()
     for name in REFERENCE_FILES:
         reference_files.load_reference_file(ch, data_dir / name)
@@ -89,14 +106,18 @@ def _load_references(ch, data_dir: Path) -> float:
 
 def _dbt(settings, args: list[str]) -> dict[str, Any]:
     from pipeline.dbt_chdb import run_dbt
+
     started = time.monotonic()
     outcome = run_dbt(settings, args)
-    result = {"seconds": time.monotonic() - started, "dbt_success": outcome.success,
-              "dbt_counts": outcome.counts(),
-              "dbt_failures": [f"{f['name']}: {f['message']}" for f in outcome.failures][:5],
-              "dbt_error": outcome.error,
-              "dbt_slowest": sorted(((r["seconds"], r["name"]) for r in outcome.results), reverse=True)[:6],
-              "dbt_nodes_seconds": sum(r["seconds"] for r in outcome.results)}
+    result = {
+        "seconds": time.monotonic() - started,
+        "dbt_success": outcome.success,
+        "dbt_counts": outcome.counts(),
+        "dbt_failures": [f"{f['name']}: {f['message']}" for f in outcome.failures][:5],
+        "dbt_error": outcome.error,
+        "dbt_slowest": sorted(((r["seconds"], r["name"]) for r in outcome.results), reverse=True)[:6],
+        "dbt_nodes_seconds": sum(r["seconds"] for r in outcome.results),
+    }
     if not outcome.success:
         raise RuntimeError(f"dbt {' '.join(args)} failed: {result['dbt_failures'] or outcome.error}")
     return result
@@ -111,6 +132,7 @@ def _timed_load(ch, fills_dir: Path) -> dict[str, Any]:
     parts attached to raw.order_filled, or inserted minus the ids stored already; other =
     column check, row counts and the manifest row."""
     from ingest import goldsky_files as gf
+
     started = time.monotonic()
     report = gf.load_directory(ch, fills_dir)
     seconds = time.monotonic() - started
@@ -120,9 +142,12 @@ def _timed_load(ch, fills_dir: Path) -> dict[str, Any]:
     for f in report.files:
         for stage, secs in (getattr(f, "phases", None) or {}).items():
             phases[stage] = phases.get(stage, 0.0) + secs
-    return {"seconds": seconds, "rows": report.rows_new,
-            "phases": {k: round(v, 3) for k, v in phases.items()} or None,
-            "routes": sorted({f.route for f in report.files if getattr(f, "route", None)})}
+    return {
+        "seconds": seconds,
+        "rows": report.rows_new,
+        "phases": {k: round(v, 3) for k, v in phases.items()} or None,
+        "routes": sorted({f.route for f in report.files if getattr(f, "route", None)}),
+    }
 
 
 def child_setup(data: Path) -> dict[str, Any]:
@@ -149,12 +174,16 @@ def child_setup(data: Path) -> dict[str, Any]:
     with warehouse.connect(settings) as ch:
         out["yardstick_seconds"] = yardstick.run(ch)
         out["yardstick_vs_marts"] = yardstick.compare(ch)
-        out["mart_checksums"] = yardstick.checksums(ch, "analytics.fct_wallet_positions",
-                                                    "analytics.fct_wallet_category_pnl")
+        out["mart_checksums"] = yardstick.checksums(
+            ch, "analytics.fct_wallet_positions", "analytics.fct_wallet_category_pnl"
+        )
         out["raw_rows"] = warehouse.count_rows(ch, "raw.order_filled")
-        out["raw_bytes"] = int(ch.command(
-            "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'raw' "
-            "AND table = 'order_filled' AND active"))
+        out["raw_bytes"] = int(
+            ch.command(
+                "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'raw' "
+                "AND table = 'order_filled' AND active"
+            )
+        )
         out["engine_version"] = ch.command("SELECT version()")
         yardstick.drop(ch)
     return out
@@ -222,13 +251,21 @@ def child_increment(data: Path) -> dict[str, Any]:
     with warehouse.connect(settings) as ch:
         report = goldsky_files.load_directory(ch, data / "delta" / "fills")
         loaded = time.monotonic()
-        shutil.copyfile(data / "delta" / "expanded_resolution_map.delta.json",
-                        settings.data_dir / "expanded_resolution_map.json")
+        shutil.copyfile(
+            data / "delta" / "expanded_resolution_map.delta.json",
+            settings.data_dir / "expanded_resolution_map.json",
+        )
         refs = _load_references(ch, settings.data_dir)
     build = _dbt(settings, BUILD_INCREMENTAL)
-    return {"seconds": time.monotonic() - started, "load_seconds": loaded - started,
-            "references_seconds": refs, "dbt_seconds": build["seconds"], "rows": report.rows_new,
-            "dbt_slowest": build["dbt_slowest"], "dbt_nodes_seconds": build["dbt_nodes_seconds"]}
+    return {
+        "seconds": time.monotonic() - started,
+        "load_seconds": loaded - started,
+        "references_seconds": refs,
+        "dbt_seconds": build["seconds"],
+        "rows": report.rows_new,
+        "dbt_slowest": build["dbt_slowest"],
+        "dbt_nodes_seconds": build["dbt_nodes_seconds"],
+    }
 
 
 def child_verify(data: Path) -> dict[str, Any]:
@@ -253,9 +290,16 @@ def child_pandas(data: Path) -> dict[str, Any]:
     return {"seconds": seconds, "checksums": pandas_loop.checksums(positions, category)}
 
 
-CHILDREN = {"setup": child_setup, "load_ours": child_load_ours, "load_engine": child_load_engine,
-            "build_dbt": child_build_dbt, "build_yardstick": child_build_yardstick,
-            "increment": child_increment, "pandas": child_pandas, "verify": child_verify}
+CHILDREN = {
+    "setup": child_setup,
+    "load_ours": child_load_ours,
+    "load_engine": child_load_engine,
+    "build_dbt": child_build_dbt,
+    "build_yardstick": child_build_yardstick,
+    "increment": child_increment,
+    "pandas": child_pandas,
+    "verify": child_verify,
+}
 
 
 def child_main(step: str, data: Path, result: Path) -> int:
@@ -267,6 +311,7 @@ def child_main(step: str, data: Path, result: Path) -> int:
         out["ok"] = True
     except Exception as exc:  # the parent reports it; the traceback is in the step's log
         import traceback
+
         traceback.print_exc()
         out = {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:500]}"}
     result.write_text(json.dumps(out, indent=2, default=str))
@@ -277,6 +322,7 @@ def child_main(step: str, data: Path, result: Path) -> int:
 # parent side
 # ---------------------------------------------------------------------------------------
 
+
 def ensure_data(rows: int, seed: int) -> tuple[Path, dict]:
     """The generated data set for `rows`, cached by size under .cascadian/bench/."""
     from bench import generate
@@ -285,9 +331,13 @@ def ensure_data(rows: int, seed: int) -> tuple[Path, dict]:
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
-        if (manifest.get("generator_version") == generate.GENERATOR_VERSION
-                and manifest.get("seed") == seed and manifest.get("rows") == rows and "delta" in manifest
-                and all(Path(f["file"]).exists() for f in manifest["history"]["files"])):
+        if (
+            manifest.get("generator_version") == generate.GENERATOR_VERSION
+            and manifest.get("seed") == seed
+            and manifest.get("rows") == rows
+            and "delta" in manifest
+            and all(Path(f["file"]).exists() for f in manifest["history"]["files"])
+        ):
             manifest["cached"] = True
             return out, manifest
     if out.exists():
@@ -299,16 +349,26 @@ def ensure_data(rows: int, seed: int) -> tuple[Path, dict]:
 
 
 def child_env(home: Path, data: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CLICKHOUSE_", "GOLDSKY_", "CASCADIAN_", "DBT_"))
-           and k not in ("DATA_DIR", "REPORTS_DIR", "POSTGRES_URL")}
-    env.update({
-        "TZ": "UTC", "CASCADIAN_HOME": str(home), "DATA_DIR": str(home / "data"),
-        "REPORTS_DIR": str(home / "reports"), "GOLDSKY_SOURCE": "dataset",
-        "GOLDSKY_DATASET_DIR": str(data / "fills"), "LOG_LEVEL": "WARNING",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "GX_ANALYTICS_ENABLED": "false",
-        "PYTHONPATH": str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CLICKHOUSE_", "GOLDSKY_", "CASCADIAN_", "DBT_"))
+        and k not in ("DATA_DIR", "REPORTS_DIR", "POSTGRES_URL")
+    }
+    env.update(
+        {
+            "TZ": "UTC",
+            "CASCADIAN_HOME": str(home),
+            "DATA_DIR": str(home / "data"),
+            "REPORTS_DIR": str(home / "reports"),
+            "GOLDSKY_SOURCE": "dataset",
+            "GOLDSKY_DATASET_DIR": str(data / "fills"),
+            "LOG_LEVEL": "WARNING",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "GX_ANALYTICS_ENABLED": "false",
+            "PYTHONPATH": str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        }
+    )
     return env
 
 
@@ -326,11 +386,13 @@ def fresh_home(home: Path, data: Path, base: Path | None = None) -> None:
     if home.exists():
         shutil.rmtree(home)
     if base is not None:
+
         def clone(src: str, dst: str) -> None:
             if _is_part_file(Path(src), base):
                 os.link(src, dst)
             else:
                 shutil.copy2(src, dst)
+
         shutil.copytree(base, home, symlinks=True, copy_function=clone)
     else:
         (home / "data").mkdir(parents=True)
@@ -362,8 +424,14 @@ def run_child(step: str, home: Path, data: Path, root: Path, tag: str) -> dict:
 
 
 def health_available(env: dict[str, str]) -> bool:
-    proc = subprocess.run([sys.executable, "runner.py", "health", "--help"], env=env, cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "runner.py", "health", "--help"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return proc.returncode == 0
 
 
@@ -372,10 +440,18 @@ def run_health(home: Path, data: Path, root: Path, tag: str) -> dict:
     code, wall, rss = run_process([sys.executable, "runner.py", "health"], child_env(home, data), log)
     # exit 0 healthy, 1 warning, 2 critical: each is a finished healthcheck
     import re
+
     found = re.findall(r"overall: (\w+).* in ([0-9.]+)s", log.read_text(errors="replace"))
-    return {"ok": code in (0, 1, 2), "seconds": wall, "wall": wall, "peak_rss": rss, "exit_code": code,
-            "log": str(log), "overall": found[-1][0] if found else None,
-            "checks_seconds": float(found[-1][1]) if found else None}
+    return {
+        "ok": code in (0, 1, 2),
+        "seconds": wall,
+        "wall": wall,
+        "peak_rss": rss,
+        "exit_code": code,
+        "log": str(log),
+        "overall": found[-1][0] if found else None,
+        "checks_seconds": float(found[-1][1]) if found else None,
+    }
 
 
 def mem_available() -> int:
@@ -392,7 +468,9 @@ def machine() -> dict[str, Any]:
     info: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version()}
     try:
         text = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next(l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("model name"))
+        info["cpu"] = next(
+            line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         info["cpu"] = platform.processor() or "unknown"
     try:
@@ -404,6 +482,7 @@ def machine() -> dict[str, Any]:
     for pkg in ("chdb", "dbt-core", "dbt-clickhouse", "clickhouse-connect", "pandas", "pyarrow"):
         try:
             from importlib.metadata import version
+
             info[pkg] = version(pkg)
         except Exception:
             info[pkg] = "?"
@@ -420,10 +499,15 @@ def summarize(results: dict[str, list[dict]]) -> dict[str, dict]:
     for step, reps in results.items():
         ok = [r for r in reps if r.get("ok")]
         secs = [r["seconds"] for r in ok]
-        entry = {"reps": len(ok), "failed": len(reps) - len(ok), "median_s": _median(secs),
-                 "min_s": min(secs) if secs else None, "max_s": max(secs) if secs else None,
-                 "peak_rss_gb": max((r["peak_rss"] for r in reps), default=0) / GB,
-                 "errors": [r.get("error") for r in reps if not r.get("ok")][:2]}
+        entry = {
+            "reps": len(ok),
+            "failed": len(reps) - len(ok),
+            "median_s": _median(secs),
+            "min_s": min(secs) if secs else None,
+            "max_s": max(secs) if secs else None,
+            "peak_rss_gb": max((r["peak_rss"] for r in reps), default=0) / GB,
+            "errors": [r.get("error") for r in reps if not r.get("ok")][:2],
+        }
         rows = [r.get("rows") for r in ok if r.get("rows")]
         if step.startswith("load_") and rows and entry["median_s"]:
             entry["rows"] = rows[0]
@@ -434,13 +518,16 @@ def summarize(results: dict[str, list[dict]]) -> dict[str, dict]:
                 entry[f"median_{key}"] = _median(vals)
         stages = [r["phases"] for r in ok if r.get("phases")]
         if stages:  # our loader's stages, median over the repetitions
-            entry["median_phases"] = {k: round(_median([p.get(k, 0.0) for p in stages]), 3) for k in stages[0]}
+            entry["median_phases"] = {
+                k: round(_median([p.get(k, 0.0) for p in stages]), 3) for k in stages[0]
+            }
         out[step] = entry
     return out
 
 
 def ratios(summary: dict[str, dict], rows: int) -> list[dict]:
     """Each issue-8 target: the measured ratio, met or missed and by how much."""
+
     def s(step, key="median_s"):
         return (summary.get(step) or {}).get(key)
 
@@ -452,41 +539,69 @@ def ratios(summary: dict[str, dict], rows: int) -> list[dict]:
     build, yard = s("build_dbt"), s("build_yardstick")
     if build and yard:
         r = build / yard
-        add("full build <= 1.5 x yardstick", "<= 1.5x", f"{r:.2f}x", r <= TARGETS["build"],
-            "met" if r <= TARGETS["build"] else f"missed by {r / TARGETS['build']:.2f}x "
-            f"({build - TARGETS['build'] * yard:.1f} s over)")
+        add(
+            "full build <= 1.5 x yardstick",
+            "<= 1.5x",
+            f"{r:.2f}x",
+            r <= TARGETS["build"],
+            "met"
+            if r <= TARGETS["build"]
+            else f"missed by {r / TARGETS['build']:.2f}x ({build - TARGETS['build'] * yard:.1f} s over)",
+        )
     inc = s("increment")
     if inc and build:
         r = inc / build
         rd = s("increment", "median_dbt_seconds") / build if s("increment", "median_dbt_seconds") else None
-        add("increment <= 0.3 x full build", "<= 0.3x", f"{r:.2f}x" + (f" (dbt alone {rd:.2f}x)" if rd else ""),
+        add(
+            "increment <= 0.3 x full build",
+            "<= 0.3x",
+            f"{r:.2f}x" + (f" (dbt alone {rd:.2f}x)" if rd else ""),
             r <= TARGETS["increment"],
-            "met" if r <= TARGETS["increment"] else f"missed by {r / TARGETS['increment']:.2f}x")
+            "met" if r <= TARGETS["increment"] else f"missed by {r / TARGETS['increment']:.2f}x",
+        )
     ours, eng = s("load_ours", "rows_per_s"), s("load_engine", "rows_per_s")
     if ours and eng:
         r = ours / eng
-        add("load >= 0.9 x engine file load", ">= 0.9x", f"{r:.2f}x ({ours:,.0f} vs {eng:,.0f} rows/s)",
+        add(
+            "load >= 0.9 x engine file load",
+            ">= 0.9x",
+            f"{r:.2f}x ({ours:,.0f} vs {eng:,.0f} rows/s)",
             r >= TARGETS["load"],
-            "met" if r >= TARGETS["load"] else f"missed: {TARGETS['load'] / r:.1f}x too slow")
+            "met" if r >= TARGETS["load"] else f"missed: {TARGETS['load'] / r:.1f}x too slow",
+        )
     pd_s = s("pandas")
     if pd_s and build and "build_dbt" in summary:
         r = pd_s / build
         mem_ok = summary["build_dbt"]["peak_rss_gb"] < summary["pandas"]["peak_rss_gb"]
         ok = r >= TARGETS["pandas"] and mem_ok
-        add(">= 4 x faster than pandas, less memory", ">= 4x, less RSS",
+        add(
+            ">= 4 x faster than pandas, less memory",
+            ">= 4x, less RSS",
             f"{r:.2f}x; RSS {summary['build_dbt']['peak_rss_gb']:.2f} vs {summary['pandas']['peak_rss_gb']:.2f} GB",
-            ok, "met" if ok else (f"missed: {r:.2f}x < 4x" if r < TARGETS["pandas"] else "missed on memory"))
+            ok,
+            "met" if ok else (f"missed: {r:.2f}x < 4x" if r < TARGETS["pandas"] else "missed on memory"),
+        )
     peaks = {k: v["peak_rss_gb"] for k, v in summary.items() if v.get("peak_rss_gb")}
     if peaks:
         top = max(peaks, key=peaks.get)
         ok = peaks[top] <= TARGETS["memory_gb"]
-        add("peak memory <= 8 GB per step", "<= 8 GB", f"{peaks[top]:.2f} GB ({top})", ok,
-            "met" if ok else f"missed by {peaks[top] - TARGETS['memory_gb']:.2f} GB")
+        add(
+            "peak memory <= 8 GB per step",
+            "<= 8 GB",
+            f"{peaks[top]:.2f} GB ({top})",
+            ok,
+            "met" if ok else f"missed by {peaks[top] - TARGETS['memory_gb']:.2f} GB",
+        )
     h = s("health")
     if h:
         ok = h <= TARGETS["health_s"]
-        add("runner.py health <= 3 s", "<= 3 s", f"{h:.2f} s", ok,
-            "met" if ok else f"missed by {h - TARGETS['health_s']:.2f} s")
+        add(
+            "runner.py health <= 3 s",
+            "<= 3 s",
+            f"{h:.2f} s",
+            ok,
+            "met" if ok else f"missed by {h - TARGETS['health_s']:.2f} s",
+        )
     return checks
 
 
@@ -506,69 +621,95 @@ STEP_TEXT = {
 
 
 def table(summary: dict[str, dict]) -> str:
-    lines = ["| step | what | median s | min–max s | rows/s | peak RSS GB | reps |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| step | what | median s | min–max s | rows/s | peak RSS GB | reps |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for step in STEPS:
         e = summary.get(step)
         if not e:
             continue
         extra = ""
         if step == "increment" and e.get("median_dbt_seconds") is not None:
-            extra = (f" (load {_fmt(e.get('median_load_seconds'), '.1f')} + refs "
-                     f"{_fmt(e.get('median_references_seconds'), '.1f')} + dbt {_fmt(e['median_dbt_seconds'], '.1f')})")
+            extra = (
+                f" (load {_fmt(e.get('median_load_seconds'), '.1f')} + refs "
+                f"{_fmt(e.get('median_references_seconds'), '.1f')} + dbt {_fmt(e['median_dbt_seconds'], '.1f')})"
+            )
         lines.append(
             f"| {step} | {STEP_TEXT[step]}{extra} | {_fmt(e['median_s'])} | "
             f"{_fmt(e['min_s'], '.1f')}–{_fmt(e['max_s'], '.1f')} | "
             f"{_fmt(e.get('rows_per_s'), ',.0f') if e.get('rows_per_s') else ''} | "
-            f"{e['peak_rss_gb']:.2f} | {e['reps']}{' (' + str(e['failed']) + ' failed)' if e['failed'] else ''} |")
+            f"{e['peak_rss_gb']:.2f} | {e['reps']}{' (' + str(e['failed']) + ' failed)' if e['failed'] else ''} |"
+        )
     return "\n".join(lines)
 
 
 def render_section(report: dict) -> str:
     m, rows = report["machine"], report["rows"]
     setup = report.get("setup", {})
-    lines = [f"{SECTION}, {rows:,} rows", "",
-             f"Measured by `python -m bench.run --rows {rows} --reps {report['reps']}{report.get('options', '')}"
-             f"{' --write-docs' if report.get('write_docs') else ''}` on {report['finished'][:16].replace('T', ' ')} UTC "
-             f"({report['seconds'] / 60:.1f} min in all).", "",
-             f"**Machine:** {m['nproc']} cores ({m.get('cpu', '?')}), {m.get('memory_gb', '?')} GB RAM, "
-             f"Python {m['python']}, chDB {m['chdb']} (ClickHouse {setup.get('engine_version', '?')}), "
-             f"dbt-core {m['dbt-core']} + dbt-clickhouse {m['dbt-clickhouse']}, pandas {m['pandas']}, "
-             f"pyarrow {m['pyarrow']}. Load average {m['load_average'][0]:.1f} at the start and "
-             f"{report['load_average_end'][0]:.1f} at the end: the cores were shared with other work, "
-             "so absolute times are noisy; the ratios come from interleaved repetitions of one run.", ""]
+    lines = [
+        f"{SECTION}, {rows:,} rows",
+        "",
+        f"Measured by `python -m bench.run --rows {rows} --reps {report['reps']}{report.get('options', '')}"
+        f"{' --write-docs' if report.get('write_docs') else ''}` on {report['finished'][:16].replace('T', ' ')} UTC "
+        f"({report['seconds'] / 60:.1f} min in all).",
+        "",
+        f"**Machine:** {m['nproc']} cores ({m.get('cpu', '?')}), {m.get('memory_gb', '?')} GB RAM, "
+        f"Python {m['python']}, chDB {m['chdb']} (ClickHouse {setup.get('engine_version', '?')}), "
+        f"dbt-core {m['dbt-core']} + dbt-clickhouse {m['dbt-clickhouse']}, pandas {m['pandas']}, "
+        f"pyarrow {m['pyarrow']}. Load average {m['load_average'][0]:.1f} at the start and "
+        f"{report['load_average_end'][0]:.1f} at the end: the cores were shared with other work, "
+        "so absolute times are noisy; the ratios come from interleaved repetitions of one run.",
+        "",
+    ]
     d = report["data"]
-    lines += [f"**Data** (`python -m bench.generate --rows {rows} --out DIR --delta-day`, "
-              f"{d.get('seconds', '?')} s): {rows:,} fill events in "
-              f"{len(d['history']['files'])} Parquet file(s) over {d['history']['first_day']} … "
-              f"{d['history']['last_day']}, {d['wallets_in_universe']:,} wallets (Zipf), "
-              f"{d['traded_conditions']:,} traded conditions (lognormal popularity), "
-              f"{d['resolved_conditions']:,} resolved in the map "
-              f"({d['traded_resolved_share']:.0%} of the traded); "
-              f"{d['history']['whale_matches']} whale matches. Delta: {d['delta']['rows']:,} rows on "
-              f"{d['delta']['day']} ({d['delta']['late_rows']:,} of them late, timestamped inside the "
-              f"history) and {d['delta']['newly_resolved_conditions']} newly resolved conditions.", ""]
-    lines += ["**Commands**", "", "```bash",
-              f".venv/bin/python -m bench.run --rows {rows} --reps {report['reps']}{report.get('options', '')} --write-docs",
-              "# each measured step runs in its own process and CASCADIAN_HOME (copies of one base warehouse):",
-              "#   load_ours        ingest.goldsky_files.load_directory(<data>/fills)",
-              "#   load_engine      INSERT INTO raw.order_filled (...) SELECT ... FROM file('<data>/fills/*.parquet', 'Parquet')",
-              "#   build_dbt        pipeline.dbt_chdb.run_dbt(settings, " + json.dumps(BUILD_FULL) + ")",
-              "#   build_yardstick  bench/yardstick.sql (two CREATE TABLE ... AS SELECT)",
-              "#   increment        load_directory(<data>/delta/fills); reference files with the delta map; "
-              "run_dbt(settings, " + json.dumps(BUILD_INCREMENTAL) + ")",
-              "#   pandas           bench/pandas_loop.py (one query, sort, one Python loop per (wallet, token))",
-              "#   health           runner.py health",
-              "```", "",
-              (f"Medians of {report['reps']} interleaved repetitions (the step order rotates each "
-               "repetition)" if report["reps"] > 1 else
-               "One repetition per step (the time budget of a 10M run on this machine): single "
-               "measurements, not medians") +
-              "; peak RSS is the largest of the step's processes (wait4 `ru_maxrss`).", "",
-              table(report["summary"]), ""]
-    lines += ["**Targets of issue 8**" + ("" if rows >= 10_000_000 else
-              f" (the targets are stated for 10M rows; this run is {rows:,})"), "",
-              "| target | measured | result |", "|---|---|---|"]
+    lines += [
+        f"**Data** (`python -m bench.generate --rows {rows} --out DIR --delta-day`, "
+        f"{d.get('seconds', '?')} s): {rows:,} fill events in "
+        f"{len(d['history']['files'])} Parquet file(s) over {d['history']['first_day']} … "
+        f"{d['history']['last_day']}, {d['wallets_in_universe']:,} wallets (Zipf), "
+        f"{d['traded_conditions']:,} traded conditions (lognormal popularity), "
+        f"{d['resolved_conditions']:,} resolved in the map "
+        f"({d['traded_resolved_share']:.0%} of the traded); "
+        f"{d['history']['whale_matches']} whale matches. Delta: {d['delta']['rows']:,} rows on "
+        f"{d['delta']['day']} ({d['delta']['late_rows']:,} of them late, timestamped inside the "
+        f"history) and {d['delta']['newly_resolved_conditions']} newly resolved conditions.",
+        "",
+    ]
+    lines += [
+        "**Commands**",
+        "",
+        "```bash",
+        f".venv/bin/python -m bench.run --rows {rows} --reps {report['reps']}{report.get('options', '')} --write-docs",
+        "# each measured step runs in its own process and CASCADIAN_HOME (copies of one base warehouse):",
+        "#   load_ours        ingest.goldsky_files.load_directory(<data>/fills)",
+        "#   load_engine      INSERT INTO raw.order_filled (...) SELECT ... FROM file('<data>/fills/*.parquet', 'Parquet')",
+        "#   build_dbt        pipeline.dbt_chdb.run_dbt(settings, " + json.dumps(BUILD_FULL) + ")",
+        "#   build_yardstick  bench/yardstick.sql (two CREATE TABLE ... AS SELECT)",
+        "#   increment        load_directory(<data>/delta/fills); reference files with the delta map; "
+        "run_dbt(settings, " + json.dumps(BUILD_INCREMENTAL) + ")",
+        "#   pandas           bench/pandas_loop.py (one query, sort, one Python loop per (wallet, token))",
+        "#   health           runner.py health",
+        "```",
+        "",
+        (
+            f"Medians of {report['reps']} interleaved repetitions (the step order rotates each repetition)"
+            if report["reps"] > 1
+            else "One repetition per step (the time budget of a 10M run on this machine): single "
+            "measurements, not medians"
+        )
+        + "; peak RSS is the largest of the step's processes (wait4 `ru_maxrss`).",
+        "",
+        table(report["summary"]),
+        "",
+    ]
+    lines += [
+        "**Targets of issue 8**"
+        + ("" if rows >= 10_000_000 else f" (the targets are stated for 10M rows; this run is {rows:,})"),
+        "",
+        "| target | measured | result |",
+        "|---|---|---|",
+    ]
     for c in report["checks"]:
         lines.append(f"| {c['target']} | {c['value']} | {'met' if c['met'] else '**' + c['how'] + '**'} |")
     lines.append("")
@@ -612,13 +753,15 @@ LOAD_STAGES_TEXT = (
     "written rows, their distinct ids and time range (and re-reads a file that repeats ids, keeping "
     "each id's first row); `publish` attaches the parts to raw.order_filled, or inserts them minus "
     "the ids stored already when the table has rows in the file's time range; `other` is the column "
-    "check, row counts and the manifest row.")
+    "check, row counts and the manifest row."
+)
 # The same for results.json files of the earlier three-pass loader (stage/validate/insert).
 LOAD_STAGES_TEXT_V1 = (
     "`stage` parses each file with the engine into a table of nullable strings, `validate` runs the "
     "contract's checks over every row (and takes the file's time range), `insert` converts, drops ids "
     "already stored in the file's time window and writes the rows sorted by (maker, token_id, id); "
-    "`other` is the file hash, the manifest and the column check.")
+    "`other` is the file hash, the manifest and the column check."
+)
 
 
 def auto_notes(report: dict) -> list[str]:
@@ -628,56 +771,78 @@ def auto_notes(report: dict) -> list[str]:
     cmp_ = setup.get("yardstick_vs_marts") or {}
     if cmp_:
         eq = all(v.get("equal") for v in cmp_.values())
-        notes.append("The yardstick equals the marts exactly after the base build "
-                     f"(positions {cmp_['positions']['mart_rows']:,} rows, wallet × category "
-                     f"{cmp_['category_pnl']['mart_rows']:,} rows, every documented column): "
-                     + ("yes." if eq else f"**NO**: {json.dumps(cmp_)}"))
+        notes.append(
+            "The yardstick equals the marts exactly after the base build "
+            f"(positions {cmp_['positions']['mart_rows']:,} rows, wallet × category "
+            f"{cmp_['category_pnl']['mart_rows']:,} rows, every documented column): "
+            + ("yes." if eq else f"**NO**: {json.dumps(cmp_)}")
+        )
     inc = report.get("increment_check")
     if inc and "error" in inc:
         notes.append(f"The check of the increment against a full rebuild failed to run: {inc['error']}")
     elif inc:
         eq = all(v.get("equal") for v in inc.values())
-        notes.append("After the increment the marts equal a full rebuild (the yardstick on the same raw "
-                     "tables, late fills and new resolutions included): " + ("yes." if eq else f"**NO**: {json.dumps(inc)}"))
+        notes.append(
+            "After the increment the marts equal a full rebuild (the yardstick on the same raw "
+            "tables, late fills and new resolutions included): "
+            + ("yes." if eq else f"**NO**: {json.dumps(inc)}")
+        )
     pc_ = report.get("pandas_check")
     if pc_ is not None:
-        notes.append("The pandas loop reproduces the marts' checksums (positions, PnL, amounts, category "
-                     "counts): " + ("yes." if pc_ else "**NO** (see results.json)."))
+        notes.append(
+            "The pandas loop reproduces the marts' checksums (positions, PnL, amounts, category "
+            "counts): " + ("yes." if pc_ else "**NO** (see results.json).")
+        )
     load_median = ((report.get("summary") or {}).get("load_ours") or {}).get("median_phases")
     phases = load_median or ((setup.get("load") or {}).get("phases"))
     if phases:
         total = sum(phases.values()) or 1
         where = "median of the measured `load_ours` repetitions" if load_median else "base load, one pass"
-        notes.append(f"Where our loader's time goes ({where}): " + ", ".join(
-            f"{k} {v:.1f} s ({v / total:.0%})" for k, v in phases.items()) +
-            f" ({total:.1f} s in all). " + (LOAD_STAGES_TEXT if "parse" in phases else LOAD_STAGES_TEXT_V1))
+        notes.append(
+            f"Where our loader's time goes ({where}): "
+            + ", ".join(f"{k} {v:.1f} s ({v / total:.0%})" for k, v in phases.items())
+            + f" ({total:.1f} s in all). "
+            + (LOAD_STAGES_TEXT if "parse" in phases else LOAD_STAGES_TEXT_V1)
+        )
     measured = [r for r in (report.get("results") or {}).get("build_dbt", []) if r.get("ok")]
     build = measured[0] if measured else (setup.get("build") or {})
     if build.get("dbt_slowest"):
-        notes.append(("Slowest dbt nodes in the measured full build (repetition 1): " if measured else
-                      "Slowest dbt nodes in the base full build: ") +
-                     ", ".join(f"{n} {s:.1f} s" for s, n in build["dbt_slowest"]) +
-                     f"; dbt's own overhead (import, parse, per-node work outside the queries) was "
-                     f"{build['seconds'] - build.get('dbt_nodes_seconds', 0):.1f} s of its "
-                     f"{build['seconds']:.1f} s.")
+        notes.append(
+            (
+                "Slowest dbt nodes in the measured full build (repetition 1): "
+                if measured
+                else "Slowest dbt nodes in the base full build: "
+            )
+            + ", ".join(f"{n} {s:.1f} s" for s, n in build["dbt_slowest"])
+            + f"; dbt's own overhead (import, parse, per-node work outside the queries) was "
+            f"{build['seconds'] - build.get('dbt_nodes_seconds', 0):.1f} s of its "
+            f"{build['seconds']:.1f} s."
+        )
     yard = [r for r in (report.get("results") or {}).get("build_yardstick", []) if r.get("ok")]
     ys = yard[0]["statements"] if yard else setup.get("yardstick_seconds")
     if ys:
-        notes.append("The yardstick's two statements (" + ("repetition 1" if yard else "base") +
-                     f"): positions {ys[0]:.1f} s, wallet × category {ys[1]:.1f} s.")
+        notes.append(
+            "The yardstick's two statements ("
+            + ("repetition 1" if yard else "base")
+            + f"): positions {ys[0]:.1f} s, wallet × category {ys[1]:.1f} s."
+        )
     inc = [r for r in (report.get("results") or {}).get("increment", []) if r.get("ok")]
     if inc:
         r = inc[0]
-        notes.append("Increment, repetition 1: slowest dbt nodes " +
-                     ", ".join(f"{n} {s:.1f} s" for s, n in r.get("dbt_slowest", [])) +
-                     f"; dbt overhead {r['dbt_seconds'] - r.get('dbt_nodes_seconds', 0):.1f} s.")
+        notes.append(
+            "Increment, repetition 1: slowest dbt nodes "
+            + ", ".join(f"{n} {s:.1f} s" for s, n in r.get("dbt_slowest", []))
+            + f"; dbt overhead {r['dbt_seconds'] - r.get('dbt_nodes_seconds', 0):.1f} s."
+        )
     health = [r for r in (report.get("results") or {}).get("health", []) if r.get("checks_seconds")]
     if health:
-        notes.append("`runner.py health`: the checks themselves took "
-                     f"{statistics.median(r['checks_seconds'] for r in health):.2f} s (median, as the "
-                     "command reports it); the rest of the wall time is the Python process starting and "
-                     f"importing. Overall status here: {health[0]['overall']} (the benchmark warehouse has "
-                     "no recorded pipeline run, Postgres is not configured).")
+        notes.append(
+            "`runner.py health`: the checks themselves took "
+            f"{statistics.median(r['checks_seconds'] for r in health):.2f} s (median, as the "
+            "command reports it); the rest of the wall time is the Python process starting and "
+            f"importing. Overall status here: {health[0]['overall']} (the benchmark warehouse has "
+            "no recorded pipeline run, Postgres is not configured)."
+        )
     for text in report.get("extra_notes", []):
         notes.append(text)
     return notes
@@ -688,15 +853,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset of " + ",".join(STEPS))
+    parser.add_argument(
+        "--steps", default=",".join(STEPS), help="comma-separated subset of " + ",".join(STEPS)
+    )
     parser.add_argument("--write-docs", action="store_true", help="write docs/performance.md's section")
-    parser.add_argument("--pandas-reps", type=int, default=None, help="repetitions of the pandas step "
-                        "(default: --reps; it is the slowest step by far)")
+    parser.add_argument(
+        "--pandas-reps",
+        type=int,
+        default=None,
+        help="repetitions of the pandas step (default: --reps; it is the slowest step by far)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the per-step homes (disk!)")
-    parser.add_argument("--from-results", action="store_true",
-                        help="re-render the last run's results of this size (no measuring)")
-    parser.add_argument("--base-load", choices=("ours", "engine"), default="ours",
-                        help="how the base warehouse is loaded (engine: faster, no stage breakdown)")
+    parser.add_argument(
+        "--from-results",
+        action="store_true",
+        help="re-render the last run's results of this size (no measuring)",
+    )
+    parser.add_argument(
+        "--base-load",
+        choices=("ours", "engine"),
+        default="ours",
+        help="how the base warehouse is loaded (engine: faster, no stage breakdown)",
+    )
     # internal: one measured step in this process
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -718,6 +896,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     from bench import generate
+
     seed = generate.DEFAULT_SEED if args.seed is None else args.seed
     steps = [s for s in args.steps.split(",") if s]
     unknown = set(steps) - set(STEPS)
@@ -725,11 +904,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown steps: {', '.join(sorted(unknown))}")
     left_out = [s for s in STEPS if s not in steps]
     began = time.monotonic()
-    report: dict[str, Any] = {"rows": args.rows, "reps": args.reps, "machine": machine(),
-                              "write_docs": args.write_docs, "extra_notes": [],
-                              "options": (f" --base-load {args.base_load}" if args.base_load != "ours" else "")
-                              + (f" --pandas-reps {args.pandas_reps}" if args.pandas_reps is not None else "")
-                              + (f" --steps {args.steps}" if args.steps != ",".join(STEPS) else "")}
+    report: dict[str, Any] = {
+        "rows": args.rows,
+        "reps": args.reps,
+        "machine": machine(),
+        "write_docs": args.write_docs,
+        "extra_notes": [],
+        "options": (f" --base-load {args.base_load}" if args.base_load != "ours" else "")
+        + (f" --pandas-reps {args.pandas_reps}" if args.pandas_reps is not None else "")
+        + (f" --steps {args.steps}" if args.steps != ",".join(STEPS) else ""),
+    }
     if left_out:
         report["extra_notes"].append(f"Not measured in this run (`--steps`): {', '.join(left_out)}.")
     data, report["data"] = ensure_data(args.rows, seed)
@@ -738,15 +922,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(root)
     base = root / "base"
     fresh_home(base, data)
-    print(f"setup: base warehouse in {base} ({'our' if args.base_load == 'ours' else 'engine'} load, "
-          "reference files, full dbt build, checks) ...", flush=True)
+    print(
+        f"setup: base warehouse in {base} ({'our' if args.base_load == 'ours' else 'engine'} load, "
+        "reference files, full dbt build, checks) ...",
+        flush=True,
+    )
     os.environ["BENCH_BASE_LOAD"] = args.base_load
     setup = run_child("setup", base, data, root, "setup")
     report["setup"] = setup
     if not setup.get("ok"):
         print(f"setup failed: {setup.get('error')} (log: {setup['log']})", file=sys.stderr)
         return 2
-    print(f"  yardstick equals marts: {all(v['equal'] for v in setup['yardstick_vs_marts'].values())}", flush=True)
+    print(
+        f"  yardstick equals marts: {all(v['equal'] for v in setup['yardstick_vs_marts'].values())}",
+        flush=True,
+    )
 
     if "health" in steps and not health_available(child_env(base, data)):
         steps.remove("health")
@@ -759,13 +949,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             report["extra_notes"].append(
                 f"pandas loop not run at {args.rows:,} rows: it would need about {need / GB:.0f} GB "
                 f"({PANDAS_BYTES_PER_ROW} bytes of peak RSS per fill row, measured at 1M-10M), more than "
-                f"80 % of the {mem_available() / GB:.0f} GB available on this shared machine.")
+                f"80 % of the {mem_available() / GB:.0f} GB available on this shared machine."
+            )
         elif pandas_reps < args.reps:
-            report["extra_notes"].append(f"pandas loop: {pandas_reps} repetition(s) only (it is the slowest step).")
+            report["extra_notes"].append(
+                f"pandas loop: {pandas_reps} repetition(s) only (it is the slowest step)."
+            )
 
     results: dict[str, list[dict]] = {s: [] for s in steps}
     for rep in range(args.reps):
-        order = steps[rep % len(steps):] + steps[:rep % len(steps)]
+        order = steps[rep % len(steps) :] + steps[: rep % len(steps)]
         for step in order:
             if step == "pandas" and rep >= pandas_reps:
                 continue
@@ -780,12 +973,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[step].append(res)
             if step == "increment" and res.get("ok") and "increment_check" not in report:
                 check = run_child("verify", home, data, root, f"verify-{rep + 1}")
-                report["increment_check"] = check.get("equal_to_full_rebuild") or {"error": check.get("error")}
+                report["increment_check"] = check.get("equal_to_full_rebuild") or {
+                    "error": check.get("error")
+                }
             if step == "pandas" and res.get("ok"):
                 report["pandas_check"] = res["checksums"] == setup["mart_checksums"]
-            status = f"{res['seconds']:.2f} s" if res.get("ok") else f"FAILED ({res.get('error')}; log {res['log']})"
-            print(f"  rep {rep + 1}/{args.reps} {step:<16} {status:<12} peak RSS {res['peak_rss'] / GB:.2f} GB",
-                  flush=True)
+            status = (
+                f"{res['seconds']:.2f} s"
+                if res.get("ok")
+                else f"FAILED ({res.get('error')}; log {res['log']})"
+            )
+            print(
+                f"  rep {rep + 1}/{args.reps} {step:<16} {status:<12} peak RSS {res['peak_rss'] / GB:.2f} GB",
+                flush=True,
+            )
             if not args.keep:
                 shutil.rmtree(home, ignore_errors=True)
 

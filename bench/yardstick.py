@@ -1,9 +1,10 @@
 """Load and run bench/yardstick.sql, and compare its results with the dbt marts.
 
-    from bench import yardstick
-    seconds = yardstick.run(client)          # builds bench.yardstick_positions / _category_pnl
-    diff = yardstick.compare(client)         # {"positions": {...}, "category_pnl": {...}}
+from bench import yardstick
+seconds = yardstick.run(client)          # builds bench.yardstick_positions / _category_pnl
+diff = yardstick.compare(client)         # {"positions": {...}, "category_pnl": {...}}
 """
+
 from __future__ import annotations
 
 import re
@@ -20,20 +21,53 @@ TOKEN_EXPR = "if(maker_asset_id = '0', taker_asset_id, maker_asset_id)"
 
 # The marts' documented columns (docs/data-contract.md); compared where both sides have them.
 COLUMNS = {
-    "positions": ["wallet", "token_id", "condition_id", "outcome_index", "amount", "open_amount",
-                  "avg_price", "realized_pnl", "trading_pnl", "resolution_pnl", "total_bought",
-                  "n_fills", "volume", "buy_collateral", "is_resolved", "first_fill_at",
-                  "last_fill_at"],
-    "category_pnl": ["wallet", "category", "realized_pnl", "realized_pnl_usd", "volume", "volume_usd",
-                     "buy_collateral", "n_fills", "n_markets", "n_resolved_markets", "wins", "losses",
-                     "win_rate", "roi"],
+    "positions": [
+        "wallet",
+        "token_id",
+        "condition_id",
+        "outcome_index",
+        "amount",
+        "open_amount",
+        "avg_price",
+        "realized_pnl",
+        "trading_pnl",
+        "resolution_pnl",
+        "total_bought",
+        "n_fills",
+        "volume",
+        "buy_collateral",
+        "is_resolved",
+        "first_fill_at",
+        "last_fill_at",
+    ],
+    "category_pnl": [
+        "wallet",
+        "category",
+        "realized_pnl",
+        "realized_pnl_usd",
+        "volume",
+        "volume_usd",
+        "buy_collateral",
+        "n_fills",
+        "n_markets",
+        "n_resolved_markets",
+        "wins",
+        "losses",
+        "win_rate",
+        "roi",
+    ],
 }
 
 
 def _columns(client: Client, database: str, table: str) -> list[str]:
-    return [r[0] for r in client.query(
-        "SELECT name FROM system.columns WHERE database = {d:String} AND table = {t:String} "
-        "ORDER BY position", parameters={"d": database, "t": table}).result_rows]
+    return [
+        r[0]
+        for r in client.query(
+            "SELECT name FROM system.columns WHERE database = {d:String} AND table = {t:String} "
+            "ORDER BY position",
+            parameters={"d": database, "t": table},
+        ).result_rows
+    ]
 
 
 def token_expression(client: Client) -> str:
@@ -83,10 +117,14 @@ def compare(client: Client, db: str = DB, marts_db: str = "analytics") -> dict[s
             f"(SELECT count() FROM (SELECT {cols} FROM {a} EXCEPT SELECT {cols} FROM {b})), "
             f"(SELECT count() FROM (SELECT {cols} FROM {b} EXCEPT SELECT {cols} FROM {a}))"
         ).result_rows[0]
-        out[kind] = {"yardstick_rows": int(row[0]), "mart_rows": int(row[1]),
-                     "only_yardstick": int(row[2]), "only_mart": int(row[3]),
-                     "columns": cols.split(", "),
-                     "equal": row[0] == row[1] and row[2] == 0 and row[3] == 0}
+        out[kind] = {
+            "yardstick_rows": int(row[0]),
+            "mart_rows": int(row[1]),
+            "only_yardstick": int(row[2]),
+            "only_mart": int(row[3]),
+            "columns": cols.split(", "),
+            "equal": row[0] == row[1] and row[2] == 0 and row[3] == 0,
+        }
     return out
 
 
@@ -95,12 +133,29 @@ def checksums(client: Client, positions: str, category_pnl: str) -> dict[str, in
     p = client.query(
         f"SELECT count(), sum(toInt256(realized_pnl)), sum(toInt256(trading_pnl)), "
         f"sum(toUInt256(amount)), sum(toUInt256(avg_price)), sum(toUInt256(total_bought)), "
-        f"sum(toUInt256(volume)), countIf(is_resolved) FROM {positions}").result_rows[0]
+        f"sum(toUInt256(volume)), countIf(is_resolved) FROM {positions}"
+    ).result_rows[0]
     c = client.query(
         f"SELECT count(), sum(toInt256(realized_pnl)), sum(n_markets), sum(n_resolved_markets), "
-        f"sum(wins), sum(losses), sum(toUInt256(buy_collateral)) FROM {category_pnl}").result_rows[0]
-    keys_p = ("positions", "realized_pnl", "trading_pnl", "amount", "avg_price", "total_bought",
-              "volume", "resolved_positions")
-    keys_c = ("category_rows", "category_realized_pnl", "n_markets", "n_resolved_markets", "wins",
-              "losses", "buy_collateral")
+        f"sum(wins), sum(losses), sum(toUInt256(buy_collateral)) FROM {category_pnl}"
+    ).result_rows[0]
+    keys_p = (
+        "positions",
+        "realized_pnl",
+        "trading_pnl",
+        "amount",
+        "avg_price",
+        "total_bought",
+        "volume",
+        "resolved_positions",
+    )
+    keys_c = (
+        "category_rows",
+        "category_realized_pnl",
+        "n_markets",
+        "n_resolved_markets",
+        "wins",
+        "losses",
+        "buy_collateral",
+    )
     return {**{k: int(v) for k, v in zip(keys_p, p)}, **{k: int(v) for k, v in zip(keys_c, c)}}

@@ -10,6 +10,7 @@ thread, so the whole healthcheck ends within that budget even when a remote part
 The report written by `run_checks` is the document `schemas/health_report.schema.json`
 describes (docs/health.md explains every check and what to do when it fails).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,15 +18,16 @@ import datetime as dt
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from health.config import HealthSettings, load_health_settings
 from pipeline.config import Settings, _redact_url
 from pipeline.runlock import process_alive
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 HEALTHY, WARNING, CRITICAL = "healthy", "warning", "critical"
 SEVERITY = {HEALTHY: 0, WARNING: 1, CRITICAL: 2}
 EXIT_CODES = {HEALTHY: 0, WARNING: 1, CRITICAL: 2}
@@ -72,6 +74,7 @@ class HealthError(Exception):
 
 # --- the shared ClickHouse client ---------------------------------------------------------
 
+
 class WarehouseProbe:
     """One client for the checks that need ClickHouse, opened on first use.
 
@@ -100,10 +103,12 @@ class WarehouseProbe:
                 params = warehouse.server_params(self.settings)
                 try:
                     client = clickhouse_connect.get_client(
-                        **params, connect_timeout=self.timeout_s, send_receive_timeout=self.timeout_s)
+                        **params, connect_timeout=self.timeout_s, send_receive_timeout=self.timeout_s
+                    )
                 except Exception as exc:
                     raise warehouse.WarehouseUnavailable(
-                        f"cannot reach ClickHouse at {params['host']}:{params['port']}: {exc}") from None
+                        f"cannot reach ClickHouse at {params['host']}:{params['port']}: {exc}"
+                    ) from None
         except warehouse.WarehouseBusy:
             raise HealthError(WARNING, BUSY_MESSAGE, {"busy": True}) from None
         except warehouse.WarehouseUnavailable as exc:
@@ -122,7 +127,9 @@ class WarehouseProbe:
                     self._client = self._open()
                 except HealthError as exc:
                     self._failure = exc.outcome
-                    raise HealthError(exc.outcome.status, exc.outcome.message, dict(exc.outcome.details))
+                    raise HealthError(
+                        exc.outcome.status, exc.outcome.message, dict(exc.outcome.details)
+                    ) from None
             return self._client.query(sql, parameters=parameters or {}).result_rows
 
     def close(self, wait_s: float = 0.5) -> bool:
@@ -141,13 +148,14 @@ class WarehouseProbe:
 
 # --- what every check is given ------------------------------------------------------------
 
+
 @dataclass
 class CheckEnv:
     settings: Settings
     health: HealthSettings
     now: dt.datetime
     warehouse: WarehouseProbe
-    run: Any = None          # the RunContext of the run in progress (final health), or None
+    run: Any = None  # the RunContext of the run in progress (final health), or None
 
 
 def _hours(delta: dt.timedelta) -> float:
@@ -182,38 +190,53 @@ def _mtime(path: Path) -> dt.datetime:
 
 # --- 1. Goldsky ---------------------------------------------------------------------------
 
+
 def check_goldsky(env: CheckEnv) -> Outcome:
     s, hs = env.settings, env.health
     source = s.goldsky_source
     if source == "sample":
-        return Outcome(HEALTHY, "sample data (GOLDSKY_SOURCE=sample): no remote source to reach",
-                       {"source": source})
+        return Outcome(
+            HEALTHY, "sample data (GOLDSKY_SOURCE=sample): no remote source to reach", {"source": source}
+        )
     if source == "dataset":
         from ingest import goldsky_files
 
         directory = s.goldsky_dataset_dir
         files = goldsky_files.discover(directory)
-        details: dict[str, Any] = {"source": source, "directory": str(directory), "files": len(files),
-                                   "warn_hours": hs.goldsky_file_warn_hours,
-                                   "critical_hours": hs.goldsky_file_critical_hours}
+        details: dict[str, Any] = {
+            "source": source,
+            "directory": str(directory),
+            "files": len(files),
+            "warn_hours": hs.goldsky_file_warn_hours,
+            "critical_hours": hs.goldsky_file_critical_hours,
+        }
         if not files:
             why = "does not exist" if not directory.is_dir() else "holds no dataset files"
             return Outcome(CRITICAL, f"GOLDSKY_DATASET_DIR {directory} {why}", details)
         newest = max(files, key=lambda p: p.stat().st_mtime)
         age = _age(env.now, _mtime(newest))
-        details.update(newest_file=str(newest.relative_to(directory)),
-                       newest_modified_at=_mtime(newest).isoformat(), age_hours=age)
+        details.update(
+            newest_file=str(newest.relative_to(directory)),
+            newest_modified_at=_mtime(newest).isoformat(),
+            age_hours=age,
+        )
         status = _grade(age, hs.goldsky_file_warn_hours, hs.goldsky_file_critical_hours)
         return Outcome(status, f"newest dataset file {newest.name} is {age:.1f} h old", details)
     # subgraph: the ingest module owns the client; a short timeout and one attempt here
     try:
         from ingest.subgraph import subgraph_lag
     except ImportError as exc:
-        return Outcome(WARNING, "subgraph lag check not available (ingest.subgraph missing)",
-                       {"source": source, "error": str(exc)})
+        return Outcome(
+            WARNING,
+            "subgraph lag check not available (ingest.subgraph missing)",
+            {"source": source, "error": str(exc)},
+        )
     quick = dataclasses.replace(
-        s, goldsky_timeout_s=min(s.goldsky_timeout_s, max(0.5, hs.check_timeout_s - 1)),
-        goldsky_max_attempts=1, goldsky_retry_wait_s=0.0)
+        s,
+        goldsky_timeout_s=min(s.goldsky_timeout_s, max(0.5, hs.check_timeout_s - 1)),
+        goldsky_max_attempts=1,
+        goldsky_retry_wait_s=0.0,
+    )
     lag = subgraph_lag(quick)
     details = {"source": source, **lag, "critical_lag_minutes": hs.goldsky_lag_critical_minutes}
     endpoint = lag.get("endpoint") or _redact_url(s.goldsky_subgraph_url)
@@ -227,13 +250,19 @@ def check_goldsky(env: CheckEnv) -> Outcome:
     if lag.get("has_indexing_errors"):
         return Outcome(WARNING, f"subgraph reports indexing errors (lag {minutes:.0f} min)", details)
     if minutes > s.goldsky_max_lag_minutes:
-        return Outcome(WARNING, f"subgraph is {minutes:.0f} min behind the chain "
-                                f"(GOLDSKY_MAX_LAG_MINUTES={s.goldsky_max_lag_minutes:g})", details)
-    return Outcome(HEALTHY, f"subgraph answers; head block {lag.get('block_number')}, "
-                            f"{minutes:.0f} min behind", details)
+        return Outcome(
+            WARNING,
+            f"subgraph is {minutes:.0f} min behind the chain "
+            f"(GOLDSKY_MAX_LAG_MINUTES={s.goldsky_max_lag_minutes:g})",
+            details,
+        )
+    return Outcome(
+        HEALTHY, f"subgraph answers; head block {lag.get('block_number')}, {minutes:.0f} min behind", details
+    )
 
 
 # --- 2. ClickHouse ------------------------------------------------------------------------
+
 
 def check_clickhouse(env: CheckEnv) -> Outcome:
     s = env.settings
@@ -243,8 +272,12 @@ def check_clickhouse(env: CheckEnv) -> Outcome:
     except HealthError as exc:
         exc.outcome.details.setdefault("engine", where)
         raise
-    details = {"engine": where, "version": version, "timezone": tz,
-               "open_seconds": env.warehouse.open_seconds}
+    details = {
+        "engine": where,
+        "version": version,
+        "timezone": tz,
+        "open_seconds": env.warehouse.open_seconds,
+    }
     return Outcome(HEALTHY, f"ClickHouse {version} ({'embedded chDB' if s.embedded else 'server'})", details)
 
 
@@ -265,9 +298,13 @@ def table_counts(probe: WarehouseProbe, tables: list[str]) -> dict[str, int | No
     billion-row table costs nothing. A view's rows would have to be computed
     (fct_wallet_positions joins every position), so the check only confirms it exists;
     the quality step and the report count the marts' rows."""
-    present = {f"{db}.{name}": (engine, rows) for db, name, engine, rows in probe.query(
-        "SELECT database, name, engine, total_rows FROM system.tables "
-        "WHERE database IN ('raw', 'analytics', 'ops')")}
+    present = {
+        f"{db}.{name}": (engine, rows)
+        for db, name, engine, rows in probe.query(
+            "SELECT database, name, engine, total_rows FROM system.tables "
+            "WHERE database IN ('raw', 'analytics', 'ops')"
+        )
+    }
     counts: dict[str, int | None] = {}
     for table in tables:
         if table not in present:
@@ -287,20 +324,36 @@ def check_tables(env: CheckEnv) -> Outcome:
     counts = table_counts(env.warehouse, required_tables())
     missing = [t for t, n in counts.items() if n is None]
     empty = [t for t, n in counts.items() if n == 0]
-    details = {"tables": {t: ({"exists": True, "view": True, "rows": None} if n == VIEW
-                              else {"exists": n is not None, "rows": n}) for t, n in counts.items()}}
+    details = {
+        "tables": {
+            t: (
+                {"exists": True, "view": True, "rows": None}
+                if n == VIEW
+                else {"exists": n is not None, "rows": n}
+            )
+            for t, n in counts.items()
+        }
+    }
     if missing:
-        return Outcome(CRITICAL, f"missing: {', '.join(missing)}"
-                                 + (f"; empty: {', '.join(empty)}" if empty else ""), details)
+        return Outcome(
+            CRITICAL,
+            f"missing: {', '.join(missing)}" + (f"; empty: {', '.join(empty)}" if empty else ""),
+            details,
+        )
     if empty:
         return Outcome(WARNING, f"empty: {', '.join(empty)}", details)
     views = sum(1 for n in counts.values() if n == VIEW)
-    return Outcome(HEALTHY, f"{len(counts)} tables present, "
-                            f"{sum(n for n in counts.values() if n and n > 0):,} rows"
-                            + (f" ({views} views, not counted)" if views else ""), details)
+    return Outcome(
+        HEALTHY,
+        f"{len(counts)} tables present, "
+        f"{sum(n for n in counts.values() if n and n > 0):,} rows"
+        + (f" ({views} views, not counted)" if views else ""),
+        details,
+    )
 
 
 # --- 4. Postgres --------------------------------------------------------------------------
+
 
 def check_postgres(env: CheckEnv) -> Outcome:
     s, hs = env.settings, env.health
@@ -311,22 +364,28 @@ def check_postgres(env: CheckEnv) -> Outcome:
     target = _redact_url(s.postgres_url)
     details: dict[str, Any] = {"configured": True, "url": target}
     try:
-        with psycopg.connect(s.postgres_url, connect_timeout=max(2, int(round(hs.postgres_timeout_s))),
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            s.postgres_url, connect_timeout=max(2, round(hs.postgres_timeout_s)), autocommit=True
+        ) as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]
-            tables = {name: conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
-                      for name in hs.postgres_tables}
+            tables = {
+                name: conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
+                for name in hs.postgres_tables
+            }
     except psycopg.Error as exc:
         details["error"] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return Outcome(CRITICAL, f"unreachable: {details['error']}", details)
     details.update(server_version=version, tables=tables)
     missing = [t for t, ok in tables.items() if not ok]
     if missing:
-        return Outcome(WARNING, f"Postgres {version} answers; app tables missing: {', '.join(missing)}", details)
+        return Outcome(
+            WARNING, f"Postgres {version} answers; app tables missing: {', '.join(missing)}", details
+        )
     return Outcome(HEALTHY, f"Postgres {version}; app tables present", details)
 
 
 # --- 5. reference file freshness ----------------------------------------------------------
+
 
 def file_updated_at(path: Path) -> tuple[dt.datetime, str]:
     """The file's own `last_updated` (JSON header), else its modification time."""
@@ -351,8 +410,13 @@ def check_reference_freshness(env: CheckEnv) -> Outcome:
             continue
         updated, source = file_updated_at(path)
         age = _age(env.now, updated)
-        files[name] = {"status": _grade(age, hs.freshness_warn_hours, hs.freshness_critical_hours),
-                       "exists": True, "updated_at": updated.isoformat(), "from": source, "age_hours": age}
+        files[name] = {
+            "status": _grade(age, hs.freshness_warn_hours, hs.freshness_critical_hours),
+            "exists": True,
+            "updated_at": updated.isoformat(),
+            "from": source,
+            "age_hours": age,
+        }
     others = {}
     if s.data_dir.is_dir():
         from ingest.reference_files import CATEGORY_DEFINITIONS, LOOKUPS, MARKETS, RESOLUTION_MAP
@@ -361,22 +425,34 @@ def check_reference_freshness(env: CheckEnv) -> Outcome:
             path = s.data_dir / name
             if name not in files and path.is_file():
                 updated, source = file_updated_at(path)
-                others[name] = {"updated_at": updated.isoformat(), "from": source,
-                                "age_hours": _age(env.now, updated)}
-    details = {"data_dir": str(s.data_dir), "files": files, "not_graded": others,
-               "warn_hours": hs.freshness_warn_hours, "critical_hours": hs.freshness_critical_hours}
+                others[name] = {
+                    "updated_at": updated.isoformat(),
+                    "from": source,
+                    "age_hours": _age(env.now, updated),
+                }
+    details = {
+        "data_dir": str(s.data_dir),
+        "files": files,
+        "not_graded": others,
+        "warn_hours": hs.freshness_warn_hours,
+        "critical_hours": hs.freshness_critical_hours,
+    }
     if not files:
         return Outcome(WARNING, "no reference files configured (HEALTH_FRESHNESS_FILES)", details)
     status = worst(f["status"] for f in files.values())
     if status == HEALTHY:
         oldest = max(f["age_hours"] for f in files.values())
         return Outcome(HEALTHY, f"{len(files)} files, oldest {oldest:.1f} h", details)
-    bad = [f"{n} missing" if not f["exists"] else f"{n} {f['age_hours']:.1f} h old"
-           for n, f in files.items() if f["status"] != HEALTHY]
+    bad = [
+        f"{n} missing" if not f["exists"] else f"{n} {f['age_hours']:.1f} h old"
+        for n, f in files.items()
+        if f["status"] != HEALTHY
+    ]
     return Outcome(status, "; ".join(bad), details)
 
 
 # --- 6. resolution integrity --------------------------------------------------------------
+
 
 def check_resolution_integrity(env: CheckEnv) -> Outcome:
     from ingest.reference_files import RESOLUTION_MAP, ReferenceFileError, resolution_rows
@@ -387,24 +463,30 @@ def check_resolution_integrity(env: CheckEnv) -> Outcome:
     if not path.is_file():
         return Outcome(CRITICAL, f"{RESOLUTION_MAP} not found in {env.settings.data_dir}", details)
     try:
-        rows, load = resolution_rows(path)
+        _rows, load = resolution_rows(path)
     except ReferenceFileError as exc:
         details["error"] = str(exc)
         return Outcome(CRITICAL, f"unreadable: {exc}", details)
     details.update(entries=load.entries, resolved=load.resolved, claimed=load.claimed)
     if load.resolved < minimum:
-        return Outcome(CRITICAL, f"only {load.resolved:,} resolved conditions "
-                                 f"(MIN_RESOLVED_CONDITIONS={minimum:,})", details)
+        return Outcome(
+            CRITICAL,
+            f"only {load.resolved:,} resolved conditions (MIN_RESOLVED_CONDITIONS={minimum:,})",
+            details,
+        )
     if load.claimed is None:
         return Outcome(WARNING, f"{load.resolved:,} resolved; the header has no resolved_conditions", details)
     if load.claimed != load.resolved:
-        return Outcome(WARNING, f"header claims {load.claimed:,} resolved, {load.resolved:,} actually are",
-                       details)
-    return Outcome(HEALTHY, f"{load.resolved:,} of {load.entries:,} conditions resolved; header agrees",
-                   details)
+        return Outcome(
+            WARNING, f"header claims {load.claimed:,} resolved, {load.resolved:,} actually are", details
+        )
+    return Outcome(
+        HEALTHY, f"{load.resolved:,} of {load.entries:,} conditions resolved; header agrees", details
+    )
 
 
 # --- 7. API routes ------------------------------------------------------------------------
+
 
 def _probe_route(client, url: str, hs: HealthSettings) -> dict[str, Any]:
     import httpx
@@ -413,11 +495,19 @@ def _probe_route(client, url: str, hs: HealthSettings) -> dict[str, Any]:
     try:
         response = client.get(url)
     except httpx.TimeoutException:
-        return {"url": url, "status": CRITICAL, "error": f"no answer within {hs.api_timeout_s:g} s",
-                "ms": round((time.perf_counter() - started) * 1000)}
+        return {
+            "url": url,
+            "status": CRITICAL,
+            "error": f"no answer within {hs.api_timeout_s:g} s",
+            "ms": round((time.perf_counter() - started) * 1000),
+        }
     except httpx.HTTPError as exc:
-        return {"url": url, "status": CRITICAL, "error": f"{type(exc).__name__}: {exc}",
-                "ms": round((time.perf_counter() - started) * 1000)}
+        return {
+            "url": url,
+            "status": CRITICAL,
+            "error": f"{type(exc).__name__}: {exc}",
+            "ms": round((time.perf_counter() - started) * 1000),
+        }
     ms = round((time.perf_counter() - started) * 1000)
     result = {"url": url, "status_code": response.status_code, "ms": ms}
     if not response.is_success:
@@ -441,32 +531,43 @@ def check_api(env: CheckEnv) -> Outcome:
     # One client (its TLS setup is the slow part) shared by the routes, probed concurrently;
     # each request's time is its own.
     with httpx.Client(timeout=hs.api_timeout_s, follow_redirects=True) as client:
+
         def probe(route: str, url: str) -> None:
             results[route] = _probe_route(client, url, hs)
 
-        threads = [threading.Thread(target=probe, args=(r, u), daemon=True)
-                   for r, u in zip(hs.api_routes, urls)]
+        threads = [
+            threading.Thread(target=probe, args=(r, u), daemon=True) for r, u in zip(hs.api_routes, urls)
+        ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
     routes = {r: results[r] for r in hs.api_routes}
-    details = {"configured": True, "base_url": _redact_url(hs.api_base_url), "routes": routes,
-               "slow_ms": hs.api_slow_ms, "timeout_s": hs.api_timeout_s}
+    details = {
+        "configured": True,
+        "base_url": _redact_url(hs.api_base_url),
+        "routes": routes,
+        "slow_ms": hs.api_slow_ms,
+        "timeout_s": hs.api_timeout_s,
+    }
     status = worst(r["status"] for r in routes.values())
     if status == HEALTHY:
-        return Outcome(HEALTHY, ", ".join(f"{r} {v['status_code']} in {v['ms']} ms" for r, v in routes.items()),
-                       details)
-    return Outcome(status, "; ".join(f"{r}: {v['error']}" for r, v in routes.items() if v["status"] != HEALTHY),
-                   details)
+        return Outcome(
+            HEALTHY, ", ".join(f"{r} {v['status_code']} in {v['ms']} ms" for r, v in routes.items()), details
+        )
+    return Outcome(
+        status, "; ".join(f"{r}: {v['error']}" for r, v in routes.items() if v["status"] != HEALTHY), details
+    )
 
 
 # --- 8. trade freshness -------------------------------------------------------------------
 
+
 def check_trade_freshness(env: CheckEnv) -> Outcome:
     hs = env.health
     present = env.warehouse.query(
-        "SELECT count() FROM system.tables WHERE database = 'raw' AND name = 'order_filled'")[0][0]
+        "SELECT count() FROM system.tables WHERE database = 'raw' AND name = 'order_filled'"
+    )[0][0]
     details: dict[str, Any] = {"warn_hours": hs.trades_warn_hours, "critical_hours": hs.trades_critical_hours}
     if not present:
         return Outcome(CRITICAL, "raw.order_filled does not exist: no fills loaded yet", details)
@@ -483,12 +584,16 @@ def check_trade_freshness(env: CheckEnv) -> Outcome:
 
 # --- 9. last pipeline run -----------------------------------------------------------------
 
+
 def check_last_run(env: CheckEnv) -> Outcome:
     hs = env.health
     if env.run is not None:  # inside a run: this run so far
         failed = [name for name, r in env.run.results.items() if r.status == "failed"]
-        details = {"run_id": env.run.run_id, "in_progress": True,
-                   "steps": {name: r.status for name, r in env.run.results.items()}}
+        details = {
+            "run_id": env.run.run_id,
+            "in_progress": True,
+            "steps": {name: r.status for name, r in env.run.results.items()},
+        }
         if failed:
             return Outcome(WARNING, f"this run: step(s) failed: {', '.join(failed)}", details)
         return Outcome(HEALTHY, f"this run: {len(env.run.results)} steps so far, none failed", details)
@@ -496,21 +601,41 @@ def check_last_run(env: CheckEnv) -> Outcome:
 
     run = last_run(env.settings)
     lock = run_lock_state(env.settings)
-    if lock and not lock["held"] and lock.get("run_id") and \
-            (run is None or str(lock.get("started_at", "")) > str(run.get("started_at", ""))):
-        return Outcome(CRITICAL, f"run {lock['run_id']} (started {lock.get('started_at', '?')}) did not finish: "
-                                 "its process ended without releasing the run lock", {"unfinished": lock})
-    in_progress = f"run {lock.get('run_id', '?')} in progress since {lock.get('started_at', '?')}; " \
-        if lock and lock["held"] else ""
+    if (
+        lock
+        and not lock["held"]
+        and lock.get("run_id")
+        and (run is None or str(lock.get("started_at", "")) > str(run.get("started_at", "")))
+    ):
+        return Outcome(
+            CRITICAL,
+            f"run {lock['run_id']} (started {lock.get('started_at', '?')}) did not finish: "
+            "its process ended without releasing the run lock",
+            {"unfinished": lock},
+        )
+    in_progress = (
+        f"run {lock.get('run_id', '?')} in progress since {lock.get('started_at', '?')}; "
+        if lock and lock["held"]
+        else ""
+    )
     if run is None:
-        return Outcome(CRITICAL, f"{in_progress}no pipeline run recorded under {env.settings.reports_dir}",
-                       {"in_progress": lock if in_progress else None})
+        return Outcome(
+            CRITICAL,
+            f"{in_progress}no pipeline run recorded under {env.settings.reports_dir}",
+            {"in_progress": lock if in_progress else None},
+        )
     finished = _parse_iso(run.get("finished_at"))
-    details = {"run_id": run.get("run_id"), "status": run.get("status"), "started_at": run.get("started_at"),
-               "finished_at": run.get("finished_at"), "seconds": run.get("seconds"),
-               "failed_steps": [s.get("name") for s in run.get("steps", []) if s.get("status") == "failed"],
-               "warn_hours": hs.last_run_warn_hours, "critical_hours": hs.last_run_critical_hours,
-               "in_progress": lock if in_progress else None}
+    details = {
+        "run_id": run.get("run_id"),
+        "status": run.get("status"),
+        "started_at": run.get("started_at"),
+        "finished_at": run.get("finished_at"),
+        "seconds": run.get("seconds"),
+        "failed_steps": [s.get("name") for s in run.get("steps", []) if s.get("status") == "failed"],
+        "warn_hours": hs.last_run_warn_hours,
+        "critical_hours": hs.last_run_critical_hours,
+        "in_progress": lock if in_progress else None,
+    }
     if finished is None:
         return Outcome(CRITICAL, f"run {run.get('run_id')} did not finish", details)
     age = _age(env.now, finished)
@@ -551,6 +676,7 @@ def run_lock_state(settings: Settings) -> dict[str, Any] | None:
 
 # --- 10. Great Expectations ---------------------------------------------------------------
 
+
 def latest_gx_results(settings: Settings) -> Path | None:
     if not settings.reports_dir.is_dir():
         return None
@@ -575,20 +701,38 @@ def check_great_expectations(env: CheckEnv) -> Outcome:
         return Outcome(CRITICAL, f"unreadable results {path}: {exc}", {"file": str(path)})
     generated = _parse_iso(doc.get("generated_at"))
     age = _age(env.now, generated) if generated else None
-    failures = [f"{s['suite']}: {f['expectation']}" + (f"({f['column']})" if f.get("column") else "")
-                for s in doc.get("suites", []) for f in s.get("failures", [])]
-    details = {"file": str(path), "run_id": doc.get("run_id"), "status": doc.get("status"),
-               "generated_at": doc.get("generated_at"), "age_hours": age,
-               "suites": {s["suite"]: s.get("status") for s in doc.get("suites", [])},
-               "failures": failures, "data_docs": doc.get("data_docs"), "max_age_hours": hs.gx_results_max_hours}
+    failures = [
+        f"{s['suite']}: {f['expectation']}" + (f"({f['column']})" if f.get("column") else "")
+        for s in doc.get("suites", [])
+        for f in s.get("failures", [])
+    ]
+    details = {
+        "file": str(path),
+        "run_id": doc.get("run_id"),
+        "status": doc.get("status"),
+        "generated_at": doc.get("generated_at"),
+        "age_hours": age,
+        "suites": {s["suite"]: s.get("status") for s in doc.get("suites", [])},
+        "failures": failures,
+        "data_docs": doc.get("data_docs"),
+        "max_age_hours": hs.gx_results_max_hours,
+    }
     verdicts = []
     if doc.get("status") == "failed":
-        verdicts.append((CRITICAL, f"{doc.get('failed_critical', len(failures))} fail-level expectation(s) failed"))
+        verdicts.append(
+            (CRITICAL, f"{doc.get('failed_critical', len(failures))} fail-level expectation(s) failed")
+        )
     elif doc.get("status") == "warning":
         verdicts.append((WARNING, f"{len(failures)} warn-level expectation(s) failed"))
     if age is None or age > hs.gx_results_max_hours:
-        verdicts.append((WARNING, "results are older than "
-                                  f"{hs.gx_results_max_hours:g} h" if age is not None else "results carry no time"))
+        verdicts.append(
+            (
+                WARNING,
+                f"results are older than {hs.gx_results_max_hours:g} h"
+                if age is not None
+                else "results carry no time",
+            )
+        )
     if not verdicts:
         passed = sum(s.get("evaluated", 0) for s in doc.get("suites", []))
         return Outcome(HEALTHY, f"run {doc.get('run_id')}: all {passed} expectations passed", details)
@@ -623,9 +767,14 @@ def _run_one(fn: Callable[[CheckEnv], Outcome], env: CheckEnv) -> Outcome:
         return Outcome(CRITICAL, f"check failed: {type(exc).__name__}: {exc}", {"error": repr(exc)})
 
 
-def run_checks(settings: Settings, health: HealthSettings | None = None, *,
-               now: dt.datetime | None = None, run: Any = None,
-               only: tuple[str, ...] | None = None) -> dict[str, Any]:
+def run_checks(
+    settings: Settings,
+    health: HealthSettings | None = None,
+    *,
+    now: dt.datetime | None = None,
+    run: Any = None,
+    only: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
     """Run the checks concurrently; return the report (schemas/health_report.schema.json)."""
     health = health or load_health_settings()
     started_at = dt.datetime.now(UTC)
@@ -643,8 +792,10 @@ def run_checks(settings: Settings, health: HealthSettings | None = None, *,
         outcomes[name] = _run_one(fn, env)
         ended[name] = time.monotonic()
 
-    threads = {name: threading.Thread(target=work, args=(name, fn), name=f"health-{name}", daemon=True)
-               for name, _, fn in chosen}
+    threads = {
+        name: threading.Thread(target=work, args=(name, fn), name=f"health-{name}", daemon=True)
+        for name, _, fn in chosen
+    }
     for t in threads.values():
         t.start()
     deadline = started + health.check_timeout_s
@@ -654,14 +805,18 @@ def run_checks(settings: Settings, health: HealthSettings | None = None, *,
     checks = []
     for name, title, _ in chosen:
         if name in hung or name not in outcomes:
-            outcome = Outcome(CRITICAL, f"no answer within {health.check_timeout_s:g} s "
-                                        "(HEALTH_CHECK_TIMEOUT_S)", {"timed_out": True})
+            outcome = Outcome(
+                CRITICAL,
+                f"no answer within {health.check_timeout_s:g} s (HEALTH_CHECK_TIMEOUT_S)",
+                {"timed_out": True},
+            )
             seconds = round(time.monotonic() - begun.get(name, started), 3)
         else:
             outcome = outcomes[name]
             seconds = round(ended[name] - begun[name], 3)
-        checks.append(CheckResult(name, title, outcome.status, outcome.message,
-                                  _jsonable(outcome.details), seconds))
+        checks.append(
+            CheckResult(name, title, outcome.status, outcome.message, _jsonable(outcome.details), seconds)
+        )
     probe.close()  # unless a hung check is inside a query on it
     status = worst(c.status for c in checks)
     counts = {s: sum(c.status == s for c in checks) for s in (HEALTHY, WARNING, CRITICAL)}

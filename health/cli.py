@@ -2,6 +2,7 @@
 
 Exit code: 0 healthy, 1 warning, 2 critical (also 2 for a configuration error).
 """
+
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ from health.checks import EXIT_CODES, run_checks
 from health.config import load_health_settings
 from pipeline.config import ConfigError, load_settings
 
+
 def render_table(report: dict[str, Any], out: TextIO, width: int | None = None) -> None:
     width = width or max(80, min(shutil.get_terminal_size((120, 24)).columns, 160))
     name_w = max(len(c["title"]) for c in report["checks"])
@@ -22,13 +24,14 @@ def render_table(report: dict[str, Any], out: TextIO, width: int | None = None) 
     indent = name_w + 2 + 8 + 2 + 6 + 2
     for c in report["checks"]:
         lines = textwrap.wrap(c["message"], max(30, width - indent)) or [""]
-        out.write(f"{c['title']:<{name_w}}  {c['status'].upper():<8}  "
-                  f"{c['seconds']:>5.2f}s  {lines[0]}\n")
+        out.write(f"{c['title']:<{name_w}}  {c['status'].upper():<8}  {c['seconds']:>5.2f}s  {lines[0]}\n")
         for more in lines[1:]:
             out.write(" " * indent + more + "\n")
     counts = report["counts"]
-    out.write(f"\noverall: {report['status'].upper()}  ({counts['healthy']} healthy, "
-              f"{counts['warning']} warning, {counts['critical']} critical) in {report['seconds']:.2f}s\n")
+    out.write(
+        f"\noverall: {report['status'].upper()}  ({counts['healthy']} healthy, "
+        f"{counts['warning']} warning, {counts['critical']} critical) in {report['seconds']:.2f}s\n"
+    )
 
 
 def main(as_json: bool = False, out: TextIO | None = None) -> int:

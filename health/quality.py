@@ -18,6 +18,7 @@ ids, an empty mart) never fail the step; `critical` ones do, and are named in it
 The SQL route through a chDB SQLAlchemy dialect is deliberately not used (see
 shared STACK_NOTES: it crashes at exit and needs patches).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,10 +27,9 @@ import logging
 import os
 import shutil
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-from decimal import Decimal
 
 import pandas as pd
 
@@ -105,16 +105,32 @@ def _mart_sql(mart: str) -> str:
     keys = MART_KEYS[mart]
     null_keys = " OR ".join(f"isNull({k}) OR toString({k}) = ''" for k in keys)
     negative = " OR ".join(f"{c} < 0 OR {c} >= {WRAPPED}" for c in POSITION_COLUMNS.get(mart, ()))
-    return (f"SELECT count() AS rows, countIf({null_keys}) AS null_keys, "
-            f"count() - uniqExact({', '.join(keys)}) AS duplicate_keys, "
-            f"{f'countIf({negative})' if negative else '0'} AS negative_positions "
-            f"FROM analytics.{mart}")
+    return (
+        f"SELECT count() AS rows, countIf({null_keys}) AS null_keys, "
+        f"count() - uniqExact({', '.join(keys)}) AS duplicate_keys, "
+        f"{f'countIf({negative})' if negative else '0'} AS negative_positions "
+        f"FROM analytics.{mart}"
+    )
 
 
-FILL_COLUMNS = ["day", "fills", "duplicate_ids", "non_positive_amounts", "collateral_sides_wrong",
-                "newest_fill", "age_hours"]
-RESOLUTION_COLUMNS = ["resolved_outcome", "payout_yes", "payout_no", "id_shape", "entries", "payout_pattern",
-                      "resolved"]
+FILL_COLUMNS = [
+    "day",
+    "fills",
+    "duplicate_ids",
+    "non_positive_amounts",
+    "collateral_sides_wrong",
+    "newest_fill",
+    "age_hours",
+]
+RESOLUTION_COLUMNS = [
+    "resolved_outcome",
+    "payout_yes",
+    "payout_no",
+    "id_shape",
+    "entries",
+    "payout_pattern",
+    "resolved",
+]
 LOOKUP_COLUMNS = ["market_id", "conditions", "share", "rows_with_market_id"]
 
 
@@ -128,8 +144,11 @@ def _frame(ch, sql: str, columns: list[str], parameters: dict[str, Any] | None =
     return pd.DataFrame(list(result.result_rows), columns=columns)
 
 
-def query_frames(ch, hs: HealthSettings, as_of: dt.datetime) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+def query_frames(
+    ch, hs: HealthSettings, as_of: dt.datetime
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """One frame per suite (aggregated in SQL), and the suites skipped with their reason."""
+
     def exists(db: str, table: str) -> bool:
         return warehouse.table_exists(ch, db, table)
 
@@ -151,13 +170,30 @@ def query_frames(ch, hs: HealthSettings, as_of: dt.datetime) -> tuple[dict[str, 
     for mart in MART_KEYS:
         if exists("analytics", mart):
             rows, null_keys, dups, negative = ch.query(_mart_sql(mart)).result_rows[0]
-            marts.append({"mart": mart, "exists": True, "rows": int(rows), "null_keys": int(null_keys),
-                          "duplicate_keys": int(dups), "negative_positions": int(negative)})
+            marts.append(
+                {
+                    "mart": mart,
+                    "exists": True,
+                    "rows": int(rows),
+                    "null_keys": int(null_keys),
+                    "duplicate_keys": int(dups),
+                    "negative_positions": int(negative),
+                }
+            )
         else:
-            marts.append({"mart": mart, "exists": False, "rows": None, "null_keys": None,
-                          "duplicate_keys": None, "negative_positions": None})
-    frames["marts"] = pd.DataFrame(marts).astype({"rows": "Int64", "null_keys": "Int64",
-                                                  "duplicate_keys": "Int64", "negative_positions": "Int64"})
+            marts.append(
+                {
+                    "mart": mart,
+                    "exists": False,
+                    "rows": None,
+                    "null_keys": None,
+                    "duplicate_keys": None,
+                    "negative_positions": None,
+                }
+            )
+    frames["marts"] = pd.DataFrame(marts).astype(
+        {"rows": "Int64", "null_keys": "Int64", "duplicate_keys": "Int64", "negative_positions": "Int64"}
+    )
     return {k: _plain_frame(v) for k, v in frames.items()}, skipped
 
 
@@ -178,8 +214,12 @@ def _plain_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def suite_parameters(hs: HealthSettings) -> dict[str, float]:
-    return {"fills_warn_hours": hs.trades_warn_hours, "fills_fail_hours": hs.trades_critical_hours,
-            "min_resolved_conditions": hs.min_resolved_conditions, "lookups_max_share": hs.lookups_max_share}
+    return {
+        "fills_warn_hours": hs.trades_warn_hours,
+        "fills_fail_hours": hs.trades_critical_hours,
+        "min_resolved_conditions": hs.min_resolved_conditions,
+        "lookups_max_share": hs.lookups_max_share,
+    }
 
 
 def prepare_context_dir(target: Path, frames: dict[str, pd.DataFrame], skipped: dict[str, str]) -> Path:
@@ -247,36 +287,53 @@ def summarize(checkpoint_result, skipped: dict[str, str]) -> list[dict[str, Any]
             result = er.result or {}
             observed = result.get("observed_value")
             if observed is None and "partial_unexpected_list" in result:
-                observed = {"unexpected_count": result.get("unexpected_count"),
-                            "unexpected_values": result.get("partial_unexpected_list", [])[:10]}
+                observed = {
+                    "unexpected_count": result.get("unexpected_count"),
+                    "unexpected_values": result.get("partial_unexpected_list", [])[:10],
+                }
             error = _exception_message(er.exception_info)
-            failures.append({
-                "expectation": cfg.type,
-                "column": cfg.kwargs.get("column"),
-                "severity": str(getattr(cfg.severity, "value", cfg.severity)),
-                "description": cfg.description,
-                "observed": observed,
-                "kwargs": {k: v for k, v in cfg.kwargs.items() if k not in ("column", "batch_id")},
-                **({"error": error} if error else {}),
-            })
+            failures.append(
+                {
+                    "expectation": cfg.type,
+                    "column": cfg.kwargs.get("column"),
+                    "severity": str(getattr(cfg.severity, "value", cfg.severity)),
+                    "description": cfg.description,
+                    "observed": observed,
+                    "kwargs": {k: v for k, v in cfg.kwargs.items() if k not in ("column", "batch_id")},
+                    **({"error": error} if error else {}),
+                }
+            )
         critical = [f for f in failures if f["severity"] == "critical"]
         stats = vr.statistics
-        suites.append({
-            "suite": vr.suite_name,
-            "status": "failed" if critical else "warning" if failures else "passed",
-            "success": bool(vr.success),
-            "evaluated": int(stats.get("evaluated_expectations", 0)),
-            "successful": int(stats.get("successful_expectations", 0)),
-            "failures": failures,
-        })
+        suites.append(
+            {
+                "suite": vr.suite_name,
+                "status": "failed" if critical else "warning" if failures else "passed",
+                "success": bool(vr.success),
+                "evaluated": int(stats.get("evaluated_expectations", 0)),
+                "successful": int(stats.get("successful_expectations", 0)),
+                "failures": failures,
+            }
+        )
     suites.sort(key=lambda s: SUITES.index(s["suite"]) if s["suite"] in SUITES else 99)
-    suites += [{"suite": name, "status": "skipped", "reason": reason, "success": True, "evaluated": 0,
-                "successful": 0, "failures": []} for name, reason in skipped.items()]
+    suites += [
+        {
+            "suite": name,
+            "status": "skipped",
+            "reason": reason,
+            "success": True,
+            "evaluated": 0,
+            "successful": 0,
+            "failures": [],
+        }
+        for name, reason in skipped.items()
+    ]
     return _jsonable(suites)
 
 
-def run_quality(settings: Settings, folder: Path, *, as_of: dt.datetime, run_id: str,
-                health: HealthSettings | None = None) -> dict[str, Any]:
+def run_quality(
+    settings: Settings, folder: Path, *, as_of: dt.datetime, run_id: str, health: HealthSettings | None = None
+) -> dict[str, Any]:
     """Query, validate, store: returns (and writes) the summary `<folder>/gx_results.json`."""
     hs = health or load_health_settings()
     started = time.monotonic()
@@ -288,16 +345,17 @@ def run_quality(settings: Settings, folder: Path, *, as_of: dt.datetime, run_id:
     context = gx.get_context(mode="file", project_root_dir=str(folder), cloud_mode=False)
     checkpoint = context.checkpoints.get(CHECKPOINT)
     params = suite_parameters(hs)
-    result = checkpoint.run(expectation_parameters=params,
-                            run_id=gx.core.run_identifier.RunIdentifier(run_name=run_id,
-                                                                         run_time=dt.datetime.now(dt.timezone.utc)))
+    result = checkpoint.run(
+        expectation_parameters=params,
+        run_id=gx.core.run_identifier.RunIdentifier(run_name=run_id, run_time=dt.datetime.now(dt.UTC)),
+    )
     suites = summarize(result, skipped)
     statuses = [s["status"] for s in suites]
     status = "failed" if "failed" in statuses else "warning" if "warning" in statuses else "success"
     docs = context_dir / "uncommitted" / "data_docs" / "local_site" / "index.html"
     summary = {
         "run_id": run_id,
-        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(),
         "as_of": as_of.isoformat(),
         "status": status,
         "success": status != "failed",
@@ -305,7 +363,9 @@ def run_quality(settings: Settings, folder: Path, *, as_of: dt.datetime, run_id:
         "failed_warning": sum(f["severity"] == "warning" for s in suites for f in s["failures"]),
         "expectation_parameters": params,
         "suites": suites,
-        "frames": {name: {"rows": int(len(df)), "file": f"gx/inputs/{name}.parquet"} for name, df in frames.items()},
+        "frames": {
+            name: {"rows": len(df), "file": f"gx/inputs/{name}.parquet"} for name, df in frames.items()
+        },
         "data_docs": str(docs.relative_to(folder)) if docs.exists() else None,
         "seconds": round(time.monotonic() - started, 3),
     }
@@ -332,19 +392,26 @@ def step_quality_checkpoint(ctx: RunContext) -> StepResult:
     result = StepResult(
         rows_in=sum(f["rows"] for f in summary["frames"].values()),
         message=f"{passed}/{evaluated} expectations passed"
-                + (f", {summary['failed_warning']} warning(s)" if summary["failed_warning"] else "")
-                + (f", {summary['failed_critical']} failed" if summary["failed_critical"] else "")
-                + "".join(f"; {s['suite']} skipped" for s in summary["suites"] if s["status"] == "skipped"),
-        details={"results": str(folder / RESULTS_FILE), "data_docs": summary["data_docs"],
-                 "suites": {s["suite"]: s["status"] for s in summary["suites"]},
-                 "seconds_gx": summary["seconds"]},
+        + (f", {summary['failed_warning']} warning(s)" if summary["failed_warning"] else "")
+        + (f", {summary['failed_critical']} failed" if summary["failed_critical"] else "")
+        + "".join(f"; {s['suite']} skipped" for s in summary["suites"] if s["status"] == "skipped"),
+        details={
+            "results": str(folder / RESULTS_FILE),
+            "data_docs": summary["data_docs"],
+            "suites": {s["suite"]: s["status"] for s in summary["suites"]},
+            "seconds_gx": summary["seconds"],
+        },
     )
     for s in summary["suites"]:
         for f in s["failures"]:
             if f["severity"] != "critical":
                 result.warnings.append("quality warning: " + _describe_failure(s["suite"], f))
-    critical = [_describe_failure(s["suite"], f) for s in summary["suites"] for f in s["failures"]
-                if f["severity"] == "critical"]
+    critical = [
+        _describe_failure(s["suite"], f)
+        for s in summary["suites"]
+        for f in s["failures"]
+        if f["severity"] == "critical"
+    ]
     if critical:
         result.status = "failed"
         result.error = "; ".join(critical)

@@ -19,6 +19,7 @@ Output: `<run>/health_report.ipynb` and `<run>/health_report.html` (no code cell
 Jupyter's own state (config, data, runtime, IPython and matplotlib dirs) is kept under
 CASCADIAN_HOME/jupyter, and the kernel `python3` there runs this interpreter (the .venv's).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,8 +27,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from health.checks import CRITICAL, required_tables, run_checks
 from health.config import HealthSettings, load_health_settings
@@ -53,8 +55,18 @@ WHERE realized_pnl IS NOT NULL
 ORDER BY category, realized_pnl DESC, wallet
 LIMIT {n:UInt32} BY category
 """
-TOP_WALLETS_COLUMNS = ["category", "wallet", "realized_pnl_usd", "volume_usd", "n_markets",
-                       "n_resolved_markets", "wins", "losses", "win_rate", "roi"]
+TOP_WALLETS_COLUMNS = [
+    "category",
+    "wallet",
+    "realized_pnl_usd",
+    "volume_usd",
+    "n_markets",
+    "n_resolved_markets",
+    "wins",
+    "losses",
+    "win_rate",
+    "roi",
+]
 PNL_SQL = """
 SELECT category,
        count()                              AS wallets,
@@ -67,8 +79,15 @@ FROM analytics.fct_wallet_category_pnl
 GROUP BY category
 ORDER BY realized_pnl_usd DESC
 """
-PNL_COLUMNS = ["category", "wallets", "realized_pnl_usd", "volume_usd", "fills", "winning_wallets",
-               "losing_wallets"]
+PNL_COLUMNS = [
+    "category",
+    "wallets",
+    "realized_pnl_usd",
+    "volume_usd",
+    "fills",
+    "winning_wallets",
+    "losing_wallets",
+]
 
 
 class ReportError(RuntimeError):
@@ -76,8 +95,11 @@ class ReportError(RuntimeError):
 
 
 def find_run_folder(settings: Settings, run_id: str) -> Path | None:
-    found = sorted(p for p in settings.reports_dir.glob(f"*/{run_id}") if p.is_dir()) \
-        if settings.reports_dir.is_dir() else []
+    found = (
+        sorted(p for p in settings.reports_dir.glob(f"*/{run_id}") if p.is_dir())
+        if settings.reports_dir.is_dir()
+        else []
+    )
     return found[-1] if found else None
 
 
@@ -94,11 +116,21 @@ def _read_json(path: Path) -> Any:
 
 # --- what the notebook reads --------------------------------------------------------------
 
+
 def steps_from_context(ctx: RunContext) -> list[dict[str, Any]]:
-    return [{"name": name, "status": r.status, "seconds": r.seconds, "message": r.message,
-             "rows_in": r.rows_in, "rows_out": r.rows_out, "error": r.error,
-             "started_at": r.started_at.isoformat() if r.started_at else None}
-            for name, r in ctx.results.items()]
+    return [
+        {
+            "name": name,
+            "status": r.status,
+            "seconds": r.seconds,
+            "message": r.message,
+            "rows_in": r.rows_in,
+            "rows_out": r.rows_out,
+            "error": r.error,
+            "started_at": r.started_at.isoformat() if r.started_at else None,
+        }
+        for name, r in ctx.results.items()
+    ]
 
 
 def steps_from_summary(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -106,11 +138,24 @@ def steps_from_summary(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: s.get(k) for k in keys} for s in summary.get("steps", [])]
 
 
-def _history_row(run_id: str, started_at: str | None, status: str | None, seconds: float | None,
-                 health: dict[str, Any] | None, summary: dict[str, Any] | None) -> dict[str, Any]:
-    row: dict[str, Any] = {"run_id": run_id, "started_at": started_at, "status": status, "seconds": seconds,
-                           "health": health.get("status") if health else None,
-                           "trade_age_hours": None, "file_age_hours": {}, "rows": {}}
+def _history_row(
+    run_id: str,
+    started_at: str | None,
+    status: str | None,
+    seconds: float | None,
+    health: dict[str, Any] | None,
+    summary: dict[str, Any] | None,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "run_id": run_id,
+        "started_at": started_at,
+        "status": status,
+        "seconds": seconds,
+        "health": health.get("status") if health else None,
+        "trade_age_hours": None,
+        "file_age_hours": {},
+        "rows": {},
+    }
     checks = {c["name"]: c for c in (health or {}).get("checks", [])}
     if "trade_freshness" in checks:
         row["trade_age_hours"] = checks["trade_freshness"]["details"].get("age_hours")
@@ -130,31 +175,48 @@ def _history_row(run_id: str, started_at: str | None, status: str | None, second
     return row
 
 
-def recent_history(settings: Settings, hs: HealthSettings, current: dict[str, Any] | None) -> list[dict[str, Any]]:
+def recent_history(
+    settings: Settings, hs: HealthSettings, current: dict[str, Any] | None
+) -> list[dict[str, Any]]:
     """Recent runs, oldest first, ending with the current one (not yet summarized)."""
     rows = []
     for summary in history.recent_runs(settings, limit=hs.report_runs):
         folder = history.run_folder(settings, summary["run_id"], summary["started_at"])
-        rows.append(_history_row(summary["run_id"], summary.get("started_at"), summary.get("status"),
-                                 summary.get("seconds"), _read_json(folder / FINAL_FILE), summary))
+        rows.append(
+            _history_row(
+                summary["run_id"],
+                summary.get("started_at"),
+                summary.get("status"),
+                summary.get("seconds"),
+                _read_json(folder / FINAL_FILE),
+                summary,
+            )
+        )
     rows.reverse()
     if current and all(r["run_id"] != current["run_id"] for r in rows):
         rows.append(current)
-    return rows[-hs.report_runs:]
+    return rows[-hs.report_runs :]
 
 
-def export_report_data(settings: Settings, folder: Path, hs: HealthSettings, *,
-                       ctx: RunContext | None = None) -> dict[str, Any]:
+def export_report_data(
+    settings: Settings, folder: Path, hs: HealthSettings, *, ctx: RunContext | None = None
+) -> dict[str, Any]:
     """Everything the notebook needs, from the warehouse and the run, into `<folder>/report_data`.
 
     The ClickHouse client is closed when this returns."""
     data = folder / DATA
     data.mkdir(parents=True, exist_ok=True)
     with warehouse.connect(settings) as ch:
-        present = {f"{db}.{t}" for db, t in ch.query(
-            "SELECT database, name FROM system.tables WHERE database IN ('raw', 'analytics')").result_rows}
-        counts = {t: (int(ch.command(f"SELECT count() FROM {t}")) if t in present else None)
-                  for t in required_tables()}
+        present = {
+            f"{db}.{t}"
+            for db, t in ch.query(
+                "SELECT database, name FROM system.tables WHERE database IN ('raw', 'analytics')"
+            ).result_rows
+        }
+        counts = {
+            t: (int(ch.command(f"SELECT count() FROM {t}")) if t in present else None)
+            for t in required_tables()
+        }
         if "analytics.fct_wallet_category_pnl" in present:
             top = _frame(ch, TOP_WALLETS_SQL, TOP_WALLETS_COLUMNS, {"n": hs.report_top_wallets})
             pnl = _frame(ch, PNL_SQL, PNL_COLUMNS)
@@ -171,9 +233,16 @@ def export_report_data(settings: Settings, folder: Path, hs: HealthSettings, *,
         exported[name] = len(frame)
     if ctx is not None:
         _write_json(data / "steps.json", steps_from_context(ctx))
-        _write_json(data / "run.json", {"run_id": ctx.run_id, "trigger": ctx.trigger,
-                                        "started_at": ctx.started_at.isoformat(), "status": "running",
-                                        "settings": settings.describe()})
+        _write_json(
+            data / "run.json",
+            {
+                "run_id": ctx.run_id,
+                "trigger": ctx.trigger,
+                "started_at": ctx.started_at.isoformat(),
+                "status": "running",
+                "settings": settings.describe(),
+            },
+        )
         health = _read_json(folder / FINAL_FILE)
         current = _history_row(ctx.run_id, ctx.started_at.isoformat(), "running", None, health, None)
         current["rows"] = counts
@@ -188,15 +257,25 @@ def refresh_from_summary(settings: Settings, folder: Path, hs: HealthSettings) -
     data.mkdir(parents=True, exist_ok=True)
     if summary:
         _write_json(data / "steps.json", steps_from_summary(summary))
-        _write_json(data / "run.json", {k: summary.get(k) for k in
-                                        ("run_id", "trigger", "started_at", "finished_at", "status", "seconds",
-                                         "settings")})
+        _write_json(
+            data / "run.json",
+            {
+                k: summary.get(k)
+                for k in ("run_id", "trigger", "started_at", "finished_at", "status", "seconds", "settings")
+            },
+        )
     if not summary:
         return
     rows = _read_json(data / "history.json")
     if rows is None:
-        current = _history_row(summary["run_id"], summary.get("started_at"), summary.get("status"),
-                               summary.get("seconds"), _read_json(folder / FINAL_FILE), summary)
+        current = _history_row(
+            summary["run_id"],
+            summary.get("started_at"),
+            summary.get("status"),
+            summary.get("seconds"),
+            _read_json(folder / FINAL_FILE),
+            summary,
+        )
         rows = recent_history(settings, hs, current)
     for row in rows:  # the run was still running when its report was first made
         if row.get("run_id") == summary["run_id"]:
@@ -205,6 +284,7 @@ def refresh_from_summary(settings: Settings, folder: Path, hs: HealthSettings) -
 
 
 # --- Jupyter, kept inside the project -----------------------------------------------------
+
 
 def jupyter_env(settings: Settings) -> dict[str, str]:
     base = settings.home / "jupyter"
@@ -226,10 +306,20 @@ def ensure_kernelspec(data_dir: Path) -> Path:
     (what `ipykernel install --prefix` would write, without a subprocess)."""
     spec_dir = data_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                     "--IPKernelApp.log_level=ERROR"],  # not its TCP-without-encryption notice
-            "display_name": "Python 3 (Cascadian .venv)", "language": "python",
-            "env": {"TZ": "UTC"}, "metadata": {"debugger": False, "supported_encryption": ["curve"]}}
+    spec = {
+        "argv": [
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+            "--IPKernelApp.log_level=ERROR",
+        ],  # not its TCP-without-encryption notice
+        "display_name": "Python 3 (Cascadian .venv)",
+        "language": "python",
+        "env": {"TZ": "UTC"},
+        "metadata": {"debugger": False, "supported_encryption": ["curve"]},
+    }
     path = spec_dir / "kernel.json"
     if _read_json(path) != spec:
         path.write_text(json.dumps(spec, indent=1))
@@ -239,7 +329,13 @@ def ensure_kernelspec(data_dir: Path) -> Path:
 @contextlib.contextmanager
 def project_jupyter(settings: Settings) -> Iterator[dict[str, str]]:
     env = jupyter_env(settings)
-    for key in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
+    for key in (
+        "JUPYTER_CONFIG_DIR",
+        "JUPYTER_DATA_DIR",
+        "JUPYTER_RUNTIME_DIR",
+        "IPYTHONDIR",
+        "MPLCONFIGDIR",
+    ):
         Path(env[key]).mkdir(parents=True, exist_ok=True)
     ensure_kernelspec(Path(env["JUPYTER_DATA_DIR"]))
     with environ_updated(env):
@@ -273,9 +369,16 @@ def render(settings: Settings, folder: Path, hs: HealthSettings) -> dict[str, An
     with project_jupyter(settings):
         try:
             papermill.execute_notebook(
-                str(NOTEBOOK), str(out_nb), parameters={"run_folder": str(folder)},
-                kernel_name=KERNEL_NAME, cwd=str(folder), progress_bar=False, log_output=False,
-                execution_timeout=int(hs.report_timeout_s), request_save_on_cell_execute=False)
+                str(NOTEBOOK),
+                str(out_nb),
+                parameters={"run_folder": str(folder)},
+                kernel_name=KERNEL_NAME,
+                cwd=str(folder),
+                progress_bar=False,
+                log_output=False,
+                execution_timeout=int(hs.report_timeout_s),
+                request_save_on_cell_execute=False,
+            )
         except papermill.PapermillExecutionError as exc:
             error = f"notebook cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
         except Exception as exc:  # kernel failed to start, timeout, ...
@@ -285,11 +388,16 @@ def render(settings: Settings, folder: Path, hs: HealthSettings) -> dict[str, An
         export_html(out_nb, out_html)
     if error:
         raise ReportError(error)
-    return {"notebook": str(out_nb), "html": str(out_html), "execute_seconds": executed,
-            "seconds": round(time.monotonic() - started, 3)}
+    return {
+        "notebook": str(out_nb),
+        "html": str(out_html),
+        "execute_seconds": executed,
+        "seconds": round(time.monotonic() - started, 3),
+    }
 
 
 # --- the pipeline step and the command ----------------------------------------------------
+
 
 def step_health_report(ctx: RunContext) -> StepResult:
     """Pipeline step (last): export the report's inputs, close the warehouse, run papermill."""
@@ -297,8 +405,9 @@ def step_health_report(ctx: RunContext) -> StepResult:
     folder = history.run_folder(settings, ctx.run_id, ctx.started_at.isoformat())
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / FINAL_FILE).exists():  # no final health step before this one: check now
-        (folder / FINAL_FILE).write_text(json.dumps(
-            run_checks(settings, hs, now=ctx.started_at, run=ctx), indent=2))
+        (folder / FINAL_FILE).write_text(
+            json.dumps(run_checks(settings, hs, now=ctx.started_at, run=ctx), indent=2)
+        )
     exported = export_report_data(settings, folder, hs, ctx=ctx)
     details: dict[str, Any] = {"folder": str(folder), "exported": exported}
     try:

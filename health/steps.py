@@ -9,6 +9,7 @@
 
 Both documents follow schemas/health_report.schema.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,13 +40,19 @@ def _record(ctx: RunContext, name: str, report: dict[str, Any]) -> Path:
 def _message(report: dict[str, Any]) -> str:
     bad = [f"{c['name']} {c['status']}" for c in report["checks"] if c["status"] != HEALTHY]
     counts = report["counts"]
-    return (f"{report['status']}: {counts['healthy']} healthy"
-            + (f"; {', '.join(bad)}" if bad else "") + f" ({report['seconds']:.1f}s)")
+    return (
+        f"{report['status']}: {counts['healthy']} healthy"
+        + (f"; {', '.join(bad)}" if bad else "")
+        + f" ({report['seconds']:.1f}s)"
+    )
 
 
 def _details(report: dict[str, Any], path: Path) -> dict[str, Any]:
-    return {"file": str(path), "status": report["status"],
-            "checks": {c["name"]: {"status": c["status"], "message": c["message"]} for c in report["checks"]}}
+    return {
+        "file": str(path),
+        "status": report["status"],
+        "checks": {c["name"]: {"status": c["status"], "message": c["message"]} for c in report["checks"]},
+    }
 
 
 def step_preflight_health(ctx: RunContext) -> StepResult:
@@ -65,6 +72,7 @@ def step_final_health(ctx: RunContext) -> StepResult:
     report = run_checks(ctx.settings, load_health_settings(), now=ctx.started_at, run=ctx)
     path = _record(ctx, FINAL_FILE, report)
     result = StepResult(message=_message(report), details=_details(report, path))
-    result.warnings += [f"health {c['name']} critical: {c['message']}"
-                        for c in report["checks"] if c["status"] == CRITICAL]
+    result.warnings += [
+        f"health {c['name']} critical: {c['message']}" for c in report["checks"] if c["status"] == CRITICAL
+    ]
     return result

@@ -20,6 +20,7 @@ path; `contract_version` records where a row came from.
 The subgraph source (ingest/subgraph.py) stages its pages as strings and shares the same
 rules and conversion: `create_stage`, `find_problems`, `insert_new_rows`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -55,9 +56,9 @@ OPTIONAL_COLUMNS = ("fee", "block_number")
 # The 2.0.0 dataset (v2 exchanges) names the maker order's side (0 BUY, 1 SELL) and the
 # outcome token instead of the two asset ids; `builder` and `metadata` are not kept.
 V2_COLUMNS = ("side", "token_id")
-REQUIRED_COLUMNS_V2 = tuple(
-    c for c in REQUIRED_COLUMNS if c not in ("maker_asset_id", "taker_asset_id")
-) + V2_COLUMNS
+REQUIRED_COLUMNS_V2 = (
+    tuple(c for c in REQUIRED_COLUMNS if c not in ("maker_asset_id", "taker_asset_id")) + V2_COLUMNS
+)
 STAGE_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + V2_COLUMNS
 REQUIRED_BY_VERSION = {"v1": REQUIRED_COLUMNS, "v2": REQUIRED_COLUMNS_V2}
 
@@ -71,9 +72,11 @@ SUFFIX_FORMATS = {
 MAX_REPORTED_ERRORS = 20
 # How the engine reads a dataset file: every value as a string (the rules below judge the
 # text), unknown columns skipped, optional Parquet columns may be absent.
-FILE_SETTINGS = ("input_format_json_read_numbers_as_strings = 1, "
-                 "input_format_skip_unknown_fields = 1, "
-                 "input_format_parquet_allow_missing_columns = 1")
+FILE_SETTINGS = (
+    "input_format_json_read_numbers_as_strings = 1, "
+    "input_format_skip_unknown_fields = 1, "
+    "input_format_parquet_allow_missing_columns = 1"
+)
 
 
 class FileRejected(ValueError):
@@ -174,8 +177,7 @@ def _source_columns(client: Client, path: Path, fmt: str) -> list[str] | None:
     """Column names a self-describing file declares (Parquet), else None."""
     if fmt != "Parquet":
         return None
-    described = _parse(client, f"DESCRIBE file({_sql_str(str(path))}, 'Parquet')",
-                       reads_local_files(client))
+    described = _parse(client, f"DESCRIBE file({_sql_str(str(path))}, 'Parquet')", reads_local_files(client))
     return [str(name) for name in described.column("name").to_pylist()]
 
 
@@ -282,8 +284,10 @@ _RAW_EXPRESSIONS = ", ".join(expr for _, expr in _RAW_SELECT)
 _INSERT_SETTINGS = "max_partitions_per_insert_block = 0, optimize_on_insert = 0"
 # The stored ids an event could collide with: an event's id fixes its timestamp, so only
 # the batch's time window is read (partition pruning).
-_STORED_IDS = ("SELECT id FROM raw.order_filled WHERE timestamp "
-               "BETWEEN {lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')}")
+_STORED_IDS = (
+    "SELECT id FROM raw.order_filled WHERE timestamp "
+    "BETWEEN {lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')}"
+)
 
 
 def _problems_sql(relation: str, problem: str, limit: int) -> str:
@@ -303,6 +307,7 @@ def _problem_list(rows: list[tuple[Any, Any, Any]]) -> tuple[list[str], int]:
 
 
 # --- the subgraph's staging table of strings ---------------------------------------------
+
 
 def create_stage(client: Client, name: str | None = None, memory: bool = False) -> str:
     """An empty staging table of nullable strings, the shape the subgraph stages pages in.
@@ -327,9 +332,7 @@ def find_problems(client: Client, stage: str, limit: int = MAX_REPORTED_ERRORS) 
 def insert_new_rows(client: Client, stage: str) -> int:
     """Insert the staged (validated) rows whose id is not stored yet, each id once; returns
     the rows inserted, so a re-fetched event never becomes a second row."""
-    lo, hi, n = client.query(
-        f"SELECT min({_TS_EXPR}), max({_TS_EXPR}), count() FROM {stage}"
-    ).result_rows[0]
+    lo, hi, n = client.query(f"SELECT min({_TS_EXPR}), max({_TS_EXPR}), count() FROM {stage}").result_rows[0]
     if n == 0:
         return 0
     before = client.command("SELECT count() FROM raw.order_filled")
@@ -343,6 +346,7 @@ def insert_new_rows(client: Client, stage: str) -> int:
 
 
 # --- a dataset file, read by the engine ---------------------------------------------------
+
 
 @dataclass(frozen=True)
 class FileSource:
@@ -383,8 +387,9 @@ class FileSource:
 
     def problems_sql(self, limit: int = MAX_REPORTED_ERRORS) -> str:
         """The file's first broken rows and their count (the second pass of a failed file)."""
-        return (_problems_sql(self.relation(), _row_problem(self.version), limit)
-                + f" SETTINGS {FILE_SETTINGS}")
+        return (
+            _problems_sql(self.relation(), _row_problem(self.version), limit) + f" SETTINGS {FILE_SETTINGS}"
+        )
 
 
 @dataclass(frozen=True)
@@ -407,8 +412,10 @@ def _create_raw_stage(client: Client) -> str:
     ).result_rows[0]
     stage = f"raw._stage_order_filled_{uuid.uuid4().hex[:12]}"
     partition = f" PARTITION BY {part_key}" if part_key else ""
-    client.command(f"CREATE TABLE {stage} AS raw.order_filled ENGINE = MergeTree{partition} "
-                   f"ORDER BY ({sort_key}) PRIMARY KEY ({primary_key})")
+    client.command(
+        f"CREATE TABLE {stage} AS raw.order_filled ENGINE = MergeTree{partition} "
+        f"ORDER BY ({sort_key}) PRIMARY KEY ({primary_key})"
+    )
     return stage
 
 
@@ -459,11 +466,13 @@ def _summarize(client: Client, stage: str) -> StageSummary:
 def _stored_between(client: Client, lo: dt.datetime, hi: dt.datetime) -> bool:
     """Whether raw.order_filled has any row in [lo, hi]: only then can a file's id be stored
     already (an event's id fixes its timestamp). Partition pruning makes this cheap."""
-    return bool(client.query(
-        "SELECT 1 FROM raw.order_filled WHERE timestamp BETWEEN "
-        "{lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')} LIMIT 1",
-        parameters={"lo": lo, "hi": hi},
-    ).result_rows)
+    return bool(
+        client.query(
+            "SELECT 1 FROM raw.order_filled WHERE timestamp BETWEEN "
+            "{lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')} LIMIT 1",
+            parameters={"lo": lo, "hi": hi},
+        ).result_rows
+    )
 
 
 def _attach(client: Client, stage: str) -> None:
@@ -499,8 +508,10 @@ def _publish(client: Client, stage: str, summary: StageSummary, path: Path) -> s
     try:
         _attach(client, stage)
     except Exception as exc:
-        log.warning("attach refused, inserting instead",
-                    extra={"ctx": {"file": path.name, "error": str(exc).splitlines()[0][:300]}})
+        log.warning(
+            "attach refused, inserting instead",
+            extra={"ctx": {"file": path.name, "error": str(exc).splitlines()[0][:300]}},
+        )
         _insert_not_stored(client, stage, summary)
         return "filtered"
     return "attached"
@@ -541,9 +552,10 @@ def _checked_source(client: Client, path: Path, fmt: str) -> FileSource:
 def _keep_first_of_each_id(client: Client, stage: str, source: FileSource, summary: StageSummary) -> None:
     """Rewrite the staging table with each id's first row in file order: the file repeats
     ids (rare: a second pass over the file, with a sort)."""
-    log.info("file repeats ids: keeping each id's first row",
-             extra={"ctx": {"file": source.path.name, "rows": summary.rows,
-                            "distinct_ids": summary.distinct_ids}})
+    log.info(
+        "file repeats ids: keeping each id's first row",
+        extra={"ctx": {"file": source.path.name, "rows": summary.rows, "distinct_ids": summary.distinct_ids}},
+    )
     client.command(f"TRUNCATE TABLE {stage}")
     _write_rows(client, stage, source, first_of_each_id=True)
 
@@ -578,9 +590,17 @@ def _record(client: Client, digest: str, path: Path, summary: StageSummary, rows
         "{size_bytes:UInt64}, {rows:UInt64}, {rows_new:UInt64}, "
         "{min_ts:Nullable(DateTime64(3, 'UTC'))}, {max_ts:Nullable(DateTime64(3, 'UTC'))}, "
         "{loaded_at:DateTime64(3, 'UTC')}",
-        parameters={"sha256": digest, "file_name": path.name, "path": str(path),
-                    "size_bytes": path.stat().st_size, "rows": summary.rows, "rows_new": rows_new,
-                    "min_ts": summary.lo, "max_ts": summary.hi, "loaded_at": _now()},
+        parameters={
+            "sha256": digest,
+            "file_name": path.name,
+            "path": str(path),
+            "size_bytes": path.stat().st_size,
+            "rows": summary.rows,
+            "rows_new": rows_new,
+            "min_ts": summary.lo,
+            "max_ts": summary.hi,
+            "loaded_at": _now(),
+        },
     )
 
 
@@ -610,12 +630,20 @@ def load_file(client: Client, path: Path) -> FileLoad:
     rows_new = int(client.command("SELECT count() FROM raw.order_filled")) - before
     _record(client, digest, path, summary, rows_new)
     laps.lap("other")
-    return FileLoad(path, "loaded", rows=summary.rows, rows_new=rows_new, seconds=laps.total(),
-                    version=source.version, route=route, phases=laps.seconds)
+    return FileLoad(
+        path,
+        "loaded",
+        rows=summary.rows,
+        rows_new=rows_new,
+        seconds=laps.total(),
+        version=source.version,
+        route=route,
+        phases=laps.seconds,
+    )
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def load_directory(client: Client, directory: Path) -> IngestReport:
@@ -626,16 +654,26 @@ def load_directory(client: Client, directory: Path) -> IngestReport:
         try:
             result = load_file(client, path)
         except FileRejected as exc:
-            log.error("file rejected", extra={"ctx": {"file": str(path), "problems": exc.problems,
-                                                      "bad_rows": exc.bad_rows}})
+            log.error(
+                "file rejected",
+                extra={"ctx": {"file": str(path), "problems": exc.problems, "bad_rows": exc.bad_rows}},
+            )
             result = FileLoad(path, "rejected", error=str(exc))
         report.files.append(result)
         log.info(
-            "dataset file %s", result.status,
-            extra={"ctx": {"file": path.name, "progress": f"{index}/{len(files)}",
-                           "contract_version": result.version,
-                           "rows": result.rows, "rows_new": result.rows_new,
-                           "route": result.route, "seconds": round(result.seconds, 3),
-                           "phases": result.phases or None}},
+            "dataset file %s",
+            result.status,
+            extra={
+                "ctx": {
+                    "file": path.name,
+                    "progress": f"{index}/{len(files)}",
+                    "contract_version": result.version,
+                    "rows": result.rows,
+                    "rows_new": result.rows_new,
+                    "route": result.route,
+                    "seconds": round(result.seconds, 3),
+                    "phases": result.phases or None,
+                }
+            },
         )
     return report

@@ -8,6 +8,7 @@ rejected before anything is written. Each table is then replaced through a stagi
 an atomic EXCHANGE, so readers see the last good version or the new one, never a mix. Every
 attempt, loaded or rejected, is recorded in `ops.reference_loads`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,9 +17,10 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
@@ -30,8 +32,8 @@ log = logging.getLogger(__name__)
 RESOLUTION_MAP = "expanded_resolution_map.json"
 MARKETS = "markets.jsonl"
 CATEGORY_DEFINITIONS = "category_definitions.json"
-LOOKUPS = validation.LOOKUPS        # market_id_lookup_results.jsonl -> raw.market_id_lookups
-BACKFILL = validation.BACKFILL      # backfilled_market_ids.json: validated and recorded only
+LOOKUPS = validation.LOOKUPS  # market_id_lookup_results.jsonl -> raw.market_id_lookups
+BACKFILL = validation.BACKFILL  # backfilled_market_ids.json: validated and recorded only
 UNCATEGORIZED = "Uncategorized"
 
 CONDITION_ID = re.compile(r"^0x[0-9a-f]{64}$")
@@ -54,25 +56,28 @@ class ReferenceFileRejected(ReferenceFileError):
     def __init__(self, report: validation.Report):
         self.report = report
         first = report.errors[0]
-        shown = "; ".join(f"{p.location}: [{p.rule}] {p.message}" for p in report.errors[1:self.SHOWN])
+        shown = "; ".join(f"{p.location}: [{p.rule}] {p.message}" for p in report.errors[1 : self.SHOWN])
         more = report.error_count - min(len(report.errors), self.SHOWN)
-        reason = f"[{first.rule}] {first.message}" + (f"; {shown}" if shown else "") + \
-            (f"; and {more} more error(s)" if more > 0 else "") + \
-            f" -- file rejected ({report.error_count} error(s)), previous contents kept; " \
+        reason = (
+            f"[{first.rule}] {first.message}"
+            + (f"; {shown}" if shown else "")
+            + (f"; and {more} more error(s)" if more > 0 else "")
+            + f" -- file rejected ({report.error_count} error(s)), previous contents kept; "
             f"see `runner.py validate {report.path}`"
+        )
         super().__init__(report.path, first.location, reason)
 
 
 @dataclass
 class ReferenceLoad:
     file_name: str
-    table: str | None   # None: the file is validated and recorded, not loaded into a table
+    table: str | None  # None: the file is validated and recorded, not loaded into a table
     entries: int
     resolved: int | None = None
     claimed: int | None = None
     last_updated: dt.datetime | None = None
     warnings: list[str] = field(default_factory=list)
-    warning_count: int = 0   # all warnings; `warnings` holds at most validation.MAX_PROBLEMS
+    warning_count: int = 0  # all warnings; `warnings` holds at most validation.MAX_PROBLEMS
     unchanged: bool = False  # identical to the last loaded version: not loaded again
 
 
@@ -92,8 +97,8 @@ def parse_time(value: Any, path: Path, where: str) -> dt.datetime | None:
     except ValueError:
         raise ReferenceFileError(path, where, f"{value!r} is not an ISO-8601 time") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
 
 
 def _read_json(path: Path) -> Any:
@@ -121,19 +126,26 @@ def resolution_rows(path: Path, doc: Any = None) -> tuple[list[list[Any]], Refer
         if not isinstance(cid, str) or not CONDITION_ID.match(cid):
             raise ReferenceFileError(path, f"{where}/condition_id", f"{cid!r} is not 0x + 64 lower-case hex")
         resolved += is_resolved(entry)
-        rows.append([
-            cid,
-            entry.get("market_id"),
-            entry.get("resolved_outcome"),
-            _int_or_none(entry.get("payout_yes")),
-            _int_or_none(entry.get("payout_no")),
-            parse_time(entry.get("resolved_at"), path, f"{where}/resolved_at"),
-            entry.get("error"),
-            i,
-        ])
-    load = ReferenceLoad(RESOLUTION_MAP, "resolutions", len(rows), resolved=resolved,
-                         claimed=doc.get("resolved_conditions"),
-                         last_updated=parse_time(doc.get("last_updated"), path, "/last_updated"))
+        rows.append(
+            [
+                cid,
+                entry.get("market_id"),
+                entry.get("resolved_outcome"),
+                _int_or_none(entry.get("payout_yes")),
+                _int_or_none(entry.get("payout_no")),
+                parse_time(entry.get("resolved_at"), path, f"{where}/resolved_at"),
+                entry.get("error"),
+                i,
+            ]
+        )
+    load = ReferenceLoad(
+        RESOLUTION_MAP,
+        "resolutions",
+        len(rows),
+        resolved=resolved,
+        claimed=doc.get("resolved_conditions"),
+        last_updated=parse_time(doc.get("last_updated"), path, "/last_updated"),
+    )
     if load.claimed is not None and load.claimed != resolved:
         load.warnings.append(
             f"{path.name}: header claims resolved_conditions={load.claimed} but {resolved} "
@@ -156,18 +168,28 @@ def _jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
             yield number, obj
 
 
-def market_rows(path: Path, lines: list[tuple[int, Any]] | None = None) -> tuple[list[list[Any]], ReferenceLoad]:
+def market_rows(
+    path: Path, lines: list[tuple[int, Any]] | None = None
+) -> tuple[list[list[Any]], ReferenceLoad]:
     rows = []
-    for number, m in (_jsonl(path) if lines is None else lines):
+    for number, m in _jsonl(path) if lines is None else lines:
         where = f"line {number}"
         tokens = m.get("token_ids")
         if not (isinstance(tokens, list) and len(tokens) == 2 and all(isinstance(t, str) for t in tokens)):
             raise ReferenceFileError(path, f"{where} token_ids", "expected [yes_token, no_token] strings")
-        rows.append([
-            m.get("condition_id"), str(m.get("market_id")), m.get("question") or "",
-            m.get("category") or "", list(m.get("tags") or []), tokens, m.get("event_id"),
-            parse_time(m.get("end_date"), path, f"{where} end_date"), number,
-        ])
+        rows.append(
+            [
+                m.get("condition_id"),
+                str(m.get("market_id")),
+                m.get("question") or "",
+                m.get("category") or "",
+                list(m.get("tags") or []),
+                tokens,
+                m.get("event_id"),
+                parse_time(m.get("end_date"), path, f"{where} end_date"),
+                number,
+            ]
+        )
     return rows, ReferenceLoad(MARKETS, "markets", len(rows))
 
 
@@ -185,15 +207,23 @@ def category_rows(path: Path, doc: Any = None) -> tuple[list[list[Any]], Referen
         for kind, key in (("category", "categories"), ("tag", "tags")):
             for value in cat.get(key) or []:
                 rows.append([name, kind, str(value).strip().lower(), priority])
-    return rows, ReferenceLoad(CATEGORY_DEFINITIONS, "category_map", len(doc["categories"]),
-                               last_updated=parse_time(doc.get("last_updated"), path, "/last_updated"))
+    return rows, ReferenceLoad(
+        CATEGORY_DEFINITIONS,
+        "category_map",
+        len(doc["categories"]),
+        last_updated=parse_time(doc.get("last_updated"), path, "/last_updated"),
+    )
 
 
-def lookup_rows(path: Path, lines: list[tuple[int, Any]] | None = None) -> tuple[list[list[Any]], ReferenceLoad]:
+def lookup_rows(
+    path: Path, lines: list[tuple[int, Any]] | None = None
+) -> tuple[list[list[Any]], ReferenceLoad]:
     """One row per looked-up condition; only ever called on a file that passed validation,
     which rejects the corrupt all-one-market-id shape of the real file."""
-    rows = [[obj.get("condition_id"), obj.get("market_id"), number]
-            for number, obj in (_jsonl(path) if lines is None else lines)]
+    rows = [
+        [obj.get("condition_id"), obj.get("market_id"), number]
+        for number, obj in (_jsonl(path) if lines is None else lines)
+    ]
     return rows, ReferenceLoad(LOOKUPS, "market_id_lookups", len(rows))
 
 
@@ -202,8 +232,12 @@ def backfill_summary(path: Path, doc: Any = None) -> tuple[list[list[Any]], Refe
     reads it, so it is validated and recorded in ops.reference_loads but not loaded."""
     doc = _read_json(path) if doc is None else doc
     lists = ("valid_backfill_mappings", "unknown_market_id_mappings", "not_found_in_local_sample")
-    return [], ReferenceLoad(BACKFILL, None, sum(len(doc.get(k) or []) for k in lists),
-                             last_updated=parse_time(doc.get("generated_at"), path, "/generated_at"))
+    return [], ReferenceLoad(
+        BACKFILL,
+        None,
+        sum(len(doc.get(k) or []) for k in lists),
+        last_updated=parse_time(doc.get("generated_at"), path, "/generated_at"),
+    )
 
 
 def replace_table(client: Client, table: str, rows: list[list[Any]], columns: list[str]) -> None:
@@ -220,24 +254,64 @@ def replace_table(client: Client, table: str, rows: list[list[Any]], columns: li
 
 
 COLUMNS = {
-    "resolutions": ["condition_id", "market_id", "resolved_outcome", "payout_yes", "payout_no",
-                    "resolved_at", "error", "entry_index"],
-    "markets": ["condition_id", "market_id", "question", "category", "tags", "token_ids",
-                "event_id", "end_date", "line_number"],
+    "resolutions": [
+        "condition_id",
+        "market_id",
+        "resolved_outcome",
+        "payout_yes",
+        "payout_no",
+        "resolved_at",
+        "error",
+        "entry_index",
+    ],
+    "markets": [
+        "condition_id",
+        "market_id",
+        "question",
+        "category",
+        "tags",
+        "token_ids",
+        "event_id",
+        "end_date",
+        "line_number",
+    ],
     "category_map": ["canonical", "kind", "key", "priority"],
     "market_id_lookups": ["condition_id", "market_id", "line_number"],
 }
 # The raw table each file replaces (None: validated and recorded only).
-TABLES = {RESOLUTION_MAP: "resolutions", MARKETS: "markets", CATEGORY_DEFINITIONS: "category_map",
-          LOOKUPS: "market_id_lookups", BACKFILL: None}
-PARSERS = {RESOLUTION_MAP: resolution_rows, MARKETS: market_rows, CATEGORY_DEFINITIONS: category_rows,
-           LOOKUPS: lookup_rows, BACKFILL: backfill_summary}
-LOAD_COLUMNS = ["file_name", "sha256", "size_bytes", "entries", "resolved", "claimed",
-                "last_updated", "loaded_at", "status", "warnings", "errors", "problems"]
+TABLES = {
+    RESOLUTION_MAP: "resolutions",
+    MARKETS: "markets",
+    CATEGORY_DEFINITIONS: "category_map",
+    LOOKUPS: "market_id_lookups",
+    BACKFILL: None,
+}
+PARSERS = {
+    RESOLUTION_MAP: resolution_rows,
+    MARKETS: market_rows,
+    CATEGORY_DEFINITIONS: category_rows,
+    LOOKUPS: lookup_rows,
+    BACKFILL: backfill_summary,
+}
+LOAD_COLUMNS = [
+    "file_name",
+    "sha256",
+    "size_bytes",
+    "entries",
+    "resolved",
+    "claimed",
+    "last_updated",
+    "loaded_at",
+    "status",
+    "warnings",
+    "errors",
+    "problems",
+]
 
 
-def _record(client: Client, report: validation.Report, status: str,
-            load: ReferenceLoad | None = None) -> None:
+def _record(
+    client: Client, report: validation.Report, status: str, load: ReferenceLoad | None = None
+) -> None:
     """One ops.reference_loads row per attempt: what was read (hash, size, counts, the
     file's own last_updated) and whether it was loaded, so freshness and history can be
     checked later. Freshness must look at status = 'loaded' rows only."""
@@ -247,15 +321,26 @@ def _record(client: Client, report: validation.Report, status: str,
             last_updated = parse_time(report.last_updated, report.path, "/last_updated")
         except ReferenceFileError:
             last_updated = None
-    client.insert("ops.reference_loads", [[
-        report.path.name, report.sha256, report.size,
-        load.entries if load else report.entries or 0,
-        load.resolved if load else report.resolved,
-        load.claimed if load else report.claimed,
-        last_updated, dt.datetime.now(dt.timezone.utc), status,
-        report.warning_count, report.error_count,
-        "\n".join(str(p) for p in report.problems()[:20]),
-    ]], column_names=LOAD_COLUMNS)
+    client.insert(
+        "ops.reference_loads",
+        [
+            [
+                report.path.name,
+                report.sha256,
+                report.size,
+                load.entries if load else report.entries or 0,
+                load.resolved if load else report.resolved,
+                load.claimed if load else report.claimed,
+                last_updated,
+                dt.datetime.now(dt.UTC),
+                status,
+                report.warning_count,
+                report.error_count,
+                "\n".join(str(p) for p in report.problems()[:20]),
+            ]
+        ],
+        column_names=LOAD_COLUMNS,
+    )
 
 
 def unchanged_since_last_load(client: Client, path: Path) -> ReferenceLoad | None:
@@ -269,17 +354,26 @@ def unchanged_since_last_load(client: Client, path: Path) -> ReferenceLoad | Non
     rows = client.query(
         "SELECT sha256, entries, resolved, claimed, last_updated, warnings, problems "
         "FROM ops.reference_loads WHERE file_name = {f:String} AND status = 'loaded' "
-        "ORDER BY loaded_at DESC LIMIT 1", parameters={"f": path.name}).result_rows
+        "ORDER BY loaded_at DESC LIMIT 1",
+        parameters={"f": path.name},
+    ).result_rows
     if not rows or rows[0][0] != digest:
         return None
     _, entries, resolved, claimed, last_updated, warning_count, problems = rows[0]
     table = TABLES.get(path.name)
     if table is not None and not client.command(f"SELECT count() FROM raw.{table}"):
         return None
-    return ReferenceLoad(path.name, table, int(entries), resolved=resolved, claimed=claimed,
-                         last_updated=last_updated, unchanged=True,
-                         warnings=[w for w in (problems or "").splitlines() if w] if warning_count else [],
-                         warning_count=int(warning_count or 0))
+    return ReferenceLoad(
+        path.name,
+        table,
+        int(entries),
+        resolved=resolved,
+        claimed=claimed,
+        last_updated=last_updated,
+        unchanged=True,
+        warnings=[w for w in (problems or "").splitlines() if w] if warning_count else [],
+        warning_count=int(warning_count or 0),
+    )
 
 
 def load_reference_file(client: Client, path: Path, force: bool = False) -> ReferenceLoad:

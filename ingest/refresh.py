@@ -10,6 +10,7 @@
 Both page through the entity by `id_gt` (the subgraphs cap `first` at 1000 and `skip` at
 5000) through the same rate-limited, retrying client as the fills (ingest/subgraph.py).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,9 +20,10 @@ import os
 import re
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
@@ -33,7 +35,7 @@ from pipeline.steps import RunContext, SkipStep, StepResult
 
 log = logging.getLogger(__name__)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 RESOLUTION_MAP = "expanded_resolution_map.json"
 MARKETS = "markets.jsonl"
 CONDITION_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -60,7 +62,9 @@ query Conditions($first: Int!, $where: Condition_filter!) {
 """.strip()
 
 
-def iter_entities(client: SubgraphClient, query: str, root: str, page_size: int = 1000) -> Iterator[list[dict]]:
+def iter_entities(
+    client: SubgraphClient, query: str, root: str, page_size: int = 1000
+) -> Iterator[list[dict]]:
     """Every entity of `root`, a page at a time, following the server's id order."""
     last: str | None = None
     page = 0
@@ -68,8 +72,9 @@ def iter_entities(client: SubgraphClient, query: str, root: str, page_size: int 
         page += 1
         data = client.query(query, {"first": page_size, "where": {"id_gt": last} if last else {}})
         rows = data.get(root)
-        if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), str)
-                                                 for r in rows):
+        if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("id"), str) for r in rows
+        ):
             raise MalformedPage(f"{client.label}: {root} page {page}: expected a list of objects with ids")
         if rows:
             yield rows
@@ -79,6 +84,7 @@ def iter_entities(client: SubgraphClient, query: str, root: str, page_size: int 
 
 
 # --- token map -------------------------------------------------------------------------------
+
 
 def token_rows(rows: list[dict], fetched_at: dt.datetime) -> list[list[Any]]:
     out = []
@@ -90,8 +96,9 @@ def token_rows(rows: list[dict], fetched_at: dt.datetime) -> list[list[Any]]:
             raise MalformedPage(f"marketDatas {token[:20]}: condition {cond!r} is not 0x + 64 hex")
         if index is not None and not (str(index).isdigit() and int(index) < 256):
             raise MalformedPage(f"marketDatas {token[:20]}: outcomeIndex {index!r} is not a small integer")
-        out.append([token, cond.lower(), int(index) if index is not None else None,
-                    "orderbook-subgraph", fetched_at])
+        out.append(
+            [token, cond.lower(), int(index) if index is not None else None, "orderbook-subgraph", fetched_at]
+        )
     return out
 
 
@@ -107,8 +114,11 @@ def refresh_token_map(settings: Settings, ch: Client, client: SubgraphClient | N
     try:
         for rows in iter_entities(client, TOKENS_QUERY, "marketDatas", settings.goldsky_page_size):
             batch = token_rows(rows, fetched_at)
-            ch.insert(stage, batch, column_names=["token_id", "condition_id", "outcome_index",
-                                                  "source", "fetched_at"])
+            ch.insert(
+                stage,
+                batch,
+                column_names=["token_id", "condition_id", "outcome_index", "source", "fetched_at"],
+            )
             total += len(batch)
         ch.command(f"EXCHANGE TABLES {stage} AND raw.token_map")
     finally:
@@ -119,6 +129,7 @@ def refresh_token_map(settings: Settings, ch: Client, client: SubgraphClient | N
 
 
 # --- resolutions ------------------------------------------------------------------------------
+
 
 def _int(value: Any, what: str, cid: str) -> int:
     if isinstance(value, bool) or not str(value).lstrip("-").isdigit():
@@ -165,7 +176,11 @@ def market_ids(data_dir: Path) -> dict[str, str]:
                 m = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if isinstance(m, dict) and isinstance(m.get("condition_id"), str) and m.get("market_id") is not None:
+            if (
+                isinstance(m, dict)
+                and isinstance(m.get("condition_id"), str)
+                and m.get("market_id") is not None
+            ):
                 out.setdefault(m["condition_id"].lower(), str(m["market_id"]))
     return out
 
@@ -194,8 +209,9 @@ class ResolutionRefresh:
     last_updated: str
 
 
-def refresh_resolutions(settings: Settings, client: SubgraphClient | None = None,
-                        now: dt.datetime | None = None) -> ResolutionRefresh:
+def refresh_resolutions(
+    settings: Settings, client: SubgraphClient | None = None, now: dt.datetime | None = None
+) -> ResolutionRefresh:
     """Rebuild DATA_DIR/expanded_resolution_map.json from the pnl-subgraph's conditions."""
     now = now or dt.datetime.now(UTC)
     stamp = now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -203,9 +219,11 @@ def refresh_resolutions(settings: Settings, client: SubgraphClient | None = None
     client = client or SubgraphClient.from_settings(settings, settings.goldsky_pnl_subgraph_url)
     markets = market_ids(settings.data_dir)
     try:
-        entries = [resolution_entry(c, markets, stamp)
-                   for rows in iter_entities(client, CONDITIONS_QUERY, "conditions", settings.goldsky_page_size)
-                   for c in rows]
+        entries = [
+            resolution_entry(c, markets, stamp)
+            for rows in iter_entities(client, CONDITIONS_QUERY, "conditions", settings.goldsky_page_size)
+            for c in rows
+        ]
     finally:
         if own:
             client.close()
@@ -213,21 +231,28 @@ def refresh_resolutions(settings: Settings, client: SubgraphClient | None = None
     if not entries and path.exists():
         raise GoldskyError(f"{client.label} returned no conditions: keeping the existing {path.name}")
     resolved = sum(e["resolved_outcome"] is not None for e in entries)
-    doc = {"total_conditions": len(entries), "resolved_conditions": resolved,
-           "last_updated": stamp, "resolutions": entries}
+    doc = {
+        "total_conditions": len(entries),
+        "resolved_conditions": resolved,
+        "last_updated": stamp,
+        "resolutions": entries,
+    }
     write_atomically(path, json.dumps(doc, indent=2) + "\n")
     return ResolutionRefresh(path, len(entries), resolved, stamp)
 
 
 # --- pipeline step ----------------------------------------------------------------------------
 
+
 def step_refresh_resolutions(ctx: RunContext) -> StepResult:
     """Nightly: token map into raw.token_map, resolution map into DATA_DIR (loaded by the
     load_reference step that follows). Only for GOLDSKY_SOURCE=subgraph."""
     settings = ctx.settings
     if settings.goldsky_source != "subgraph":
-        raise SkipStep(f"GOLDSKY_SOURCE={settings.goldsky_source}: resolutions come from the "
-                       "files in DATA_DIR (set GOLDSKY_SOURCE=subgraph to refresh them from Goldsky)")
+        raise SkipStep(
+            f"GOLDSKY_SOURCE={settings.goldsky_source}: resolutions come from the "
+            "files in DATA_DIR (set GOLDSKY_SOURCE=subgraph to refresh them from Goldsky)"
+        )
     details: dict[str, Any] = {}
     errors: list[str] = []
     try:
@@ -238,14 +263,21 @@ def step_refresh_resolutions(ctx: RunContext) -> StepResult:
         errors.append(f"token map: {exc}")
     try:
         res = refresh_resolutions(settings, now=ctx.started_at)
-        details.update(resolution_map=str(res.path), conditions=res.total, resolved=res.resolved,
-                       last_updated=res.last_updated)
+        details.update(
+            resolution_map=str(res.path),
+            conditions=res.total,
+            resolved=res.resolved,
+            last_updated=res.last_updated,
+        )
     except GoldskyError as exc:
         errors.append(f"resolutions: {exc}")
-    result = StepResult(rows_in=details.get("conditions"), rows_out=details.get("resolved"),
-                        details=details,
-                        message=f"{details.get('tokens', 'no')} tokens, {details.get('conditions', 'no')} "
-                                f"conditions ({details.get('resolved', 0)} resolved)")
+    result = StepResult(
+        rows_in=details.get("conditions"),
+        rows_out=details.get("resolved"),
+        details=details,
+        message=f"{details.get('tokens', 'no')} tokens, {details.get('conditions', 'no')} "
+        f"conditions ({details.get('resolved', 0)} resolved)",
+    )
     if errors:
         result.status, result.error = "failed", "; ".join(errors)
         result.warnings += errors

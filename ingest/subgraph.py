@@ -24,6 +24,7 @@ Why it is built this way (DOMAIN.md §1):
 * **Fetching overlaps writing.** One thread pages through the subgraph while the caller's
   thread validates and writes batches, so ingest is limited by the server.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -36,8 +37,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import tenacity
@@ -50,7 +52,7 @@ from pipeline.config import Settings, _redact_url
 
 log = logging.getLogger(__name__)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SOURCE = "subgraph"
 # After this day the public subgraphs are incomplete (v2 exchanges): use the datasets.
 V2_CUTOVER = dt.datetime(2026, 4, 28, tzinfo=UTC)
@@ -98,13 +100,26 @@ STAGE_INSERT_COLUMNS = ["row_number", *FIELD_COLUMNS.values(), "contract_version
 
 # GraphQL error texts that say "try again later" rather than "your query is wrong".
 TRANSIENT_GRAPHQL = (
-    ALLOWANCE_TEXT, "timeout", "timed out", "too many requests", "rate limit", "bad indexers",
-    "indexer", "unavailable", "overloaded", "try again", "temporarily", "connection",
-    "internal error", "service", "deadline",
+    ALLOWANCE_TEXT,
+    "timeout",
+    "timed out",
+    "too many requests",
+    "rate limit",
+    "bad indexers",
+    "indexer",
+    "unavailable",
+    "overloaded",
+    "try again",
+    "temporarily",
+    "connection",
+    "internal error",
+    "service",
+    "deadline",
 )
 
 
 # --- errors ---------------------------------------------------------------------------------
+
 
 class GoldskyError(RuntimeError):
     """The subgraph answered something we must not retry (or retries ran out)."""
@@ -129,12 +144,12 @@ class _Cancelled(Exception):
 
 # --- rate limit -----------------------------------------------------------------------------
 
+
 class TokenBucket:
     """At most `rate` requests per second on average, bursts up to `burst`. `rate <= 0`
     disables the limit (benchmarks against the local fake server only)."""
 
-    def __init__(self, rate: float, burst: float | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic):
         self.rate = rate
         self.capacity = max(1.0, burst if burst is not None else min(rate, 10.0))
         self.tokens = self.capacity
@@ -160,14 +175,15 @@ class TokenBucket:
 
 # --- HTTP + GraphQL client ------------------------------------------------------------------
 
+
 @dataclass
 class ClientStats:
     requests: int = 0
     retries: int = 0
-    http_s: float = 0.0        # waiting for answers (server time + transfer)
-    decode_s: float = 0.0      # JSON decoding
-    throttle_s: float = 0.0    # waiting for the rate limiter
-    backoff_s: float = 0.0     # sleeping between retries
+    http_s: float = 0.0  # waiting for answers (server time + transfer)
+    decode_s: float = 0.0  # JSON decoding
+    throttle_s: float = 0.0  # waiting for the rate limiter
+    backoff_s: float = 0.0  # sleeping between retries
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
@@ -195,10 +211,19 @@ def _snippet(body: bytes, limit: int = 200) -> str:
 class SubgraphClient:
     """POSTs GraphQL to one subgraph with rate limiting and retries; returns `data`."""
 
-    def __init__(self, url: str, *, api_key: str | None = None, timeout_s: float = 30.0,
-                 rate_limit: float = 20.0, max_attempts: int = 10, wait_s: float = 1.0,
-                 max_wait_s: float = 60.0, bucket: TokenBucket | None = None,
-                 cancel: threading.Event | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 30.0,
+        rate_limit: float = 20.0,
+        max_attempts: int = 10,
+        wait_s: float = 1.0,
+        max_wait_s: float = 60.0,
+        bucket: TokenBucket | None = None,
+        cancel: threading.Event | None = None,
+    ):
         self.url = url
         self.label = _redact_url(url)
         headers = {"content-type": "application/json", "accept": "application/json"}
@@ -212,16 +237,22 @@ class SubgraphClient:
         self._backoff = tenacity.wait_exponential_jitter(multiplier=wait_s, max=max_wait_s, jitter=wait_s)
 
     @classmethod
-    def from_settings(cls, settings: Settings, url: str | None = None, **kw: Any) -> "SubgraphClient":
-        return cls(url or settings.goldsky_subgraph_url, api_key=settings.goldsky_api_key,
-                   timeout_s=settings.goldsky_timeout_s, rate_limit=settings.goldsky_rate_limit,
-                   max_attempts=settings.goldsky_max_attempts, wait_s=settings.goldsky_retry_wait_s,
-                   max_wait_s=settings.goldsky_retry_max_wait_s, **kw)
+    def from_settings(cls, settings: Settings, url: str | None = None, **kw: Any) -> SubgraphClient:
+        return cls(
+            url or settings.goldsky_subgraph_url,
+            api_key=settings.goldsky_api_key,
+            timeout_s=settings.goldsky_timeout_s,
+            rate_limit=settings.goldsky_rate_limit,
+            max_attempts=settings.goldsky_max_attempts,
+            wait_s=settings.goldsky_retry_wait_s,
+            max_wait_s=settings.goldsky_retry_max_wait_s,
+            **kw,
+        )
 
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "SubgraphClient":
+    def __enter__(self) -> SubgraphClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -242,9 +273,17 @@ class SubgraphClient:
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         self.stats.retries += 1
         exc = state.outcome.exception() if state.outcome else None
-        log.warning("goldsky request failed, retrying", extra={"ctx": {
-            "endpoint": self.label, "attempt": state.attempt_number, "error": str(exc),
-            "wait_s": round(state.upcoming_sleep, 3)}})
+        log.warning(
+            "goldsky request failed, retrying",
+            extra={
+                "ctx": {
+                    "endpoint": self.label,
+                    "attempt": state.attempt_number,
+                    "error": str(exc),
+                    "wait_s": round(state.upcoming_sleep, 3),
+                }
+            },
+        )
 
     def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """The `data` object of a successful answer. Raises GoldskyError (MalformedPage for
@@ -252,7 +291,10 @@ class SubgraphClient:
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Transient),
             stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=self._wait, sleep=self._sleep, before_sleep=self._before_sleep)
+            wait=self._wait,
+            sleep=self._sleep,
+            before_sleep=self._before_sleep,
+        )
         try:
             return retrying(self._once, query, variables or {})
         except tenacity.RetryError as exc:
@@ -276,11 +318,15 @@ class SubgraphClient:
             self.stats.http_s += time.perf_counter() - started
         body = response.content
         if response.status_code == 429 or ALLOWANCE_TEXT.encode() in body[:2000].lower():
-            raise _Transient(f"rate limited (HTTP {response.status_code}): {_snippet(body, 120)}",
-                             retry_after=_retry_after(response.headers))
+            raise _Transient(
+                f"rate limited (HTTP {response.status_code}): {_snippet(body, 120)}",
+                retry_after=_retry_after(response.headers),
+            )
         if response.status_code >= 500:
-            raise _Transient(f"HTTP {response.status_code}: {_snippet(body, 120)}",
-                             retry_after=_retry_after(response.headers))
+            raise _Transient(
+                f"HTTP {response.status_code}: {_snippet(body, 120)}",
+                retry_after=_retry_after(response.headers),
+            )
         if response.status_code >= 400:
             hint = " (check GOLDSKY_API_KEY)" if response.status_code in (401, 403) else ""
             raise GoldskyError(f"{self.label}: HTTP {response.status_code}{hint}: {_snippet(body)}")
@@ -288,8 +334,9 @@ class SubgraphClient:
         try:
             doc = json.loads(body)
         except ValueError as exc:
-            raise _Transient(f"malformed JSON answer ({exc}): {_snippet(body, 80)!r}",
-                             malformed=True) from None
+            raise _Transient(
+                f"malformed JSON answer ({exc}): {_snippet(body, 80)!r}", malformed=True
+            ) from None
         finally:
             self.stats.decode_s += time.perf_counter() - started
         if not isinstance(doc, dict):
@@ -298,7 +345,8 @@ class SubgraphClient:
         if errors:
             messages = "; ".join(
                 str(e.get("message", e)) if isinstance(e, dict) else str(e)
-                for e in (errors if isinstance(errors, list) else [errors]))
+                for e in (errors if isinstance(errors, list) else [errors])
+            )
             if any(t in messages.lower() for t in TRANSIENT_GRAPHQL):
                 raise _Transient(f"GraphQL error: {messages}")
             raise GoldskyError(f"{self.label}: GraphQL error: {messages}")
@@ -313,6 +361,7 @@ class SubgraphClient:
 
 
 # --- lag --------------------------------------------------------------------------------------
+
 
 def meta(client: SubgraphClient, now: dt.datetime | None = None) -> dict[str, Any]:
     """How far the subgraph's indexed head is behind the wall clock."""
@@ -341,16 +390,22 @@ def subgraph_lag(settings: Settings, url: str | None = None) -> dict[str, Any]:
             client.max_attempts = min(client.max_attempts, 3)
             report = meta(client)
     except Exception as exc:  # the healthcheck shows it; it must not crash
-        return {"endpoint": _redact_url(url or settings.goldsky_subgraph_url), "ok": False,
-                "error": f"{type(exc).__name__}: {exc}", "max_lag_minutes": settings.goldsky_max_lag_minutes}
+        return {
+            "endpoint": _redact_url(url or settings.goldsky_subgraph_url),
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "max_lag_minutes": settings.goldsky_max_lag_minutes,
+        }
     lag = report["lag_minutes"]
     report["max_lag_minutes"] = settings.goldsky_max_lag_minutes
-    report["ok"] = (lag is not None and lag <= settings.goldsky_max_lag_minutes
-                    and not report["has_indexing_errors"])
+    report["ok"] = (
+        lag is not None and lag <= settings.goldsky_max_lag_minutes and not report["has_indexing_errors"]
+    )
     return report
 
 
 # --- pagination ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Cursor:
@@ -371,9 +426,9 @@ class Cursor:
 @dataclass
 class Page:
     columns: list[list[Any]]  # one list per FIELDS entry: the page's events column by column
-    cursor: Cursor            # where the cursor stands once these events are stored
+    cursor: Cursor  # where the cursor stands once these events are stored
     number: int
-    requested: Cursor         # the cursor the page was asked for (for error messages)
+    requested: Cursor  # the cursor the page was asked for (for error messages)
 
     def __len__(self) -> int:
         return len(self.columns[0]) if self.columns else 0
@@ -400,8 +455,10 @@ def _columns(data: dict[str, Any], page_no: int, asked: Cursor) -> tuple[list[li
     ids, stamps = columns[0], columns[1]
     if not all(ids) or not all(stamps) or not all(map(str.isdigit, stamps)):
         i = next(i for i, (a, t) in enumerate(zip(ids, stamps)) if not (a and t and t.isdigit()))
-        raise MalformedPage(f"{where}: event {i} (id {ids[i]!r:.70}): id must be set and "
-                            f"timestamp unix seconds, got {stamps[i]!r:.30}")
+        raise MalformedPage(
+            f"{where}: event {i} (id {ids[i]!r:.70}): id must be set and "
+            f"timestamp unix seconds, got {stamps[i]!r:.30}"
+        )
     return columns, list(map(int, stamps))
 
 
@@ -410,12 +467,14 @@ def _field(value: Any, name: str, i: int, event: dict, where: str) -> str | None
         return value  # a missing field is reported by the SQL rules with the event's id
     if type(value) is int:
         return str(value)  # a BigInt sent as a JSON number
-    raise MalformedPage(f"{where}: event {i} (id {event.get('id')!r:.70}): field {name} is "
-                        f"not a string: {value!r:.40}")
+    raise MalformedPage(
+        f"{where}: event {i} (id {event.get('id')!r:.70}): field {name} is not a string: {value!r:.40}"
+    )
 
 
-def iter_fill_pages(client: SubgraphClient, start: Cursor, until_ts: int | None = None,
-                    page_size: int = 1000) -> Iterator[Page]:
+def iter_fill_pages(
+    client: SubgraphClient, start: Cursor, until_ts: int | None = None, page_size: int = 1000
+) -> Iterator[Page]:
     """Pages of events after `start` (and before `until_ts`), each with the cursor that holds
     once it is stored. Ends when the subgraph has nothing more in the range."""
     cursor, number = start, 0
@@ -450,8 +509,9 @@ def iter_fill_pages(client: SubgraphClient, start: Cursor, until_ts: int | None 
         if stamps != sorted(stamps):
             raise MalformedPage(f"{label}: events are not in timestamp order")
         if stamps[0] < cursor.ts or (until_ts is not None and stamps[-1] >= until_ts):
-            raise MalformedPage(f"{label}: timestamps {stamps[0]}..{stamps[-1]} are outside the "
-                                f"requested range")
+            raise MalformedPage(
+                f"{label}: timestamps {stamps[0]}..{stamps[-1]} are outside the requested range"
+            )
         if len(stamps) < page_size:  # everything in range up to now
             nxt = Cursor(stamps[-1] + 1)
             yield Page(columns, nxt, number, cursor)
@@ -474,6 +534,7 @@ def iter_fill_pages(client: SubgraphClient, start: Cursor, until_ts: int | None 
 
 # --- cursor store --------------------------------------------------------------------------
 
+
 @dataclass
 class CursorState:
     cursor: Cursor
@@ -484,7 +545,9 @@ class CursorState:
 def read_cursor(ch: Client, source: str) -> CursorState | None:
     rows = ch.query(
         "SELECT seq, toUnixTimestamp(cursor_ts), after_id, rows_total FROM ops.ingest_cursor "
-        "WHERE source = {s:String} ORDER BY seq DESC LIMIT 1", parameters={"s": source}).result_rows
+        "WHERE source = {s:String} ORDER BY seq DESC LIMIT 1",
+        parameters={"s": source},
+    ).result_rows
     if not rows:
         return None
     seq, ts, after_id, total = rows[0]
@@ -492,10 +555,20 @@ def read_cursor(ch: Client, source: str) -> CursorState | None:
 
 
 def write_cursor(ch: Client, source: str, state: CursorState) -> None:
-    ch.insert("ops.ingest_cursor",
-              [[source, state.seq, state.cursor.time, state.cursor.after_id, state.rows_total,
-                dt.datetime.now(UTC)]],
-              column_names=["source", "seq", "cursor_ts", "after_id", "rows_total", "updated_at"])
+    ch.insert(
+        "ops.ingest_cursor",
+        [
+            [
+                source,
+                state.seq,
+                state.cursor.time,
+                state.cursor.after_id,
+                state.rows_total,
+                dt.datetime.now(UTC),
+            ]
+        ],
+        column_names=["source", "seq", "cursor_ts", "after_id", "rows_total", "updated_at"],
+    )
 
 
 def source_key(since: dt.datetime | None, until: dt.datetime | None) -> str:
@@ -507,6 +580,7 @@ def source_key(since: dt.datetime | None, until: dt.datetime | None) -> str:
 
 
 # --- writing ---------------------------------------------------------------------------------
+
 
 class FillWriter:
     """Stages pages, validates them with the file loader's SQL rules, inserts new ids."""
@@ -535,8 +609,12 @@ class FillWriter:
         if not n:
             return 0, 0
         try:
-            self.ch.insert(self.stage, [list(range(1, n + 1)), *columns, ["v1"] * n],
-                           column_names=STAGE_INSERT_COLUMNS, column_oriented=True)
+            self.ch.insert(
+                self.stage,
+                [list(range(1, n + 1)), *columns, ["v1"] * n],
+                column_names=STAGE_INSERT_COLUMNS,
+                column_oriented=True,
+            )
             problems, bad = goldsky_files.find_problems(self.ch, self.stage, limit=5)
             if problems:
                 first = int(problems[0].split(":")[0].split()[1])
@@ -544,7 +622,8 @@ class FillWriter:
                 raise MalformedPage(
                     f"page {page.number} (cursor {page.requested}): {bad} bad events, e.g. "
                     + "; ".join(_page_relative(p, spans) for p in problems)
-                    + "; nothing from this batch was written")
+                    + "; nothing from this batch was written"
+                )
             new = goldsky_files.insert_new_rows(self.ch, self.stage)
         finally:
             self.ch.command(f"TRUNCATE TABLE {self.stage}")
@@ -560,6 +639,7 @@ def _page_relative(problem: str, spans: list[tuple[int, Page]]) -> str:
 
 
 # --- the run ---------------------------------------------------------------------------------
+
 
 @dataclass
 class IngestReport:
@@ -598,7 +678,11 @@ class _Progress:
 
     def maybe_log(self, report: IngestReport, cursor: Cursor, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self.last_at < self.every_s and report.pages - self.last_pages < self.every_pages:
+        if (
+            not force
+            and now - self.last_at < self.every_s
+            and report.pages - self.last_pages < self.every_pages
+        ):
             return
         self.last_at, self.last_pages = now, report.pages
         elapsed = max(now - self.started, 1e-9)
@@ -606,22 +690,36 @@ class _Progress:
         covered = cursor.ts - self.start_ts
         left = max(0.0, target.timestamp() - cursor.ts)
         eta = left * elapsed / covered if covered > 0 else None
-        log.info("subgraph ingest progress", extra={"ctx": {
-            "rows": report.rows_fetched, "rows_new": report.rows_new,
-            "rows_per_s": round(report.rows_fetched / elapsed), "pages": report.pages,
-            "cursor": cursor.time.isoformat(), "target": target.isoformat(timespec="seconds"),
-            "eta_s": round(eta) if eta is not None else None,
-            "eta": str(dt.timedelta(seconds=round(eta))) if eta is not None else "unknown",
-            "retries": report.retries}})
+        log.info(
+            "subgraph ingest progress",
+            extra={
+                "ctx": {
+                    "rows": report.rows_fetched,
+                    "rows_new": report.rows_new,
+                    "rows_per_s": round(report.rows_fetched / elapsed),
+                    "pages": report.pages,
+                    "cursor": cursor.time.isoformat(),
+                    "target": target.isoformat(timespec="seconds"),
+                    "eta_s": round(eta) if eta is not None else None,
+                    "eta": str(dt.timedelta(seconds=round(eta))) if eta is not None else "unknown",
+                    "retries": report.retries,
+                }
+            },
+        )
 
 
 BatchHook = Callable[[str, int], None]  # (event, batch number): "inserted" | "committed"
 
 
-def ingest_fills(settings: Settings, *, since: dt.datetime | None = None,
-                 until: dt.datetime | None = None, hook: BatchHook | None = None,
-                 progress_every_s: float = PROGRESS_EVERY_S,
-                 check_lag: bool = True) -> IngestReport:
+def ingest_fills(
+    settings: Settings,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    hook: BatchHook | None = None,
+    progress_every_s: float = PROGRESS_EVERY_S,
+    check_lag: bool = True,
+) -> IngestReport:
     """Fetch every event from the cursor (or `since`, or GOLDSKY_START) up to `until` (or the
     subgraph's head) into raw.order_filled, advancing the cursor after each batch."""
     key = source_key(since, until)
@@ -633,26 +731,45 @@ def ingest_fills(settings: Settings, *, since: dt.datetime | None = None,
         with warehouse.connect(settings) as ch:
             ensure_tables(ch)
             state = read_cursor(ch, key) or CursorState(
-                Cursor(int((since or settings.goldsky_start).timestamp())), 0, 0)
+                Cursor(int((since or settings.goldsky_start).timestamp())), 0, 0
+            )
             report = IngestReport(source=key, start=str(state.cursor))
             if until is None or until > V2_CUTOVER:
                 report.warnings.append(
                     "subgraph data after 2026-04-28 is incomplete (v2 exchanges): use Goldsky's "
-                    "v2 datasets (GOLDSKY_SOURCE=dataset) for that period; see docs/goldsky.md")
+                    "v2 datasets (GOLDSKY_SOURCE=dataset) for that period; see docs/goldsky.md"
+                )
             if check_lag:
                 _check_lag(client, settings, report)
             for warning in report.warnings:
                 log.warning(warning, extra={"ctx": {"endpoint": client.label}})
-            log.info("subgraph ingest started", extra={"ctx": {
-                "source": key, "endpoint": client.label, "cursor": str(state.cursor),
-                "until": until.isoformat() if until else "head"}})
+            log.info(
+                "subgraph ingest started",
+                extra={
+                    "ctx": {
+                        "source": key,
+                        "endpoint": client.label,
+                        "cursor": str(state.cursor),
+                        "until": until.isoformat() if until else "head",
+                    }
+                },
+            )
             try:
-                _run(ch, client, state, key, until_ts, until, settings, report, hook,
-                     progress_every_s, cancel)
+                _run(
+                    ch, client, state, key, until_ts, until, settings, report, hook, progress_every_s, cancel
+                )
             except BaseException as exc:
-                log.error("subgraph ingest stopped", extra={"ctx": {
-                    "error": f"{type(exc).__name__}: {exc}", "cursor": str(state.cursor),
-                    "rows": report.rows_fetched, "rows_new": report.rows_new}})
+                log.error(
+                    "subgraph ingest stopped",
+                    extra={
+                        "ctx": {
+                            "error": f"{type(exc).__name__}: {exc}",
+                            "cursor": str(state.cursor),
+                            "rows": report.rows_fetched,
+                            "rows_new": report.rows_new,
+                        }
+                    },
+                )
                 raise
             report.end = str(state.cursor)
     finally:
@@ -664,8 +781,10 @@ def ingest_fills(settings: Settings, *, since: dt.datetime | None = None,
     report.throttle_s, report.backoff_s = round(stats.throttle_s, 3), round(stats.backoff_s, 3)
     report.seconds = round(time.monotonic() - started, 3)
     report.rows_per_s = round(report.rows_fetched / report.seconds) if report.seconds else 0.0
-    log.info("subgraph ingest finished", extra={"ctx": {k: v for k, v in report.as_dict().items()
-                                                       if k not in ("lag", "warnings")}})
+    log.info(
+        "subgraph ingest finished",
+        extra={"ctx": {k: v for k, v in report.as_dict().items() if k not in ("lag", "warnings")}},
+    )
     return report
 
 
@@ -680,7 +799,8 @@ def _check_lag(client: SubgraphClient, settings: Settings, report: IngestReport)
         report.warnings.append(
             f"the subgraph is {lag:.0f} minutes behind the chain (head block "
             f"{report.lag.get('block_number')} at {report.lag.get('block_time')}; limit "
-            f"GOLDSKY_MAX_LAG_MINUTES={settings.goldsky_max_lag_minutes:g})")
+            f"GOLDSKY_MAX_LAG_MINUTES={settings.goldsky_max_lag_minutes:g})"
+        )
     if report.lag.get("has_indexing_errors"):
         report.warnings.append("the subgraph reports indexing errors (_meta.hasIndexingErrors)")
 
@@ -688,9 +808,16 @@ def _check_lag(client: SubgraphClient, settings: Settings, report: IngestReport)
 _DONE = object()
 
 
-def _fetch(client: SubgraphClient, start: Cursor, until_ts: int | None, page_size: int,
-           out: "queue.Queue[Any]", cancel: threading.Event) -> None:
+def _fetch(
+    client: SubgraphClient,
+    start: Cursor,
+    until_ts: int | None,
+    page_size: int,
+    out: queue.Queue[Any],
+    cancel: threading.Event,
+) -> None:
     """The fetcher thread: pages into `out`, then _DONE or the exception that stopped it."""
+
     def put(item: Any) -> None:
         while not cancel.is_set():
             try:
@@ -713,13 +840,26 @@ def _fetch(client: SubgraphClient, start: Cursor, until_ts: int | None, page_siz
             return
 
 
-def _run(ch: Client, client: SubgraphClient, state: CursorState, key: str, until_ts: int | None,
-         until: dt.datetime | None, settings: Settings, report: IngestReport,
-         hook: BatchHook | None, progress_every_s: float, cancel: threading.Event) -> None:
+def _run(
+    ch: Client,
+    client: SubgraphClient,
+    state: CursorState,
+    key: str,
+    until_ts: int | None,
+    until: dt.datetime | None,
+    settings: Settings,
+    report: IngestReport,
+    hook: BatchHook | None,
+    progress_every_s: float,
+    cancel: threading.Event,
+) -> None:
     pages_q: queue.Queue[Any] = queue.Queue(maxsize=8)
-    fetcher = threading.Thread(target=_fetch, name="goldsky-fetch", daemon=True,
-                               args=(client, state.cursor, until_ts, settings.goldsky_page_size,
-                                     pages_q, cancel))
+    fetcher = threading.Thread(
+        target=_fetch,
+        name="goldsky-fetch",
+        daemon=True,
+        args=(client, state.cursor, until_ts, settings.goldsky_page_size, pages_q, cancel),
+    )
     writer = FillWriter(ch, key)
     progress = _Progress(state.cursor, until, progress_every_s, PROGRESS_EVERY_PAGES)
     batch: list[Page] = []
@@ -741,8 +881,17 @@ def _run(ch: Client, client: SubgraphClient, state: CursorState, key: str, until
             hook("committed", report.batches)
         report.rows_fetched += fetched
         report.rows_new += new
-        log.debug("batch committed", extra={"ctx": {"batch": report.batches, "rows": fetched,
-                                                    "rows_new": new, "cursor": str(state.cursor)}})
+        log.debug(
+            "batch committed",
+            extra={
+                "ctx": {
+                    "batch": report.batches,
+                    "rows": fetched,
+                    "rows_new": new,
+                    "cursor": str(state.cursor),
+                }
+            },
+        )
         batch, batch_rows, batch_started = [], 0, time.monotonic()
         progress.maybe_log(report, state.cursor)
 
@@ -771,8 +920,8 @@ def _run(ch: Client, client: SubgraphClient, state: CursorState, key: str, until
 
 # --- pipeline step ---------------------------------------------------------------------------
 
-def step_ingest_subgraph(ctx: Any, since: dt.datetime | None = None,
-                         until: dt.datetime | None = None) -> Any:
+
+def step_ingest_subgraph(ctx: Any, since: dt.datetime | None = None, until: dt.datetime | None = None) -> Any:
     """The ingest step for GOLDSKY_SOURCE=subgraph (pipeline/nightly.py dispatches here)."""
     from pipeline.steps import StepResult
 
@@ -782,7 +931,10 @@ def step_ingest_subgraph(ctx: Any, since: dt.datetime | None = None,
     details = report.as_dict()
     details["raw_rows"] = total
     return StepResult(
-        rows_in=report.rows_fetched, rows_out=report.rows_new, details=details,
+        rows_in=report.rows_fetched,
+        rows_out=report.rows_new,
+        details=details,
         warnings=list(report.warnings),
         message=f"{report.rows_new} new of {report.rows_fetched} fetched in {report.pages} pages "
-                f"({report.rows_per_s:.0f} rows/s), cursor {report.end}")
+        f"({report.rows_per_s:.0f} rows/s), cursor {report.end}",
+    )

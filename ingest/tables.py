@@ -2,6 +2,7 @@
 
 Kept in one module so the raw contract (docs/data-contract.md) has a single source.
 """
+
 from __future__ import annotations
 
 from clickhouse_connect.driver.client import Client

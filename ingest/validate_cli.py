@@ -4,6 +4,7 @@ Lets whoever produces a file check it before the nightly run rejects it. Exit co
 the worst file: 0 every file valid, 1 warnings only, 2 at least one invalid file (or no file
 to validate).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,11 @@ def default_paths() -> tuple[Path, list[Path]]:
     from pipeline.config import load_settings
 
     data_dir = load_settings().data_dir
-    return data_dir, [data_dir / name for name, kind in validation.KINDS.items()
-                      if kind.loaded and (data_dir / name).exists()]
+    return data_dir, [
+        data_dir / name
+        for name, kind in validation.KINDS.items()
+        if kind.loaded and (data_dir / name).exists()
+    ]
 
 
 def main(paths: list[str], as_json: bool, out: TextIO | None = None) -> int:
@@ -34,19 +38,30 @@ def main(paths: list[str], as_json: bool, out: TextIO | None = None) -> int:
         data_dir, files = default_paths()
         if not files:
             message = f"no reference files in {data_dir}"
-            print(json.dumps({"status": "invalid", "exit_code": 2, "error": message, "files": []})
-                  if as_json else f"error: {message}", file=out)
+            print(
+                json.dumps({"status": "invalid", "exit_code": 2, "error": message, "files": []})
+                if as_json
+                else f"error: {message}",
+                file=out,
+            )
             return 2
     reports = [validation.validate_file(f) for f in files]
     code = max(EXIT_CODES[r.status] for r in reports)
     status = next(s for s, c in EXIT_CODES.items() if c == code)
     if as_json:
-        print(json.dumps({"status": status, "exit_code": code,
-                          "files": [r.to_dict() for r in reports]}, indent=2), file=out)
+        print(
+            json.dumps(
+                {"status": status, "exit_code": code, "files": [r.to_dict() for r in reports]}, indent=2
+            ),
+            file=out,
+        )
     else:
         for report in reports:
             print(validation.format_report(report), file=out)
-        print(f"{len(reports)} file(s): {sum(r.status == 'valid' for r in reports)} valid, "
-              f"{sum(r.status == 'warnings' for r in reports)} with warnings, "
-              f"{sum(r.status == 'invalid' for r in reports)} invalid", file=out)
+        print(
+            f"{len(reports)} file(s): {sum(r.status == 'valid' for r in reports)} valid, "
+            f"{sum(r.status == 'warnings' for r in reports)} with warnings, "
+            f"{sum(r.status == 'invalid' for r in reports)} invalid",
+            file=out,
+        )
     return code

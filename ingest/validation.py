@@ -12,6 +12,7 @@ Parsing is stricter than Python's `json`: NaN and Infinity (which `json` accepts
 too long to be numbers, repeated keys in one object, a UTF-8 byte-order mark, blank lines in
 JSON Lines and invalid UTF-8 are all reported. CRLF line ends are accepted.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -21,10 +22,11 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
@@ -41,10 +43,10 @@ BACKFILL = "backfilled_market_ids.json"
 MARKETS_SEED = "markets_dim_seed.json"
 UNCATEGORIZED = "Uncategorized"
 
-MAX_PROBLEMS = 50                  # per severity; the rest are counted, not listed
-MAX_BYTES = 256 * 1024 * 1024      # a mistaken multi-GB file must not exhaust memory
-MAX_INT_DIGITS = 100               # longer integers are reported rather than parsed
-UNIFORM_SHARE = 0.5                # a lookup where one market id covers more rows is corrupt
+MAX_PROBLEMS = 50  # per severity; the rest are counted, not listed
+MAX_BYTES = 256 * 1024 * 1024  # a mistaken multi-GB file must not exhaust memory
+MAX_INT_DIGITS = 100  # longer integers are reported rather than parsed
+UNIFORM_SHARE = 0.5  # a lookup where one market id covers more rows is corrupt
 UNIFORM_MIN_ROWS = 3
 UINT256_MAX = 2**256 - 1
 VALUE_WIDTH = 80
@@ -55,6 +57,7 @@ ERROR, WARNING = "error", "warning"
 # --------------------------------------------------------------------------------------
 # problems and reports
 # --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -81,9 +84,16 @@ class Problem:
         return f"{self.file}: {self.location}: [{self.rule}] {self.message}{shown}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"severity": self.severity, "file": self.file, "location": self.location,
-                "line": self.line, "pointer": self.pointer, "rule": self.rule,
-                "message": self.message, "value": self.value}
+        return {
+            "severity": self.severity,
+            "file": self.file,
+            "location": self.location,
+            "line": self.line,
+            "pointer": self.pointer,
+            "rule": self.rule,
+            "message": self.message,
+            "value": self.value,
+        }
 
 
 @dataclass
@@ -99,7 +109,7 @@ class Report:
     warning_count: int = 0
     size: int = 0
     sha256: str = ""
-    data: Any = None          # JSON: the document; JSON Lines: [(line number, object), ...]
+    data: Any = None  # JSON: the document; JSON Lines: [(line number, object), ...]
     entries: int | None = None
     resolved: int | None = None
     claimed: int | None = None
@@ -114,10 +124,26 @@ class Report:
     def status(self) -> str:
         return "invalid" if self.error_count else "warnings" if self.warning_count else "valid"
 
-    def add(self, severity: str, rule: str, message: str, *, line: int | None = None,
-            pointer: str | None = None, value: Any = None, show: bool = True) -> None:
-        problem = Problem(severity, self.path.name, rule, message, line, pointer,
-                          _show(value) if show and value is not None else None)
+    def add(
+        self,
+        severity: str,
+        rule: str,
+        message: str,
+        *,
+        line: int | None = None,
+        pointer: str | None = None,
+        value: Any = None,
+        show: bool = True,
+    ) -> None:
+        problem = Problem(
+            severity,
+            self.path.name,
+            rule,
+            message,
+            line,
+            pointer,
+            _show(value) if show and value is not None else None,
+        )
         if severity == ERROR:
             self.error_count += 1
             if len(self.errors) < MAX_PROBLEMS:
@@ -137,19 +163,26 @@ class Report:
         return self.errors + self.warnings
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": str(self.path), "kind": self.kind, "status": self.status,
-                "errors": self.error_count, "warnings": self.warning_count,
-                "size_bytes": self.size, "sha256": self.sha256, "entries": self.entries,
-                "resolved": self.resolved, "claimed": self.claimed,
-                "last_updated": self.last_updated,
-                "problems": [p.to_dict() for p in self.problems()],
-                "unlisted": (self.error_count - len(self.errors))
-                + (self.warning_count - len(self.warnings))}
+        return {
+            "file": str(self.path),
+            "kind": self.kind,
+            "status": self.status,
+            "errors": self.error_count,
+            "warnings": self.warning_count,
+            "size_bytes": self.size,
+            "sha256": self.sha256,
+            "entries": self.entries,
+            "resolved": self.resolved,
+            "claimed": self.claimed,
+            "last_updated": self.last_updated,
+            "problems": [p.to_dict() for p in self.problems()],
+            "unlisted": (self.error_count - len(self.errors)) + (self.warning_count - len(self.warnings)),
+        }
 
 
 def _show(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, default=repr)
-    return text if len(text) <= VALUE_WIDTH else text[:VALUE_WIDTH - 1] + "…"
+    return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 1] + "…"
 
 
 def pointer(*parts: Any) -> str:
@@ -161,11 +194,12 @@ def pointer(*parts: Any) -> str:
 # parsing: stricter than `json`
 # --------------------------------------------------------------------------------------
 
+
 class BadNumber:
     """Stands in for a number JSON cannot carry (NaN, ±Infinity, a float that overflows, an
     integer of absurd length) so that it is reported with its location instead of loaded."""
 
-    __slots__ = ("literal", "rule", "reason")
+    __slots__ = ("literal", "reason", "rule")
 
     def __init__(self, literal: str, rule: str, reason: str):
         self.literal, self.rule, self.reason = literal, rule, reason
@@ -201,8 +235,7 @@ class _Parser:
     def _int(self, literal: str) -> int | BadNumber:
         if len(literal.lstrip("-")) > MAX_INT_DIGITS:
             self.flagged = True
-            return BadNumber(literal, "number-too-large",
-                             f"integer of {len(literal.lstrip('-'))} digits")
+            return BadNumber(literal, "number-too-large", f"integer of {len(literal.lstrip('-'))} digits")
         return int(literal)
 
     def _object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -216,8 +249,13 @@ class _Parser:
 
     def loads(self, text: str) -> Any:
         self.flagged = False
-        return json.loads(text, parse_constant=self._constant, parse_float=self._float,
-                          parse_int=self._int, object_pairs_hook=self._object)
+        return json.loads(
+            text,
+            parse_constant=self._constant,
+            parse_float=self._float,
+            parse_int=self._int,
+            object_pairs_hook=self._object,
+        )
 
 
 def _markers(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
@@ -227,34 +265,46 @@ def _markers(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any
         if isinstance(value, DuplicateKeys):
             yield path, value
         for key, item in value.items():
-            yield from _markers(item, path + (key,))
+            yield from _markers(item, (*path, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _markers(item, path + (index,))
+            yield from _markers(item, (*path, index))
 
 
 def _report_markers(report: Report, value: Any, line: int | None, root: Any) -> None:
     for path, marker in _markers(value):
         report.bad.add(root(path))
         if isinstance(marker, BadNumber):
-            report.error(marker.rule, marker.reason, line=line, pointer=pointer(*path),
-                         value=marker)
+            report.error(marker.rule, marker.reason, line=line, pointer=pointer(*path), value=marker)
         else:
             keys = ", ".join(repr(k) for k in marker.duplicates)
-            report.error("duplicate-key", f"key {keys} occurs more than once in one object "
-                         "(a JSON reader would silently keep only the last)",
-                         line=line, pointer=pointer(*path))
+            report.error(
+                "duplicate-key",
+                f"key {keys} occurs more than once in one object "
+                "(a JSON reader would silently keep only the last)",
+                line=line,
+                pointer=pointer(*path),
+            )
 
 
-def _json_error(report: Report, exc: json.JSONDecodeError, text: str, *, line: int | None,
-                last: bool, hint: str = "") -> None:
-    unterminated = exc.msg.startswith("Unterminated string") and '"' not in text[exc.pos + 1:]
+def _json_error(
+    report: Report, exc: json.JSONDecodeError, text: str, *, line: int | None, last: bool, hint: str = ""
+) -> None:
+    unterminated = exc.msg.startswith("Unterminated string") and '"' not in text[exc.pos + 1 :]
     if last and (exc.pos >= len(text.rstrip()) or unterminated):
-        report.error("json-truncated", f"{exc.msg} (column {exc.colno}): the text ends before "
-                     "the JSON value is complete (truncated file?)", line=line or exc.lineno)
+        report.error(
+            "json-truncated",
+            f"{exc.msg} (column {exc.colno}): the text ends before "
+            "the JSON value is complete (truncated file?)",
+            line=line or exc.lineno,
+        )
     elif exc.msg == "Extra data":
-        report.error("json-syntax", f"unexpected text after the JSON value at column {exc.colno}",
-                     line=line or exc.lineno, value=text[exc.pos:exc.pos + 40])
+        report.error(
+            "json-syntax",
+            f"unexpected text after the JSON value at column {exc.colno}",
+            line=line or exc.lineno,
+            value=text[exc.pos : exc.pos + 40],
+        )
     else:
         report.error("json-syntax", f"{exc.msg} (column {exc.colno}){hint}", line=line or exc.lineno)
 
@@ -262,16 +312,20 @@ def _json_error(report: Report, exc: json.JSONDecodeError, text: str, *, line: i
 def _invalid_utf8(report: Report, data: bytes, exc: UnicodeDecodeError, line: int | None) -> None:
     start = exc.start
     line_start = data.rfind(b"\n", 0, start) + 1
-    report.error("invalid-utf8", f"byte 0x{data[start]:02x} at column {start - line_start + 1} "
-                 "is not valid UTF-8 (files must be UTF-8)",
-                 line=line if line is not None else data.count(b"\n", 0, start) + 1)
+    report.error(
+        "invalid-utf8",
+        f"byte 0x{data[start]:02x} at column {start - line_start + 1} "
+        "is not valid UTF-8 (files must be UTF-8)",
+        line=line if line is not None else data.count(b"\n", 0, start) + 1,
+    )
 
 
 def _parse_json(report: Report, data: bytes, depth: int) -> Any:
     if data.startswith(codecs.BOM_UTF8):
-        report.error("utf8-bom", "the file starts with a UTF-8 byte-order mark; write UTF-8 "
-                     "without a BOM", line=1)
-        data = data[len(codecs.BOM_UTF8):]
+        report.error(
+            "utf8-bom", "the file starts with a UTF-8 byte-order mark; write UTF-8 without a BOM", line=1
+        )
+        data = data[len(codecs.BOM_UTF8) :]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -300,9 +354,10 @@ def _parse_jsonl(report: Report, data: bytes) -> list[tuple[int, Any]]:
     parser, rows = _Parser(), []
     for number, raw in enumerate(lines, 1):
         if number == 1 and raw.startswith(codecs.BOM_UTF8):
-            report.error("utf8-bom", "the file starts with a UTF-8 byte-order mark; write UTF-8 "
-                         "without a BOM", line=1)
-            raw = raw[len(codecs.BOM_UTF8):]
+            report.error(
+                "utf8-bom", "the file starts with a UTF-8 byte-order mark; write UTF-8 without a BOM", line=1
+            )
+            raw = raw[len(codecs.BOM_UTF8) :]
         if raw.endswith(b"\r"):  # CRLF line ends are accepted
             raw = raw[:-1]
         try:
@@ -311,16 +366,19 @@ def _parse_jsonl(report: Report, data: bytes) -> list[tuple[int, Any]]:
             _invalid_utf8(report, raw, exc, number)
             continue
         if not text.strip():
-            report.error("blank-line", "blank line: JSON Lines holds exactly one JSON value per line",
-                         line=number)
+            report.error(
+                "blank-line", "blank line: JSON Lines holds exactly one JSON value per line", line=number
+            )
             continue
         try:
             obj = parser.loads(text)
         except json.JSONDecodeError as exc:
-            hint = " (this looks like a JSON array, not JSON Lines)" \
-                if number == 1 and text.lstrip().startswith("[") else ""
-            _json_error(report, exc, text, line=number, last=number == len(lines) and not complete,
-                        hint=hint)
+            hint = (
+                " (this looks like a JSON array, not JSON Lines)"
+                if number == 1 and text.lstrip().startswith("[")
+                else ""
+            )
+            _json_error(report, exc, text, line=number, last=number == len(lines) and not complete, hint=hint)
             continue
         except RecursionError:
             report.error("json-too-deep", "the line is nested too deeply to read", line=number)
@@ -349,7 +407,7 @@ def _date_time(value: object) -> bool:
     if not _RFC3339.match(value):
         raise ValueError("expected RFC 3339 with an offset, e.g. 2025-10-29T18:00:00.000Z")
     parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if not 1970 <= parsed.astimezone(dt.timezone.utc).year <= 2299:
+    if not 1970 <= parsed.astimezone(dt.UTC).year <= 2299:
         raise ValueError("year outside 1970-2299")
     return True
 
@@ -379,7 +437,7 @@ def _inline_refs(node: Any, root: dict[str, Any]) -> Any:
     return {**out, "allOf": [target, *out.get("allOf", [])]}
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_validator(kind: str) -> Draft202012Validator:
     """The checked validator of a file kind's schema (schemas/<stem>.schema.json)."""
     schema = json.loads((SCHEMA_DIR / KINDS[kind].schema).read_text(encoding="utf-8"))
@@ -387,8 +445,15 @@ def schema_validator(kind: str) -> Draft202012Validator:
     return Draft202012Validator(_inline_refs(schema, schema), format_checker=FORMAT_CHECKER)
 
 
-_JSON_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
-               (list, "array"), (dict, "object"), (type(None), "null"))
+_JSON_TYPES = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+    (type(None), "null"),
+)
 
 
 def _type_name(value: Any) -> str:
@@ -413,8 +478,10 @@ def _describe(err: ValidationError) -> tuple[str, bool]:
     if kw in ("minimum", "maximum"):
         return f"must be {'at least' if kw == 'minimum' else 'at most'} {want}", True
     if kw in ("minItems", "maxItems"):
-        return f"must have {'at least' if kw == 'minItems' else 'at most'} {want} item(s), " \
-               f"has {len(got)}", False
+        return (
+            f"must have {'at least' if kw == 'minItems' else 'at most'} {want} item(s), has {len(got)}",
+            False,
+        )
     if kw == "minLength":
         return ("must not be empty" if want == 1 else f"must be at least {want} characters"), True
     if kw == "uniqueItems":
@@ -424,21 +491,29 @@ def _describe(err: ValidationError) -> tuple[str, bool]:
     return err.message[:300], False
 
 
-def _schema_problems(report: Report, kind: str, instance: Any, *, line: int | None,
-                     root: Callable[[tuple[Any, ...]], Any]) -> None:
+def _schema_problems(
+    report: Report, kind: str, instance: Any, *, line: int | None, root: Callable[[tuple[Any, ...]], Any]
+) -> None:
     for err in schema_validator(kind).iter_errors(instance):
         if isinstance(err.instance, BadNumber):
             continue  # already reported where it was parsed
         path = tuple(err.absolute_path)
         report.bad.add(root(path))
         message, show = _describe(err)
-        report.error(f"schema:{err.validator}", message, line=line, pointer=pointer(*path),
-                     value=err.instance, show=show)
+        report.error(
+            f"schema:{err.validator}",
+            message,
+            line=line,
+            pointer=pointer(*path),
+            value=err.instance,
+            show=show,
+        )
 
 
 # --------------------------------------------------------------------------------------
 # semantic rules per file kind
 # --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Context:
@@ -456,7 +531,9 @@ def _check_resolution_map(report: Report, doc: Any, ctx: Context) -> None:
     report.entries = len(entries)
     report.last_updated = doc.get("last_updated") if isinstance(doc.get("last_updated"), str) else None
     claimed = doc.get("resolved_conditions")
-    report.claimed = claimed if isinstance(claimed, int) and ("resolved_conditions",) not in report.bad else None
+    report.claimed = (
+        claimed if isinstance(claimed, int) and ("resolved_conditions",) not in report.bad else None
+    )
     seen: dict[str, int] = {}
     resolved: set[str] = set()
     skipped = 0
@@ -468,41 +545,64 @@ def _check_resolution_map(report: Report, doc: Any, ctx: Context) -> None:
         if cid in seen:
             j = seen[cid]
             how = "an identical entry" if entries[j] == entry else "an entry with different values"
-            report.error("duplicate-condition-id", f"condition id already at {pointer('resolutions', j)} "
-                         f"({how}); condition ids must be unique",
-                         pointer=pointer("resolutions", i, "condition_id"), value=cid)
+            report.error(
+                "duplicate-condition-id",
+                f"condition id already at {pointer('resolutions', j)} ({how}); condition ids must be unique",
+                pointer=pointer("resolutions", i, "condition_id"),
+                value=cid,
+            )
         else:
             seen[cid] = i
         outcome, pair = entry["resolved_outcome"], (entry["payout_yes"], entry["payout_no"])
         expected = PAYOUTS.get(outcome) if outcome is not None else (None, None)
         if pair != expected:
-            why = "an unresolved entry (null outcome) must have null payouts" if outcome is None \
-                else f"{outcome} requires payout_yes={expected[0]}, payout_no={expected[1]}" + \
-                (" (a null payout is not 0, and never means NO)" if None in pair else "")
-            report.error("payout-mismatch", f"payout pair inconsistent with the outcome: {why}",
-                         pointer=pointer("resolutions", i),
-                         value={"resolved_outcome": outcome, "payout_yes": pair[0], "payout_no": pair[1]})
+            why = (
+                "an unresolved entry (null outcome) must have null payouts"
+                if outcome is None
+                else f"{outcome} requires payout_yes={expected[0]}, payout_no={expected[1]}"
+                + (" (a null payout is not 0, and never means NO)" if None in pair else "")
+            )
+            report.error(
+                "payout-mismatch",
+                f"payout pair inconsistent with the outcome: {why}",
+                pointer=pointer("resolutions", i),
+                value={"resolved_outcome": outcome, "payout_yes": pair[0], "payout_no": pair[1]},
+            )
             skipped += 1
         if is_resolved(entry):
             resolved.add(cid)
     report.resolved = len(resolved)
     # With broken entries the count is incomplete; the file is rejected for them anyway.
     if report.claimed is not None and report.claimed != report.resolved and not skipped:
-        report.warn("header-count", f"header claims resolved_conditions={report.claimed} but "
-                    f"{report.resolved} conditions are resolved; the actual count is used",
-                    pointer="/resolved_conditions", value=report.claimed)
+        report.warn(
+            "header-count",
+            f"header claims resolved_conditions={report.claimed} but "
+            f"{report.resolved} conditions are resolved; the actual count is used",
+            pointer="/resolved_conditions",
+            value=report.claimed,
+        )
     total = doc.get("total_conditions")
     if isinstance(total, int) and ("total_conditions",) not in report.bad and total != len(entries):
-        report.warn("header-count", f"header claims total_conditions={total} but the file holds "
-                    f"{len(entries)} entries; the actual count is used",
-                    pointer="/total_conditions", value=total)
+        report.warn(
+            "header-count",
+            f"header claims total_conditions={total} but the file holds "
+            f"{len(entries)} entries; the actual count is used",
+            pointer="/total_conditions",
+            value=total,
+        )
 
 
-def _first_seen(report: Report, seen: dict[Any, int], key: Any, *, rule: str, what: str,
-                line: int, where: str, value: Any) -> None:
+def _first_seen(
+    report: Report, seen: dict[Any, int], key: Any, *, rule: str, what: str, line: int, where: str, value: Any
+) -> None:
     if key in seen:
-        report.error(rule, f"{what} already on line {seen[key]}; {what}s must be unique",
-                     line=line, pointer=where, value=value)
+        report.error(
+            rule,
+            f"{what} already on line {seen[key]}; {what}s must be unique",
+            line=line,
+            pointer=where,
+            value=value,
+        )
     else:
         seen[key] = line
 
@@ -515,21 +615,55 @@ def _check_markets(report: Report, rows: list[tuple[int, Any]], ctx: Context) ->
     for line, m in rows:
         if line in report.bad:
             continue
-        _first_seen(report, conditions, m["condition_id"], rule="duplicate-condition-id",
-                    what="condition id", line=line, where="/condition_id", value=m["condition_id"])
-        _first_seen(report, markets, m["market_id"], rule="duplicate-market-id",
-                    what="market id", line=line, where="/market_id", value=m["market_id"])
+        _first_seen(
+            report,
+            conditions,
+            m["condition_id"],
+            rule="duplicate-condition-id",
+            what="condition id",
+            line=line,
+            where="/condition_id",
+            value=m["condition_id"],
+        )
+        _first_seen(
+            report,
+            markets,
+            m["market_id"],
+            rule="duplicate-market-id",
+            what="market id",
+            line=line,
+            where="/market_id",
+            value=m["market_id"],
+        )
         yes, no = m["token_ids"]
         if yes == no:
-            report.error("same-yes-no-token", "the YES and NO token ids are the same",
-                         line=line, pointer="/token_ids", value=yes)
+            report.error(
+                "same-yes-no-token",
+                "the YES and NO token ids are the same",
+                line=line,
+                pointer="/token_ids",
+                value=yes,
+            )
         for k, token in enumerate((yes, no)):
             if int(token) > UINT256_MAX:
-                report.error("token-id-too-large", "token id exceeds 2^256 - 1 (uint256)",
-                             line=line, pointer=f"/token_ids/{k}", value=token)
+                report.error(
+                    "token-id-too-large",
+                    "token id exceeds 2^256 - 1 (uint256)",
+                    line=line,
+                    pointer=f"/token_ids/{k}",
+                    value=token,
+                )
             elif not (k == 1 and yes == no):
-                _first_seen(report, tokens, token, rule="duplicate-token-id", what="token id",
-                            line=line, where=f"/token_ids/{k}", value=token)
+                _first_seen(
+                    report,
+                    tokens,
+                    token,
+                    rule="duplicate-token-id",
+                    what="token id",
+                    line=line,
+                    where=f"/token_ids/{k}",
+                    value=token,
+                )
 
 
 def _check_lookups(report: Report, rows: list[tuple[int, Any]], ctx: Context) -> None:
@@ -539,31 +673,53 @@ def _check_lookups(report: Report, rows: list[tuple[int, Any]], ctx: Context) ->
     for line, row in rows:
         if line in report.bad:
             continue
-        _first_seen(report, conditions, row["condition_id"], rule="duplicate-condition-id",
-                    what="condition id", line=line, where="/condition_id", value=row["condition_id"])
+        _first_seen(
+            report,
+            conditions,
+            row["condition_id"],
+            rule="duplicate-condition-id",
+            what="condition id",
+            line=line,
+            where="/condition_id",
+            value=row["condition_id"],
+        )
         mid = row["market_id"]
         if mid is not None:
             lines_of.setdefault(mid, []).append(line)
             known = (ctx.markets or {}).get(row["condition_id"])
             if known is not None and known != mid:
-                report.warn("lookup-contradicts-markets", f"markets.jsonl gives market id {known!r} "
-                            "for this condition", line=line, pointer="/market_id", value=mid)
+                report.warn(
+                    "lookup-contradicts-markets",
+                    f"markets.jsonl gives market id {known!r} for this condition",
+                    line=line,
+                    pointer="/market_id",
+                    value=mid,
+                )
     found = sum(len(v) for v in lines_of.values())
     uniform = None
     if found >= UNIFORM_MIN_ROWS:
         top, top_lines = max(lines_of.items(), key=lambda kv: len(kv[1]))
         if len(top_lines) / found > UNIFORM_SHARE:
             uniform = top
-            report.error("lookup-uniform", f"{len(top_lines)} of {found} rows "
-                         f"({100 * len(top_lines) / found:.0f} %) give the same market id: a market "
-                         "belongs to one condition, so the lookup is corrupt (it probably took "
-                         "the first answer of a query that ignored its filter)", value=top)
+            report.error(
+                "lookup-uniform",
+                f"{len(top_lines)} of {found} rows "
+                f"({100 * len(top_lines) / found:.0f} %) give the same market id: a market "
+                "belongs to one condition, so the lookup is corrupt (it probably took "
+                "the first answer of a query that ignored its filter)",
+                value=top,
+            )
     for mid, lines in lines_of.items():
         if len(lines) > 1 and mid != uniform:
             shown = ", ".join(map(str, lines[:5])) + (", …" if len(lines) > 5 else "")
-            report.warn("lookup-shared-market-id", f"market id given for {len(lines)} conditions "
-                        f"(lines {shown}); a market belongs to one condition",
-                        line=lines[0], pointer="/market_id", value=mid)
+            report.warn(
+                "lookup-shared-market-id",
+                f"market id given for {len(lines)} conditions "
+                f"(lines {shown}); a market belongs to one condition",
+                line=lines[0],
+                pointer="/market_id",
+                value=mid,
+            )
 
 
 def _check_categories(report: Report, doc: Any, ctx: Context) -> None:
@@ -579,25 +735,39 @@ def _check_categories(report: Report, doc: Any, ctx: Context) -> None:
             continue
         name = bucket["name"]
         if name in names:
-            report.error("duplicate-category-name", f"bucket name already used at "
-                         f"{pointer('categories', names[name], 'name')}",
-                         pointer=pointer("categories", i, "name"), value=name)
+            report.error(
+                "duplicate-category-name",
+                f"bucket name already used at {pointer('categories', names[name], 'name')}",
+                pointer=pointer("categories", i, "name"),
+                value=name,
+            )
             continue
         names[name] = i
-        keys = [("categories", name.lower(), None)] + \
-            [(kind, key, k) for kind in ("categories", "tags") for k, key in enumerate(bucket[kind])]
+        keys = [("categories", name.lower(), None)] + [
+            (kind, key, k) for kind in ("categories", "tags") for k, key in enumerate(bucket[kind])
+        ]
         for kind, key, k in keys:
             j = owner.setdefault((kind, key), i)
             if j != i:
-                where = pointer("categories", i, kind, k) if k is not None else pointer("categories", i, "name")
-                report.error("ambiguous-category-key", f"{kind[:-1] if kind == 'tags' else 'category'} "
-                             f"{key!r} is also listed under {buckets[j]['name']!r} "
-                             f"({pointer('categories', j)}); a raw value may map to one bucket only",
-                             pointer=where, value=key)
+                where = (
+                    pointer("categories", i, kind, k) if k is not None else pointer("categories", i, "name")
+                )
+                report.error(
+                    "ambiguous-category-key",
+                    f"{kind[:-1] if kind == 'tags' else 'category'} "
+                    f"{key!r} is also listed under {buckets[j]['name']!r} "
+                    f"({pointer('categories', j)}); a raw value may map to one bucket only",
+                    pointer=where,
+                    value=key,
+                )
     default = doc.get("default")
     if isinstance(default, str) and default != UNCATEGORIZED:
-        report.warn("default-category", f"default bucket {default!r} differs from "
-                    f"{UNCATEGORIZED!r}, which is what the marts use", pointer="/default", value=default)
+        report.warn(
+            "default-category",
+            f"default bucket {default!r} differs from {UNCATEGORIZED!r}, which is what the marts use",
+            pointer="/default",
+            value=default,
+        )
 
 
 def _pct_mismatch(text: str, numerator: int, denominator: int) -> bool:
@@ -623,8 +793,12 @@ def _check_backfill(report: Report, doc: Any, ctx: Context) -> None:
             cid = item if isinstance(item, str) else item["condition_id"]
             where = pointer(key, i) if isinstance(item, str) else pointer(key, i, "condition_id")
             if cid in seen:
-                report.error("duplicate-condition-id", f"condition id already at {seen[cid]}; a "
-                             "condition appears once across the three lists", pointer=where, value=cid)
+                report.error(
+                    "duplicate-condition-id",
+                    f"condition id already at {seen[cid]}; a condition appears once across the three lists",
+                    pointer=where,
+                    value=cid,
+                )
             else:
                 seen[cid] = where
     s = doc.get("summary")
@@ -633,27 +807,48 @@ def _check_backfill(report: Report, doc: Any, ctx: Context) -> None:
     total, valid = s["total_conditions_missing_market_id"], s["num_with_valid_market_id"]
     parts = valid + s["num_with_unknown_or_empty"] + s["num_not_found_in_local"]
     if parts != total:
-        report.warn("summary-mismatch", f"valid + unknown + not found = {parts}, not "
-                    f"total_conditions_missing_market_id = {total}", pointer="/summary", value=total)
+        report.warn(
+            "summary-mismatch",
+            f"valid + unknown + not found = {parts}, not total_conditions_missing_market_id = {total}",
+            pointer="/summary",
+            value=total,
+        )
     if s["num_remaining_needing_external_lookup"] != total - valid:
-        report.warn("summary-mismatch", f"remaining should be total - valid = {total - valid}",
-                    pointer="/summary/num_remaining_needing_external_lookup",
-                    value=s["num_remaining_needing_external_lookup"])
-    for key, num, den in (("pct_remaining_needing_external_lookup", s["num_remaining_needing_external_lookup"], total),
-                          ("valid_recovery_rate_pct", valid, total),
-                          ("trades_missing_pct", s["total_trades_affected"], s["total_trades"])):
+        report.warn(
+            "summary-mismatch",
+            f"remaining should be total - valid = {total - valid}",
+            pointer="/summary/num_remaining_needing_external_lookup",
+            value=s["num_remaining_needing_external_lookup"],
+        )
+    for key, num, den in (
+        ("pct_remaining_needing_external_lookup", s["num_remaining_needing_external_lookup"], total),
+        ("valid_recovery_rate_pct", valid, total),
+        ("trades_missing_pct", s["total_trades_affected"], s["total_trades"]),
+    ):
         if _pct_mismatch(s[key], num, den):
-            report.warn("summary-mismatch", f"percentage disagrees with the counts "
-                        f"(100 x {num} / {den} = {100 * num / den:.2f})",
-                        pointer=pointer("summary", key), value=s[key])
+            report.warn(
+                "summary-mismatch",
+                f"percentage disagrees with the counts (100 x {num} / {den} = {100 * num / den:.2f})",
+                pointer=pointer("summary", key),
+                value=s[key],
+            )
     if s["total_trades_affected"] > s["total_trades"]:
-        report.warn("summary-mismatch", "more trades affected than trades in total",
-                    pointer="/summary/total_trades_affected", value=s["total_trades_affected"])
-    for key, count_key in zip(lists, ("num_with_valid_market_id", "num_with_unknown_or_empty",
-                                      "num_not_found_in_local")):
+        report.warn(
+            "summary-mismatch",
+            "more trades affected than trades in total",
+            pointer="/summary/total_trades_affected",
+            value=s["total_trades_affected"],
+        )
+    for key, count_key in zip(
+        lists, ("num_with_valid_market_id", "num_with_unknown_or_empty", "num_not_found_in_local")
+    ):
         if isinstance(doc.get(key), list) and len(doc[key]) > s[count_key]:
-            report.warn("list-longer-than-count", f"{len(doc[key])} items listed but "
-                        f"summary.{count_key} = {s[count_key]}", pointer=pointer(key), value=s[count_key])
+            report.warn(
+                "list-longer-than-count",
+                f"{len(doc[key])} items listed but summary.{count_key} = {s[count_key]}",
+                pointer=pointer(key),
+                value=s[count_key],
+            )
 
 
 def _check_markets_seed(report: Report, doc: Any, ctx: Context) -> None:
@@ -668,8 +863,12 @@ def _check_markets_seed(report: Report, doc: Any, ctx: Context) -> None:
             continue
         cid = m["condition_id"]
         if cid in seen:
-            report.error("duplicate-condition-id", f"condition id already at {pointer(seen[cid])}",
-                         pointer=pointer(i, "condition_id"), value=cid)
+            report.error(
+                "duplicate-condition-id",
+                f"condition id already at {pointer(seen[cid])}",
+                pointer=pointer(i, "condition_id"),
+                value=cid,
+            )
         else:
             seen[cid] = i
         outcome = m["resolved_outcome"]
@@ -680,9 +879,13 @@ def _check_markets_seed(report: Report, doc: Any, ctx: Context) -> None:
             ok = m[win] == 1 and m[lose] in (0, None)
             resolved += ok
         if not ok:
-            report.error("payout-mismatch", "payouts inconsistent with the outcome (the winner's "
-                         "payout is 1, the loser's 0 or null; unresolved: both null)",
-                         pointer=pointer(i), value={k: m[k] for k in ("resolved_outcome", "payout_yes", "payout_no")})
+            report.error(
+                "payout-mismatch",
+                "payouts inconsistent with the outcome (the winner's "
+                "payout is 1, the loser's 0 or null; unresolved: both null)",
+                pointer=pointer(i),
+                value={k: m[k] for k in ("resolved_outcome", "payout_yes", "payout_no")},
+            )
     report.resolved = resolved
 
 
@@ -695,18 +898,20 @@ class Kind:
     jsonl: bool
     check: Callable[[Report, Any, Context], None]
     loaded: bool = True  # False: validated only, never loaded into the warehouse
-    depth: int = 2       # JSON path length that names one entry: ("resolutions", 3) or (3,)
+    depth: int = 2  # JSON path length that names one entry: ("resolutions", 3) or (3,)
 
 
-KINDS: dict[str, Kind] = {k.file_name: k for k in (
-    Kind(RESOLUTION_MAP, "expanded_resolution_map.schema.json", False, _check_resolution_map),
-    Kind(MARKETS, "markets.schema.json", True, _check_markets),
-    Kind(CATEGORY_DEFINITIONS, "category_definitions.schema.json", False, _check_categories),
-    Kind(LOOKUPS, "market_id_lookup_results.schema.json", True, _check_lookups),
-    Kind(BACKFILL, "backfilled_market_ids.schema.json", False, _check_backfill),
-    Kind(MARKETS_SEED, "markets_dim_seed.schema.json", False, _check_markets_seed, loaded=False,
-         depth=1),
-)}
+KINDS: dict[str, Kind] = {
+    k.file_name: k
+    for k in (
+        Kind(RESOLUTION_MAP, "expanded_resolution_map.schema.json", False, _check_resolution_map),
+        Kind(MARKETS, "markets.schema.json", True, _check_markets),
+        Kind(CATEGORY_DEFINITIONS, "category_definitions.schema.json", False, _check_categories),
+        Kind(LOOKUPS, "market_id_lookup_results.schema.json", True, _check_lookups),
+        Kind(BACKFILL, "backfilled_market_ids.schema.json", False, _check_backfill),
+        Kind(MARKETS_SEED, "markets_dim_seed.schema.json", False, _check_markets_seed, loaded=False, depth=1),
+    )
+}
 
 
 def kind_of(path: Path) -> str | None:
@@ -724,6 +929,7 @@ def kind_of(path: Path) -> str | None:
 # --------------------------------------------------------------------------------------
 # entry points
 # --------------------------------------------------------------------------------------
+
 
 def validate_bytes(path: Path, data: bytes, kind: str, ctx: Context = Context()) -> Report:
     """Validate `data` as the content of `path` (of file kind `kind`)."""
@@ -743,7 +949,7 @@ def validate_bytes(path: Path, data: bytes, kind: str, ctx: Context = Context())
     doc = _parse_json(report, data, spec.depth)
     if doc is None and report.error_count:
         return report
-    _schema_problems(report, kind, doc, line=None, root=lambda path: path[:spec.depth])
+    _schema_problems(report, kind, doc, line=None, root=lambda path: path[: spec.depth])
     report.data = doc
     # Entry rules need the containers to have their shape; bad entries are skipped one by one.
     if () not in report.bad and not any((c,) in report.bad for c in _CONTAINERS):
@@ -752,8 +958,14 @@ def validate_bytes(path: Path, data: bytes, kind: str, ctx: Context = Context())
 
 
 # Top-level members whose own shape errors make the entry rules meaningless.
-_CONTAINERS = ("resolutions", "categories", "summary", "valid_backfill_mappings",
-               "unknown_market_id_mappings", "not_found_in_local_sample")
+_CONTAINERS = (
+    "resolutions",
+    "categories",
+    "summary",
+    "valid_backfill_mappings",
+    "unknown_market_id_mappings",
+    "not_found_in_local_sample",
+)
 
 
 def validate_file(path: Path, ctx: Context | None = None) -> Report:
@@ -769,8 +981,10 @@ def validate_file(path: Path, ctx: Context | None = None) -> Report:
         size = path.stat().st_size
         if size > MAX_BYTES:
             report = Report(path=path, kind=kind, size=size)
-            report.error("file-too-large", f"{size} bytes is over the {MAX_BYTES}-byte limit "
-                         "(ingest.validation.MAX_BYTES)")
+            report.error(
+                "file-too-large",
+                f"{size} bytes is over the {MAX_BYTES}-byte limit (ingest.validation.MAX_BYTES)",
+            )
             return report
         data = path.read_bytes()
     except OSError as exc:
@@ -795,8 +1009,11 @@ def markets_index(path: Path) -> dict[str, str] | None:
             obj = json.loads(raw)
         except ValueError:
             continue
-        if isinstance(obj, dict) and isinstance(obj.get("condition_id"), str) \
-                and isinstance(obj.get("market_id"), str):
+        if (
+            isinstance(obj, dict)
+            and isinstance(obj.get("condition_id"), str)
+            and isinstance(obj.get("market_id"), str)
+        ):
             index[obj["condition_id"]] = obj["market_id"]
     return index
 

@@ -5,15 +5,16 @@ configuration table mirrors this module). Relative paths from the environment ar
 relative to the current directory; the defaults are anchored at the project root so that
 `runner.py` behaves the same from any working directory.
 """
+
 from __future__ import annotations
 
-import datetime as dt
 import contextlib
+import datetime as dt
 import math
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,15 +53,15 @@ class Settings:
     goldsky_subgraph_url: str = DEFAULT_SUBGRAPH_URL
     goldsky_pnl_subgraph_url: str = DEFAULT_PNL_SUBGRAPH_URL
     goldsky_api_key: str | None = field(default=None, repr=False)  # a bearer token: never logged
-    goldsky_rate_limit: float = 20.0         # requests/s; Goldsky allows 100 per IP
-    goldsky_start: dt.datetime = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    goldsky_rate_limit: float = 20.0  # requests/s; Goldsky allows 100 per IP
+    goldsky_start: dt.datetime = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     goldsky_max_lag_minutes: float = 60.0
     goldsky_timeout_s: float = 30.0
-    goldsky_page_size: int = 1000            # the subgraph caps `first` at 1000
-    goldsky_max_attempts: int = 10           # per request, retries included
-    goldsky_retry_wait_s: float = 1.0        # first backoff step (exponential, with jitter)
-    goldsky_retry_max_wait_s: float = 60.0   # cap of one exponential backoff wait
-    goldsky_batch_rows: int = 20000          # rows per write (and cursor advance)
+    goldsky_page_size: int = 1000  # the subgraph caps `first` at 1000
+    goldsky_max_attempts: int = 10  # per request, retries included
+    goldsky_retry_wait_s: float = 1.0  # first backoff step (exponential, with jitter)
+    goldsky_retry_max_wait_s: float = 60.0  # cap of one exponential backoff wait
+    goldsky_batch_rows: int = 20000  # rows per write (and cursor advance)
 
     @property
     def embedded(self) -> bool:
@@ -121,8 +122,14 @@ def _redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
-def env_number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0,
-               maximum: float = math.inf, kind: type = float) -> float:
+def env_number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    minimum: float = 0.0,
+    maximum: float = math.inf,
+    kind: type = float,
+) -> float:
     """A number from the environment, or `default` when unset; a clear ConfigError naming
     the variable when it is not a number (of `kind`) or lies outside [minimum, maximum]."""
     raw = env.get(name, "").strip()
@@ -143,13 +150,13 @@ def parse_utc(value: str, name: str = "time") -> dt.datetime:
     text = value.strip()
     try:
         if text.isdigit():
-            return dt.datetime.fromtimestamp(int(text), dt.timezone.utc)
+            return dt.datetime.fromtimestamp(int(text), dt.UTC)
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError):
         raise ConfigError(f"{name}={value!r} is not an ISO date/time or unix seconds") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
 
 
 def _goldsky_settings(env: Mapping[str, str]) -> dict:
@@ -178,9 +185,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     home = _path(env, "CASCADIAN_HOME", PROJECT_ROOT / ".cascadian")
     source = env.get("GOLDSKY_SOURCE", "sample").strip() or "sample"
     if source not in GOLDSKY_SOURCES:
-        raise ConfigError(
-            f"GOLDSKY_SOURCE={source!r} is not one of {', '.join(GOLDSKY_SOURCES)}"
-        )
+        raise ConfigError(f"GOLDSKY_SOURCE={source!r} is not one of {', '.join(GOLDSKY_SOURCES)}")
     try:
         sample_days = int(env.get("SAMPLE_DAYS", "30"))
         sample_seed = int(env.get("SAMPLE_SEED", "20251029"))

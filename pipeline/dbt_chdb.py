@@ -10,12 +10,13 @@ dbt runs in this process (dbtRunner), never as a subprocess: a second process co
 open the embedded data directory while the runner holds it, and one in-process invocation
 also saves dbt's 8-9 s start-up per call.
 """
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from pipeline.config import Settings
 from pipeline.warehouse import open_client, server_params
@@ -30,7 +31,7 @@ def install_chdb_hook(settings: Settings) -> None:
     global _installed_for
     from dbt.adapters.clickhouse.httpclient import ChHttpClient
 
-    def _create_client(self, credentials):  # noqa: ANN001 - dbt's signature
+    def _create_client(self, credentials):
         client = open_client(_installed_for)  # type: ignore[arg-type]
         for key, value in self._conn_settings.items():
             if key != "session_id":  # chDB sessions are per client already
@@ -106,12 +107,14 @@ def invoke(args: Sequence[str], defaults: dict[str, str]) -> DbtOutcome:
     rows = []
     for r in getattr(result.result, "results", None) or []:
         node = getattr(r, "node", None)
-        rows.append({
-            "name": getattr(node, "name", None) or getattr(r, "unique_id", "?"),
-            "resource_type": str(getattr(node, "resource_type", "")),
-            "status": str(getattr(r, "status", "")),
-            "message": getattr(r, "message", None),
-            "seconds": round(float(getattr(r, "execution_time", 0) or 0), 3),
-        })
+        rows.append(
+            {
+                "name": getattr(node, "name", None) or getattr(r, "unique_id", "?"),
+                "resource_type": str(getattr(node, "resource_type", "")),
+                "status": str(getattr(r, "status", "")),
+                "message": getattr(r, "message", None),
+                "seconds": round(float(getattr(r, "execution_time", 0) or 0), 3),
+            }
+        )
     error = str(result.exception) if result.exception else None
     return DbtOutcome(success=bool(result.success), results=rows, error=error)

@@ -5,6 +5,7 @@ it exists even when the warehouse is what failed) and rows in `ops.runs` / `ops.
 Readers that must not open the embedded engine (the healthcheck while a run holds it, the
 report notebook) read the files.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -57,7 +58,6 @@ def ensure_tables(client: Client) -> None:
     client.command(RUN_STEPS_DDL)
 
 
-
 def run_folder(settings: Settings, run_id: str, started_at_iso: str) -> Path:
     return settings.reports_dir / started_at_iso[:10] / run_id
 
@@ -103,18 +103,51 @@ def record_run(settings: Settings, run: dict[str, Any]) -> Path:
     try:
         with warehouse.connect(settings) as ch:
             ensure_tables(ch)
-            ch.insert("ops.runs", [[run["run_id"], run["trigger"], run["status"],
-                                    dt.datetime.fromisoformat(run["started_at"]),
-                                    dt.datetime.fromisoformat(run["finished_at"]),
-                                    json.dumps(run, default=str)]],
-                      column_names=["run_id", "trigger", "status", "started_at", "finished_at", "summary"])
+            ch.insert(
+                "ops.runs",
+                [
+                    [
+                        run["run_id"],
+                        run["trigger"],
+                        run["status"],
+                        dt.datetime.fromisoformat(run["started_at"]),
+                        dt.datetime.fromisoformat(run["finished_at"]),
+                        json.dumps(run, default=str),
+                    ]
+                ],
+                column_names=["run_id", "trigger", "status", "started_at", "finished_at", "summary"],
+            )
             if run["steps"]:
-                ch.insert("ops.run_steps", [[run["run_id"], s["name"], s["status"],
-                                             dt.datetime.fromisoformat(s["started_at"]) if s["started_at"] else None,
-                                             s["seconds"], s["rows_in"], s["rows_out"], s["message"] or "",
-                                             s["error"]] for s in run["steps"]],
-                          column_names=["run_id", "step", "status", "started_at", "seconds", "rows_in",
-                                        "rows_out", "message", "error"])
+                ch.insert(
+                    "ops.run_steps",
+                    [
+                        [
+                            run["run_id"],
+                            s["name"],
+                            s["status"],
+                            dt.datetime.fromisoformat(s["started_at"]) if s["started_at"] else None,
+                            s["seconds"],
+                            s["rows_in"],
+                            s["rows_out"],
+                            s["message"] or "",
+                            s["error"],
+                        ]
+                        for s in run["steps"]
+                    ],
+                    column_names=[
+                        "run_id",
+                        "step",
+                        "status",
+                        "started_at",
+                        "seconds",
+                        "rows_in",
+                        "rows_out",
+                        "message",
+                        "error",
+                    ],
+                )
     except Exception as exc:
-        log.error("run not recorded in the warehouse", extra={"ctx": {"error": str(exc), "summary": str(path)}})
+        log.error(
+            "run not recorded in the warehouse", extra={"ctx": {"error": str(exc), "summary": str(path)}}
+        )
     return path

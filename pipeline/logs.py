@@ -4,6 +4,7 @@ Every record carries the run id and step (from context variables set by the run)
 `extra={"ctx": {...}}` the caller adds: file, cursor, rows. LOG_FORMAT=json prints one
 JSON object per line (for log shippers); the default prints the same fields as key=value.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,8 @@ import logging
 import logging.handlers
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 run_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("run_id", default=None)
 step_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("step", default=None)
@@ -23,7 +24,7 @@ step_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("step", de
 
 def _fields(record: logging.LogRecord) -> dict:
     fields = {
-        "ts": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
         "level": record.levelname,
         "logger": record.name,
         "run_id": run_id_var.get(),
@@ -101,8 +102,7 @@ def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
 def run_log_file(path: Path, settings: object = None, max_bytes: int = 20_000_000) -> Iterator[Path]:
     """Also write JSON log lines to `path` (rotating) for as long as the block runs."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=3,
-                                                   encoding="utf-8")
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=3, encoding="utf-8")
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.addHandler(handler)

@@ -1,4 +1,5 @@
 """The nightly job: which steps run, in what order, and how a run is recorded."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,21 +8,21 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from ingest import goldsky_files, reference_files, refresh, subgraph
 from health.quality import step_quality_checkpoint
 from health.report import step_health_report
 from health.steps import step_final_health, step_preflight_health
+from ingest import goldsky_files, reference_files, refresh, subgraph
 from ingest.tables import ensure_tables
 from pipeline import history, warehouse
 from pipeline.config import Settings
 from pipeline.dbt_chdb import run_dbt
 from pipeline.logs import run_log_file
 from pipeline.runlock import run_lock
-from pipeline.steps import (INTERRUPTED, RunContext, SkipStep, Step, StepResult, new_run_id,
-                            run_steps, summary)
+from pipeline.steps import INTERRUPTED, RunContext, SkipStep, Step, StepResult, new_run_id, run_steps, summary
 from watchlist.migrations import step_migrate
 from watchlist.publish import step_watchlist_publish
 
@@ -40,11 +41,10 @@ OPTIONAL_REFERENCE_FILES = (
 )
 
 
-
 def sample_anchor(now: dt.datetime) -> dt.date:
     """The sample's last day of fills: the last complete UTC day, so no fill lies in the
     future and the newest one is under 24 h old, as after a healthy night."""
-    return (now.astimezone(dt.timezone.utc) - dt.timedelta(days=1)).date()
+    return (now.astimezone(dt.UTC) - dt.timedelta(days=1)).date()
 
 
 def prepare_sample(settings: Settings, anchor: dt.date) -> dict[str, Any]:
@@ -57,22 +57,33 @@ def prepare_sample(settings: Settings, anchor: dt.date) -> dict[str, Any]:
     write_reference = not user_files or (data_dir / sample_data.SAMPLE_MARKER).exists()
     fills_dir = settings.sample_dir / "fills"
     if write_reference:
-        summary_ = sample_data.generate_sample(fills_dir, data_dir, anchor,
-                                               days=settings.sample_days, seed=settings.sample_seed)
-        return {"anchor": str(summary_.anchor), "fill_files": len(summary_.fill_files),
-                "reference_files": "generated"}
-    files = sample_data.generate_fills(fills_dir, anchor, days=settings.sample_days,
-                                       seed=settings.sample_seed)
-    return {"anchor": str(anchor), "fill_files": len(files),
-            "reference_files": f"kept the user's files in {data_dir}"}
+        summary_ = sample_data.generate_sample(
+            fills_dir, data_dir, anchor, days=settings.sample_days, seed=settings.sample_seed
+        )
+        return {
+            "anchor": str(summary_.anchor),
+            "fill_files": len(summary_.fill_files),
+            "reference_files": "generated",
+        }
+    files = sample_data.generate_fills(
+        fills_dir, anchor, days=settings.sample_days, seed=settings.sample_seed
+    )
+    return {
+        "anchor": str(anchor),
+        "fill_files": len(files),
+        "reference_files": f"kept the user's files in {data_dir}",
+    }
 
 
 def fills_directory(settings: Settings) -> Path:
-    return settings.sample_dir / "fills" if settings.goldsky_source == "sample" else settings.goldsky_dataset_dir
+    return (
+        settings.sample_dir / "fills" if settings.goldsky_source == "sample" else settings.goldsky_dataset_dir
+    )
 
 
-def step_ingest_fills(ctx: RunContext, since: dt.datetime | None = None,
-                      until: dt.datetime | None = None) -> StepResult:
+def step_ingest_fills(
+    ctx: RunContext, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> StepResult:
     """New fills from the configured source; `since`/`until` bound a subgraph backfill."""
     settings = ctx.settings
     if settings.goldsky_source == "subgraph":
@@ -89,12 +100,19 @@ def step_ingest_fills(ctx: RunContext, since: dt.datetime | None = None,
         ensure_tables(ch)
         report = goldsky_files.load_directory(ch, directory)
         total = warehouse.count_rows(ch, "raw.order_filled")
-    details.update(files_loaded=sum(f.status == "loaded" for f in report.files),
-                   files_skipped=sum(f.status == "skipped" for f in report.files),
-                   files_rejected=[f.error for f in report.rejected], raw_rows=total)
-    result = StepResult(rows_in=report.rows_in, rows_out=report.rows_new, details=details,
-                        message=f"{details['files_loaded']} files loaded, {details['files_skipped']} "
-                                f"already loaded, {len(report.rejected)} rejected")
+    details.update(
+        files_loaded=sum(f.status == "loaded" for f in report.files),
+        files_skipped=sum(f.status == "skipped" for f in report.files),
+        files_rejected=[f.error for f in report.rejected],
+        raw_rows=total,
+    )
+    result = StepResult(
+        rows_in=report.rows_in,
+        rows_out=report.rows_new,
+        details=details,
+        message=f"{details['files_loaded']} files loaded, {details['files_skipped']} "
+        f"already loaded, {len(report.rejected)} rejected",
+    )
     result.warnings += [f.error for f in report.rejected if f.error]
     if report.rejected:
         result.status = "failed"
@@ -115,12 +133,20 @@ def step_load_reference(ctx: RunContext) -> StepResult:
                 loads.append(reference_files.load_reference_file(ch, path))
             except reference_files.ReferenceFileError as exc:
                 (optional_rejected if path.name in OPTIONAL_REFERENCE_FILES else errors).append(str(exc))
-    fresh = [l for l in loads if not l.unchanged]
+    fresh = [load for load in loads if not load.unchanged]
     result = StepResult(
-        rows_in=sum(l.entries for l in loads), rows_out=sum(l.entries for l in fresh),
-        details={l.file_name: {"entries": l.entries, "resolved": l.resolved, "claimed": l.claimed,
-                               "unchanged": l.unchanged} for l in loads},
-        warnings=[w for l in loads for w in l.warnings] + optional_rejected + errors,
+        rows_in=sum(load.entries for load in loads),
+        rows_out=sum(load.entries for load in fresh),
+        details={
+            load.file_name: {
+                "entries": load.entries,
+                "resolved": load.resolved,
+                "claimed": load.claimed,
+                "unchanged": load.unchanged,
+            }
+            for load in loads
+        },
+        warnings=[w for load in loads for w in load.warnings] + optional_rejected + errors,
         message=f"{len(fresh)} reference files loaded, {len(loads) - len(fresh)} unchanged",
     )
     if errors:
@@ -136,18 +162,35 @@ DBT_BUILD_ARGS = ["build", "--quiet", "--exclude", "tag:needs_built_state"]
 def step_dbt_build(ctx: RunContext) -> StepResult:
     outcome = run_dbt(ctx.settings, DBT_BUILD_ARGS)
     with warehouse.connect(ctx.settings) as ch:
-        marts = {t: warehouse.count_rows(ch, f"analytics.{t}") for t in MARTS
-                 if warehouse.table_exists(ch, "analytics", t)}
-        unknown = ch.query(
-            "SELECT uniqExact(token_id), count() FROM analytics.fct_wallet_positions "
-            "WHERE condition_id IS NULL").result_rows[0] if "fct_wallet_positions" in marts else (0, 0)
-    details = {"dbt": outcome.counts(), "mart_rows": marts,
-               "unknown_condition_tokens": int(unknown[0]), "unknown_condition_positions": int(unknown[1])}
-    result = StepResult(rows_out=sum(marts.values()), details=details,
-                        message=", ".join(f"{k} {v}" for k, v in sorted(outcome.counts().items())))
+        marts = {
+            t: warehouse.count_rows(ch, f"analytics.{t}")
+            for t in MARTS
+            if warehouse.table_exists(ch, "analytics", t)
+        }
+        unknown = (
+            ch.query(
+                "SELECT uniqExact(token_id), count() FROM analytics.fct_wallet_positions "
+                "WHERE condition_id IS NULL"
+            ).result_rows[0]
+            if "fct_wallet_positions" in marts
+            else (0, 0)
+        )
+    details = {
+        "dbt": outcome.counts(),
+        "mart_rows": marts,
+        "unknown_condition_tokens": int(unknown[0]),
+        "unknown_condition_positions": int(unknown[1]),
+    }
+    result = StepResult(
+        rows_out=sum(marts.values()),
+        details=details,
+        message=", ".join(f"{k} {v}" for k, v in sorted(outcome.counts().items())),
+    )
     if unknown[0]:
-        result.warnings.append(f"{unknown[0]} traded tokens map to no known condition "
-                               f"({unknown[1]} positions counted as Uncategorized)")
+        result.warnings.append(
+            f"{unknown[0]} traded tokens map to no known condition "
+            f"({unknown[1]} positions counted as Uncategorized)"
+        )
     if not outcome.success:
         result.status = "failed"
         failed = [f"{f['name']}: {f['message']}" for f in outcome.failures]
@@ -194,26 +237,38 @@ def step_preflight(ctx: RunContext) -> StepResult:
             details["postgres"] = pg.execute("SHOW server_version").fetchone()[0]
     else:
         details["postgres"] = "not configured: Postgres steps will be skipped"
-    return StepResult(details=details, message=f"ClickHouse {details['clickhouse']}, "
-                                               f"Postgres {details['postgres']}")
+    return StepResult(
+        details=details, message=f"ClickHouse {details['clickhouse']}, Postgres {details['postgres']}"
+    )
 
 
 def _record_takeover(settings: Settings, previous: dict[str, Any], taker: str) -> None:
     """A run whose process died holding the lock never wrote its summary: write it now."""
     if not previous.get("run_id") or not previous.get("started_at"):
         return
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
-    log.warning("previous run died without finishing; taking over its lock",
-                extra={"ctx": {"previous_run": previous.get("run_id"), "pid": previous.get("pid")}})
+    now = dt.datetime.now(dt.UTC).isoformat()
+    log.warning(
+        "previous run died without finishing; taking over its lock",
+        extra={"ctx": {"previous_run": previous.get("run_id"), "pid": previous.get("pid")}},
+    )
     if history.summary_exists(settings, previous["run_id"], previous["started_at"]):
         return
-    history.record_run(settings, {
-        "run_id": previous["run_id"], "trigger": "unknown", "status": INTERRUPTED,
-        "started_at": previous["started_at"], "finished_at": now, "seconds": None,
-        "settings": settings.describe(), "steps": [], "warnings": [],
-        "error": f"process {previous.get('pid')} died before the run finished; "
-                 f"lock taken over by run {taker}",
-    })
+    history.record_run(
+        settings,
+        {
+            "run_id": previous["run_id"],
+            "trigger": "unknown",
+            "status": INTERRUPTED,
+            "started_at": previous["started_at"],
+            "finished_at": now,
+            "seconds": None,
+            "settings": settings.describe(),
+            "steps": [],
+            "warnings": [],
+            "error": f"process {previous.get('pid')} died before the run finished; "
+            f"lock taken over by run {taker}",
+        },
+    )
 
 
 @contextlib.contextmanager
@@ -227,8 +282,10 @@ def _graceful_shutdown(ctx: RunContext) -> Iterator[None]:
     def request_stop(signum, _frame):
         if ctx.stop_requested.is_set():
             raise KeyboardInterrupt
-        log.warning("shutdown requested: finishing the current step",
-                    extra={"ctx": {"signal": signal.Signals(signum).name}})
+        log.warning(
+            "shutdown requested: finishing the current step",
+            extra={"ctx": {"signal": signal.Signals(signum).name}},
+        )
         ctx.stop_requested.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -239,11 +296,15 @@ def _graceful_shutdown(ctx: RunContext) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_nightly(settings: Settings, trigger: str = "manual", now: dt.datetime | None = None,
-                step_list: list[Step] | None = None) -> tuple[str, dict[str, Any]]:
+def run_nightly(
+    settings: Settings,
+    trigger: str = "manual",
+    now: dt.datetime | None = None,
+    step_list: list[Step] | None = None,
+) -> tuple[str, dict[str, Any]]:
     """One run: take the run lock (RunLockHeld if another run has it), run the steps,
     record the run. `now` is the run's clock (tests and the scheduler set it)."""
-    started = now or dt.datetime.now(dt.timezone.utc)
+    started = now or dt.datetime.now(dt.UTC)
     began = time.monotonic()
     ctx = RunContext(settings=settings, run_id=new_run_id(started), trigger=trigger, started_at=started)
     with run_lock(settings, ctx.run_id, started.isoformat()) as grant:
@@ -251,12 +312,15 @@ def run_nightly(settings: Settings, trigger: str = "manual", now: dt.datetime | 
             _record_takeover(settings, grant.previous, ctx.run_id)
         folder = history.run_folder(settings, ctx.run_id, started.isoformat())
         with run_log_file(folder / "run.log", settings), _graceful_shutdown(ctx):
-            log.info("run started", extra={"ctx": {"run_id": ctx.run_id, "trigger": trigger,
-                                                   **settings.describe()}})
+            log.info(
+                "run started",
+                extra={"ctx": {"run_id": ctx.run_id, "trigger": trigger, **settings.describe()}},
+            )
             status = run_steps(step_list if step_list is not None else steps(), ctx)
             # finished on the run's own clock, so simulated nights stay consistent
             run = summary(ctx, status, started + dt.timedelta(seconds=time.monotonic() - began))
             path = history.record_run(settings, run)
-            log.info("run finished", extra={"ctx": {"run_id": ctx.run_id, "status": status,
-                                                    "summary": str(path)}})
+            log.info(
+                "run finished", extra={"ctx": {"run_id": ctx.run_id, "status": status, "summary": str(path)}}
+            )
     return status, run

@@ -6,15 +6,17 @@ taken over by the next one without any manual clean-up. The file also carries th
 run id, pid and start time, so a refused run can say who holds it, and the run that takes
 over can tell that the previous one died without finishing (a clean exit empties the file).
 """
+
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pipeline.config import Settings
 
@@ -61,7 +63,7 @@ def _read(fh) -> dict[str, Any] | None:
 def run_lock(settings: Settings, run_id: str, started_at: str) -> Iterator[LockGrant]:
     path = lock_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a+", encoding="utf-8")
+    fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held across the yield below
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

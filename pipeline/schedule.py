@@ -7,6 +7,7 @@ arguments, so tests drive it through simulated nights. A run missed while the ma
 down is caught up once at start when the last successful run is older than
 SCHEDULE_CATCHUP_HOURS.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +15,8 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -47,14 +48,19 @@ def schedule_config(env: dict[str, str] | None = None) -> ScheduleConfig:
     env = dict(os.environ) if env is None else env
     try:
         hour, minute = (int(x) for x in env.get("SCHEDULE_AT", "03:00").split(":"))
-        config = ScheduleConfig(timezone=env.get("SCHEDULE_TZ", "America/New_York"),
-                                hour=hour, minute=minute,
-                                catchup_hours=float(env.get("SCHEDULE_CATCHUP_HOURS", "26")))
+        config = ScheduleConfig(
+            timezone=env.get("SCHEDULE_TZ", "America/New_York"),
+            hour=hour,
+            minute=minute,
+            catchup_hours=float(env.get("SCHEDULE_CATCHUP_HOURS", "26")),
+        )
         config.zone  # noqa: B018 - an unknown zone fails here, at start
         config.trigger()
     except Exception as exc:
-        raise ConfigError(f"bad schedule setting (SCHEDULE_AT=HH:MM, SCHEDULE_TZ=IANA zone, "
-                          f"SCHEDULE_CATCHUP_HOURS=hours): {exc}") from None
+        raise ConfigError(
+            f"bad schedule setting (SCHEDULE_AT=HH:MM, SCHEDULE_TZ=IANA zone, "
+            f"SCHEDULE_CATCHUP_HOURS=hours): {exc}"
+        ) from None
     return config
 
 
@@ -123,7 +129,7 @@ class Scheduler:
     config: ScheduleConfig
     settings: Settings
     run: Callable[[dt.datetime, str], object]
-    clock: Clock = field(default=lambda: dt.datetime.now(dt.timezone.utc))
+    clock: Clock = field(default=lambda: dt.datetime.now(dt.UTC))
     sleep: Callable[[float], object] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -145,17 +151,26 @@ class Scheduler:
         fired = 0
         now = self.clock()
         if needs_catchup(self.settings, self.config, now):
-            log.info("catch-up run: no successful run within the limit",
-                     extra={"ctx": {"catchup_hours": self.config.catchup_hours}})
+            log.info(
+                "catch-up run: no successful run within the limit",
+                extra={"ctx": {"catchup_hours": self.config.catchup_hours}},
+            )
             self.run(now, "catchup")
             fired += 1
         while not self.stop.is_set() and (max_runs is None or fired < max_runs):
             fire = next_fire_times(self.config, self.clock(), 1)[0]
-            log.info("next run scheduled", extra={"ctx": {
-                "at_local": fire.isoformat(), "at_utc": fire.astimezone(dt.timezone.utc).isoformat()}})
+            log.info(
+                "next run scheduled",
+                extra={
+                    "ctx": {
+                        "at_local": fire.isoformat(),
+                        "at_utc": fire.astimezone(dt.UTC).isoformat(),
+                    }
+                },
+            )
             if not self._wait_until(fire):
                 break
-            self.run(fire.astimezone(dt.timezone.utc), "schedule")
+            self.run(fire.astimezone(dt.UTC), "schedule")
             fired += 1
         return fired
 
@@ -163,6 +178,7 @@ class Scheduler:
 def install_stop_signals(stop: threading.Event) -> None:
     """SIGTERM/SIGINT between runs stop the scheduler; during a run the run's own handler
     lets the current step finish first."""
+
     def handler(signum, _frame):
         log.warning("scheduler stopping", extra={"ctx": {"signal": signal.Signals(signum).name}})
         stop.set()

@@ -1,5 +1,6 @@
 """`runner.py sql`: ad-hoc queries for analysts, mainly against the embedded engine, which
 no other process can open while it is in use."""
+
 from __future__ import annotations
 
 import csv

@@ -5,6 +5,7 @@ whether it is critical (its failure stops the run) and which earlier steps it ne
 step whose prerequisite failed or was skipped is skipped with that reason). The loop
 times each step, logs it with its row counts, and derives the run's status.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,8 +14,9 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pipeline.config import Settings
 from pipeline.logs import run_id_var, step_var
@@ -81,7 +83,7 @@ def _blocked_by(step: Step, ctx: RunContext) -> str | None:
 def run_step(step: Step, ctx: RunContext) -> StepResult:
     token = step_var.set(step.name)
     started = time.monotonic()
-    started_at = dt.datetime.now(dt.timezone.utc)
+    started_at = dt.datetime.now(dt.UTC)
     try:
         reason = _blocked_by(step, ctx)
         if reason:
@@ -93,17 +95,32 @@ def run_step(step: Step, ctx: RunContext) -> StepResult:
             except SkipStep as exc:
                 result = StepResult(status=SKIPPED, message=str(exc))
             except Exception as exc:  # a failing step is recorded, the run decides what next
-                result = StepResult(status=FAILED, error=f"{type(exc).__name__}: {exc}",
-                                    message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                log.error("step failed", extra={"ctx": {"error": result.error,
-                                                        "trace": traceback.format_exc(limit=6)}})
+                result = StepResult(
+                    status=FAILED,
+                    error=f"{type(exc).__name__}: {exc}",
+                    message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
+                log.error(
+                    "step failed",
+                    extra={"ctx": {"error": result.error, "trace": traceback.format_exc(limit=6)}},
+                )
         result.started_at = started_at
         result.seconds = round(time.monotonic() - started, 3)
         ctx.results[step.name] = result
         level = logging.ERROR if result.status == FAILED else logging.INFO
-        log.log(level, "step %s", result.status, extra={"ctx": {
-            "seconds": result.seconds, "rows_in": result.rows_in, "rows_out": result.rows_out,
-            "message": result.message or None}})
+        log.log(
+            level,
+            "step %s",
+            result.status,
+            extra={
+                "ctx": {
+                    "seconds": result.seconds,
+                    "rows_in": result.rows_in,
+                    "rows_out": result.rows_out,
+                    "message": result.message or None,
+                }
+            },
+        )
         return result
     finally:
         step_var.reset(token)
@@ -127,8 +144,9 @@ def run_steps(steps: list[Step], ctx: RunContext) -> str:
         stopped_by: str | None = None
         for step in steps:
             if ctx.stop_requested.is_set():
-                ctx.results[step.name] = StepResult(status=INTERRUPTED,
-                                                    message="shutdown requested before this step")
+                ctx.results[step.name] = StepResult(
+                    status=INTERRUPTED, message="shutdown requested before this step"
+                )
                 continue
             if stopped_by and not step.always:
                 continue

@@ -4,13 +4,14 @@ Embedded chDB admits a single process per data directory. Connections are opened
 of work (`with connect(settings) as ch:`) and closed promptly, and a directory held by
 another process surfaces as `WarehouseBusy` instead of an engine traceback.
 """
+
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 import clickhouse_connect

@@ -1,11 +1,13 @@
 """Helpers for the API tests: uvicorn in a thread on a free port, and an SSE reader."""
+
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import uvicorn
@@ -22,8 +24,9 @@ def running_api(settings: Settings, api: ApiSettings) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, api), log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        create_app(settings, api), log_level="warning", lifespan="on", timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -63,8 +66,9 @@ def iter_sse(response: httpx.Response) -> Iterator[dict[str, Any]]:
             block[name] = value
 
 
-def next_event(events: Iterator[dict[str, Any]], deadline_s: float = 5.0,
-               kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
+def next_event(
+    events: Iterator[dict[str, Any]], deadline_s: float = 5.0, kinds: tuple[str, ...] | None = None
+) -> dict[str, Any]:
     """The next event (not a comment / retry line) of one of `kinds`, within `deadline_s`."""
     end = time.monotonic() + deadline_s
     for event in events:

@@ -3,6 +3,7 @@
 chDB admits one data directory per process at a time, so fixtures open clients only inside
 `with warehouse.connect(...)` blocks and never keep one across tests.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,7 +21,7 @@ import pytest  # noqa: E402
 from pipeline.config import Settings, load_settings  # noqa: E402
 
 # A fixed "now" for sample runs: the sample is dated relative to the run.
-SAMPLE_NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.timezone.utc)
+SAMPLE_NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
 
 
 def make_settings(root: Path, **env: str) -> Settings:
@@ -56,9 +57,14 @@ def held_directory(tmp_path):
 
     settings = make_settings(tmp_path)
     settings.clickhouse_path.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(settings.clickhouse_path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                              env={"TZ": "UTC", "PATH": ""}, cwd=PROJECT_ROOT)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(settings.clickhouse_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"TZ": "UTC", "PATH": ""},
+        cwd=PROJECT_ROOT,
+    )
     assert holder.stdout.readline().strip() == "holding"
     yield settings
     holder.stdin.close()

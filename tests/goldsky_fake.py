@@ -12,9 +12,11 @@ without Retry-After, Goldsky's allowance text in a 200, 500/502/503, a stall pas
 client's timeout, a connection dropped mid-body, truncated JSON, transient and fatal
 GraphQL errors, or a page with a broken event.
 """
+
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import json
 import random
@@ -26,12 +28,21 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-ALLOWANCE = ("Sorry, you've surpassed your query allowance. Please try again - limits reset "
-             "every 10 seconds.")
+ALLOWANCE = "Sorry, you've surpassed your query allowance. Please try again - limits reset every 10 seconds."
 EXCHANGE = "0x4bfb41d5b3570defd03c39a9a4d8de6bd8b8982e"
 # Faults a client must ride out; "graphql_fatal" and "bad_event" must stop it instead.
-TRANSIENT_FAULTS = ("429", "429_retry_after_0", "allowance_200", "500", "502", "503",
-                    "timeout", "drop", "bad_json", "graphql_transient")
+TRANSIENT_FAULTS = (
+    "429",
+    "429_retry_after_0",
+    "allowance_200",
+    "500",
+    "502",
+    "503",
+    "timeout",
+    "drop",
+    "bad_json",
+    "graphql_transient",
+)
 
 
 def _h(*parts: Any) -> str:
@@ -45,16 +56,23 @@ def make_event(n: int, ts: int, seed: int = 0) -> dict[str, str]:
     buy = int(_h(seed, "side", n), 16) % 2 == 0
     qty, coll = 1_000_000 + n % 7919 * 1000, 500_000 + n % 3571 * 100
     return {
-        "id": f"{tx}_{order}", "transactionHash": tx, "timestamp": str(ts), "orderHash": order,
-        "maker": "0x" + _h(seed, "maker", n % 997)[:40], "taker": EXCHANGE,
-        "makerAssetId": "0" if buy else token, "takerAssetId": token if buy else "0",
-        "makerAmountFilled": str(coll if buy else qty), "takerAmountFilled": str(qty if buy else coll),
+        "id": f"{tx}_{order}",
+        "transactionHash": tx,
+        "timestamp": str(ts),
+        "orderHash": order,
+        "maker": "0x" + _h(seed, "maker", n % 997)[:40],
+        "taker": EXCHANGE,
+        "makerAssetId": "0" if buy else token,
+        "takerAssetId": token if buy else "0",
+        "makerAmountFilled": str(coll if buy else qty),
+        "takerAmountFilled": str(qty if buy else coll),
         "fee": str(n % 3),
     }
 
 
-def make_events(n: int, start_ts: int, seed: int = 0, crowded: dict[int, int] | None = None,
-                spread_s: int = 86_400) -> list[dict[str, str]]:
+def make_events(
+    n: int, start_ts: int, seed: int = 0, crowded: dict[int, int] | None = None, spread_s: int = 86_400
+) -> list[dict[str, str]]:
     """`n` events over `spread_s` seconds from `start_ts`, plus `crowded[offset] = k` events
     sharing the second `start_ts + offset`."""
     rng = random.Random(seed)
@@ -79,17 +97,22 @@ class Served:
     variables: dict[str, Any]
     fault: str | None
     rows: int = 0
-    ids: list[str] = field(default_factory=list)   # the events answered (before any damage)
+    ids: list[str] = field(default_factory=list)  # the events answered (before any damage)
     authorization: str | None = None
 
 
 class FakeGoldsky:
     """The data set, the fault plan and the server. Use as a context manager."""
 
-    def __init__(self, events: list[dict[str, str]] | None = None,
-                 market_datas: list[dict[str, Any]] | None = None,
-                 conditions: list[dict[str, Any]] | None = None,
-                 head_ts: int | None = None, timeout_stall_s: float = 1.0, delay_s: float = 0.0):
+    def __init__(
+        self,
+        events: list[dict[str, str]] | None = None,
+        market_datas: list[dict[str, Any]] | None = None,
+        conditions: list[dict[str, Any]] | None = None,
+        head_ts: int | None = None,
+        timeout_stall_s: float = 1.0,
+        delay_s: float = 0.0,
+    ):
         self.market_datas = sorted(market_datas or [], key=lambda r: r["id"])
         self.conditions = sorted(conditions or [], key=lambda r: r["id"])
         self.set_events(events or [])
@@ -127,8 +150,9 @@ class FakeGoldsky:
         """Answer the next requests with these faults, one each, in order."""
         self.faults.extend(f if isinstance(f, Fault) else Fault(f) for f in faults)
 
-    def chaos(self, rate: float, kinds: tuple[str, ...] = TRANSIENT_FAULTS, seed: int = 1,
-              max_consecutive: int = 2) -> None:
+    def chaos(
+        self, rate: float, kinds: tuple[str, ...] = TRANSIENT_FAULTS, seed: int = 1, max_consecutive: int = 2
+    ) -> None:
         """Give a random `rate` of requests a random fault, never more than
         `max_consecutive` in a row (so a client with enough attempts always gets through)."""
         self.chaos_rate, self.chaos_kinds = rate, kinds
@@ -138,8 +162,11 @@ class FakeGoldsky:
         with self.lock:
             if self.faults:
                 return self.faults.popleft()
-            if self.chaos_rate and self._consecutive < self.max_consecutive \
-                    and self.chaos_rng.random() < self.chaos_rate:
+            if (
+                self.chaos_rate
+                and self._consecutive < self.max_consecutive
+                and self.chaos_rng.random() < self.chaos_rate
+            ):
                 self._consecutive += 1
                 kind = self.chaos_rng.choice(self.chaos_kinds)
                 return Fault(kind, "0" if kind == "429_retry_after_0" else None)
@@ -152,12 +179,16 @@ class FakeGoldsky:
         variables = request.get("variables") or {}
         if "_meta" in query:
             head = self.head_ts if self.head_ts is not None else (self.scan_ts[-1] if self.scan_ts else 0)
-            return {"data": {"_meta": {"block": {"number": 80_000_000, "timestamp": head},
-                                       "hasIndexingErrors": False}}}
+            return {
+                "data": {
+                    "_meta": {"block": {"number": 80_000_000, "timestamp": head}, "hasIndexingErrors": False}
+                }
+            }
         first = int(variables.get("first", 100))
         if first > 1000:
-            return {"errors": [{"message": "The `first` argument must be between 0 and 1000, but is "
-                                           f"{first}"}]}
+            return {
+                "errors": [{"message": f"The `first` argument must be between 0 and 1000, but is {first}"}]
+            }
         where = variables.get("where") or {}
         if "orderFilledEvents" in query:
             return self._fills(first, variables.get("orderBy"), where)
@@ -168,7 +199,7 @@ class FakeGoldsky:
                     return {"errors": [{"message": f"Type `{root}` filter has no field `{unknown.pop()}`"}]}
                 ids = [r["id"] for r in rows]
                 start = bisect.bisect_right(ids, where["id_gt"]) if "id_gt" in where else 0
-                return {"data": {root: rows[start:start + first]}}
+                return {"data": {root: rows[start : start + first]}}
         return {"errors": [{"message": f"Type `Query` has no field in {query[:60]!r}"}]}
 
     def _fills(self, first: int, order_by: str | None, where: dict[str, Any]) -> dict[str, Any]:
@@ -182,7 +213,7 @@ class FakeGoldsky:
             second = int(where["timestamp"])
             ids = self.by_second_ids.get(second, [])
             start = bisect.bisect_right(ids, where["id_gt"]) if "id_gt" in where else 0
-            return {"data": {"orderFilledEvents": self.by_second.get(second, [])[start:start + first]}}
+            return {"data": {"orderFilledEvents": self.by_second.get(second, [])[start : start + first]}}
         if order_by != "timestamp" or "id_gt" in where:
             return {"errors": [{"message": "this fake serves ranges ordered by timestamp only"}]}
         lo = 0
@@ -195,10 +226,10 @@ class FakeGoldsky:
             hi = bisect.bisect_left(self.scan_ts, int(where["timestamp_lt"]))
         if "timestamp_lte" in where:
             hi = min(hi, bisect.bisect_right(self.scan_ts, int(where["timestamp_lte"])))
-        return {"data": {"orderFilledEvents": self.scan[lo:min(hi, lo + first)]}}
+        return {"data": {"orderFilledEvents": self.scan[lo : min(hi, lo + first)]}}
 
     # server --------------------------------------------------------------------------------
-    def __enter__(self) -> "FakeGoldsky":
+    def __enter__(self) -> FakeGoldsky:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -207,15 +238,16 @@ class FakeGoldsky:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 request = json.loads(self.rfile.read(length) or b"{}")
                 fake._handle(self, request)
 
         self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                         daemon=True, name="fake-goldsky").start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True, name="fake-goldsky"
+        ).start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -239,10 +271,17 @@ class FakeGoldsky:
 
     def _handle(self, h: BaseHTTPRequestHandler, request: dict[str, Any]) -> None:
         query = request.get("query", "")
-        root = next((r for r in ("_meta", "orderFilledEvents", "marketDatas", "conditions") if r in query), "?")
+        root = next(
+            (r for r in ("_meta", "orderFilledEvents", "marketDatas", "conditions") if r in query), "?"
+        )
         fault = self._next_fault()
-        served = Served(time.monotonic(), root, request.get("variables") or {}, fault.kind if fault else None,
-                        authorization=h.headers.get("authorization"))
+        served = Served(
+            time.monotonic(),
+            root,
+            request.get("variables") or {},
+            fault.kind if fault else None,
+            authorization=h.headers.get("authorization"),
+        )
         with self.lock:
             self.log.append(served)
             n = len(self.log)
@@ -262,9 +301,17 @@ class FakeGoldsky:
             time.sleep(self.timeout_stall_s)
             return _send(h, 200, b'{"data": {}}', {}, quiet=True)
         if kind == "graphql_transient":
-            return _send(h, 200, json.dumps({"errors": [{"message": "bad indexers: BadResponse(timeout)"}]}).encode())
+            return _send(
+                h, 200, json.dumps({"errors": [{"message": "bad indexers: BadResponse(timeout)"}]}).encode()
+            )
         if kind == "graphql_fatal":
-            return _send(h, 200, json.dumps({"errors": [{"message": "Type `Query` has no field `orderFilledEventz`"}]}).encode())
+            return _send(
+                h,
+                200,
+                json.dumps(
+                    {"errors": [{"message": "Type `Query` has no field `orderFilledEventz`"}]}
+                ).encode(),
+            )
         answer = self.answer(request)
         if root == "orderFilledEvents" and "data" in answer:
             served.ids = [r["id"] for r in answer["data"][root]]
@@ -287,10 +334,8 @@ class FakeGoldsky:
             h.wfile.write(body[: len(body) // 2])
             h.wfile.flush()
             h.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 h.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         if root == "orderFilledEvents" and "data" in answer:
             rows = answer["data"][root]
@@ -312,8 +357,14 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None,
-          content_type: str = "application/json", quiet: bool = False) -> None:
+def _send(
+    h: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
+    quiet: bool = False,
+) -> None:
     try:
         h.send_response(status)
         h.send_header("content-type", content_type)
@@ -335,13 +386,24 @@ def market_datas(n_conditions: int, seed: int = 0) -> list[dict[str, Any]]:
     for c in range(n_conditions):
         cond = "0x" + _h(seed, "condition", c)
         for outcome in (0, 1):
-            rows.append({"id": str(int(_h(seed, "mtoken", c, outcome), 16))[:77], "condition": cond,
-                         "outcomeIndex": str(outcome)})
+            rows.append(
+                {
+                    "id": str(int(_h(seed, "mtoken", c, outcome), 16))[:77],
+                    "condition": cond,
+                    "outcomeIndex": str(outcome),
+                }
+            )
     return rows
 
 
 def conditions(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """pnl-subgraph `conditions`: a third YES, a third NO, the rest unresolved or odd."""
     payouts = [(["1", "0"], "1"), (["0", "1"], "1"), ([], "0"), (["1", "1"], "2")]
-    return [{"id": "0x" + _h(seed, "condition", c), "payoutNumerators": payouts[c % 4][0],
-             "payoutDenominator": payouts[c % 4][1]} for c in range(n)]
+    return [
+        {
+            "id": "0x" + _h(seed, "condition", c),
+            "payoutNumerators": payouts[c % 4][0],
+            "payoutDenominator": payouts[c % 4][1],
+        }
+        for c in range(n)
+    ]

@@ -4,12 +4,13 @@ The server comes from POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432
 machine's trust-auth server); each session creates `cascadian_test_<pid>_<random>` on it so
 concurrent runs never collide. Registered in tests/conftest.py.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -37,8 +38,9 @@ def _admin() -> psycopg.Connection:
     try:
         return psycopg.connect(server_url(), autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        pytest.fail(f"these tests need PostgreSQL (POSTGRES_URL, default {DEFAULT_URL}): {exc}",
-                    pytrace=False)
+        pytest.fail(
+            f"these tests need PostgreSQL (POSTGRES_URL, default {DEFAULT_URL}): {exc}", pytrace=False
+        )
 
 
 def drop_stale_databases(admin: psycopg.Connection, prefix: str = "cascadian_test") -> None:
@@ -46,9 +48,11 @@ def drop_stale_databases(admin: psycopg.Connection, prefix: str = "cascadian_tes
     connected to them."""
     rows = admin.execute(
         "SELECT datname FROM pg_database d WHERE datname LIKE %s AND NOT EXISTS "
-        "(SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)", (prefix + "\\_%",)).fetchall()
+        "(SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+        (prefix + "\\_%",),
+    ).fetchall()
     for (name,) in rows:
-        parts = name[len(prefix) + 1:].split("_")
+        parts = name[len(prefix) + 1 :].split("_")
         if parts and parts[0].isdigit() and not process_alive(int(parts[0])):
             admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 

@@ -1,6 +1,7 @@
 """An independent, plain-Python statement of the marts' rules (docs/pnl.md), used to check
 the dbt models exactly. It reads the same input files the pipeline reads and shares no
 code with it: if the SQL and this disagree, one of them is wrong."""
+
 from __future__ import annotations
 
 import gzip
@@ -65,7 +66,7 @@ def payout_prices(resolution_map: dict) -> dict[str, list[int]]:
 def canonical_categories(markets: list[dict], definitions: dict) -> dict[str, str]:
     by_category, by_tag = {}, {}
     for priority, c in enumerate(definitions["categories"]):
-        for key in [c["name"]] + c.get("categories", []):
+        for key in [c["name"], *c.get("categories", [])]:
             by_category.setdefault(key.strip().lower(), (priority, c["name"]))
         for key in c.get("tags", []):
             by_tag.setdefault(key.strip().lower(), (priority, c["name"]))
@@ -88,7 +89,7 @@ def positions(fills: dict[str, dict], tokens: dict, prices: dict) -> dict[tuple[
         qty = int(f["taker_amount_filled"] if buy else f["maker_amount_filled"])
         coll = int(f["maker_amount_filled"] if buy else f["taker_amount_filled"])
         book[(f["maker"].lower(), tok)].events.append((int(f["timestamp"]), f["id"], buy, qty, coll))
-    for (wallet, tok), p in book.items():
+    for (_wallet, tok), p in book.items():
         for _, _, buy, qty, coll in sorted(p.events):
             price = coll * UNIT // qty if qty else 0
             p.n_fills += 1
@@ -113,7 +114,8 @@ def positions(fills: dict[str, dict], tokens: dict, prices: dict) -> dict[tuple[
 
 def category_pnl(book: dict, tokens: dict, categories: dict) -> dict[tuple[str, str], dict]:
     per_market: dict[tuple[str, str, str], dict] = defaultdict(
-        lambda: {"pnl": 0, "volume": 0, "fills": 0, "resolved": False})
+        lambda: {"pnl": 0, "volume": 0, "fills": 0, "resolved": False}
+    )
     for (wallet, tok), p in book.items():
         cond = tokens.get(tok)
         category = categories.get(cond[0], "Uncategorized") if cond else "Uncategorized"
@@ -123,8 +125,16 @@ def category_pnl(book: dict, tokens: dict, categories: dict) -> dict[tuple[str, 
         m["fills"] += p.n_fills
         m["resolved"] |= p.resolved
     out: dict[tuple[str, str], dict] = defaultdict(
-        lambda: {"realized_pnl": 0, "volume": 0, "n_fills": 0, "n_markets": 0,
-                 "n_resolved_markets": 0, "wins": 0, "losses": 0})
+        lambda: {
+            "realized_pnl": 0,
+            "volume": 0,
+            "n_fills": 0,
+            "n_markets": 0,
+            "n_resolved_markets": 0,
+            "wins": 0,
+            "losses": 0,
+        }
+    )
     for (wallet, category, _), m in per_market.items():
         row = out[(wallet, category)]
         row["realized_pnl"] += m["pnl"]
@@ -138,7 +148,9 @@ def category_pnl(book: dict, tokens: dict, categories: dict) -> dict[tuple[str, 
 
 
 def compute(fills_dir: Path, data_dir: Path) -> tuple[dict, dict]:
-    markets = [json.loads(l) for l in (data_dir / "markets.jsonl").read_text().splitlines() if l.strip()]
+    markets = [
+        json.loads(line) for line in (data_dir / "markets.jsonl").read_text().splitlines() if line.strip()
+    ]
     resolution_map = json.loads((data_dir / "expanded_resolution_map.json").read_text())
     definitions = json.loads((data_dir / "category_definitions.json").read_text())
     tokens = token_map(markets)

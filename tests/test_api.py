@@ -1,5 +1,6 @@
 """The read API over real HTTP (uvicorn on 127.0.0.1): strategies, watchlists, wallet PnL,
 health, bounds, errors and the bearer token."""
+
 from __future__ import annotations
 
 import asyncio
@@ -64,16 +65,18 @@ def test_watchlist_is_enriched_newest_first_with_alerts(api):
 
 
 def test_pagination_walks_the_list_without_overlap(api):
-    pages = [api.get("/api/strategies/all/watchlist", params={"limit": 1, "offset": i}).json()
-             for i in range(4)]
+    pages = [
+        api.get("/api/strategies/all/watchlist", params={"limit": 1, "offset": i}).json() for i in range(4)
+    ]
     ids = [p["entries"][0]["id"] for p in pages[:3]]
     assert len(set(ids)) == 3 and pages[3]["entries"] == [] and pages[3]["total"] == 3
     full = api.get("/api/strategies/all/watchlist", params={"limit": 1000}).json()
     assert [e["id"] for e in full["entries"]] == ids
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 1001}, {"limit": "ten"}, {"offset": -1},
-                                    {"offset": "x"}])
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 1001}, {"limit": "ten"}, {"offset": -1}, {"offset": "x"}]
+)
 def test_bad_paging_parameters_are_422(api, params):
     response = api.get("/api/strategies/all/watchlist", params=params)
     assert response.status_code == 422
@@ -109,15 +112,23 @@ def test_wallet_address_is_validated_and_unknown_is_404(api):
 
 def test_openapi_document_is_served(api):
     doc = api.get("/openapi.json").json()
-    assert {"/api/health", "/api/strategies", "/api/strategies/{strategy_id}/watchlist",
-            "/api/strategies/{strategy_id}/watchlist/stream",
-            "/api/wallets/{address}/category-pnl"} <= set(doc["paths"])
+    assert {
+        "/api/health",
+        "/api/strategies",
+        "/api/strategies/{strategy_id}/watchlist",
+        "/api/strategies/{strategy_id}/watchlist/stream",
+        "/api/wallets/{address}/category-pnl",
+    } <= set(doc["paths"])
 
 
 def test_bearer_token_guards_everything_but_health(api_with_token):
     client = api_with_token
-    for path in ("/api/strategies", "/api/strategies/all/watchlist", "/api/strategies/all/watchlist/stream",
-                 f"/api/wallets/{WALLETS['A']}/category-pnl"):
+    for path in (
+        "/api/strategies",
+        "/api/strategies/all/watchlist",
+        "/api/strategies/all/watchlist/stream",
+        f"/api/wallets/{WALLETS['A']}/category-pnl",
+    ):
         response = client.get(path)
         assert response.status_code == 401, path
         assert response.headers["www-authenticate"] == "Bearer"
@@ -159,9 +170,14 @@ HOLDER = textwrap.dedent("""
 def test_busy_embedded_engine_is_503_with_retry_after(tmp_path, watchlist_world):
     settings = dataclasses.replace(make_settings(tmp_path), postgres_url=watchlist_world.pg_url)
     settings.clickhouse_path.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(settings.clickhouse_path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                              env={"TZ": "UTC", "PATH": ""}, cwd=PROJECT_ROOT)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(settings.clickhouse_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"TZ": "UTC", "PATH": ""},
+        cwd=PROJECT_ROOT,
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         with running_api(settings, ApiSettings(retry_after_s=7)) as base:
@@ -176,7 +192,9 @@ def test_busy_embedded_engine_is_503_with_retry_after(tmp_path, watchlist_world)
 
 
 def test_postgres_down_is_503_not_a_crash(tmp_path, watchlist_world):
-    settings = dataclasses.replace(watchlist_world.settings, postgres_url="postgresql://postgres@127.0.0.1:1/x")
+    settings = dataclasses.replace(
+        watchlist_world.settings, postgres_url="postgresql://postgres@127.0.0.1:1/x"
+    )
     with running_api(settings, ApiSettings(pg_pool_timeout_s=0.5)) as base:
         response = httpx.get(f"{base}/api/strategies", timeout=15)
         assert response.status_code == 503 and "app database is unavailable" in response.json()["detail"]

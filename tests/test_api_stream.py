@@ -1,5 +1,6 @@
 """The watchlist stream (critical bug 3): Server-Sent Events over real HTTP, fed by the
 database trigger's NOTIFY, resumable with Last-Event-ID."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,10 @@ from watchlist.publish import publish
 def base(watchlist_world):
     with psycopg.connect(watchlist_world.pg_url, autocommit=True) as conn:
         # inactive: the publish never adds to it, so only these tests write its watchlist
-        conn.execute("INSERT INTO strategies (id, name, active) VALUES ('stream-test', 'Stream', false), "
-                     "('stream-other', 'Other', false) ON CONFLICT (id) DO NOTHING")
+        conn.execute(
+            "INSERT INTO strategies (id, name, active) VALUES ('stream-test', 'Stream', false), "
+            "('stream-other', 'Other', false) ON CONFLICT (id) DO NOTHING"
+        )
     with running_api(watchlist_world.settings, ApiSettings(stream_heartbeat_s=0.3)) as url:
         yield url
 
@@ -28,8 +31,11 @@ def base(watchlist_world):
 def _insert(url: str, strategy: str, market: str) -> float:
     """Insert as another writer would (plain SQL); returns the time of the commit."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO strategy_watchlists (strategy_id, market_id, reason, metadata) "
-                     "VALUES (%s, %s, 'manual', '{\"note\": \"by hand\"}')", (strategy, market))
+        conn.execute(
+            "INSERT INTO strategy_watchlists (strategy_id, market_id, reason, metadata) "
+            "VALUES (%s, %s, 'manual', '{\"note\": \"by hand\"}')",
+            (strategy, market),
+        )
     return time.monotonic()
 
 
@@ -72,16 +78,23 @@ def test_snapshot_then_each_change_within_a_second_then_resume(base, watchlist_w
     # changes while disconnected: another insert, an update, a delete; and another strategy's
     _insert(url, "stream-test", "900003")
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("UPDATE strategy_watchlists SET status = 'dismissed' "
-                     "WHERE strategy_id = 'stream-test' AND market_id = '900001'")
-        conn.execute("DELETE FROM strategy_watchlists WHERE strategy_id = 'stream-test' AND market_id = '900002'")
+        conn.execute(
+            "UPDATE strategy_watchlists SET status = 'dismissed' "
+            "WHERE strategy_id = 'stream-test' AND market_id = '900001'"
+        )
+        conn.execute(
+            "DELETE FROM strategy_watchlists WHERE strategy_id = 'stream-test' AND market_id = '900002'"
+        )
         conn.execute("UPDATE strategy_watchlists SET status = status WHERE strategy_id = 'all'")  # no-op
 
-    with httpx.Client(timeout=10) as client:
-        with client.stream("GET", f"{base}/api/strategies/stream-test/watchlist/stream",
-                           headers={"Last-Event-ID": last_seen}) as response:
-            events = iter_sse(response)
-            missed = [next_event(events) for _ in range(3)]
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream(
+            "GET", f"{base}/api/strategies/stream-test/watchlist/stream", headers={"Last-Event-ID": last_seen}
+        ) as response,
+    ):
+        events = iter_sse(response)
+        missed = [next_event(events) for _ in range(3)]
     assert [e["event"] for e in missed] == ["insert", "update", "delete"]  # no snapshot on resume
     payloads = [json.loads(e["data"]) for e in missed]
     assert [p["entry"]["market_id"] for p in payloads] == ["900003", "900001", "900002"]
@@ -93,8 +106,10 @@ def test_snapshot_then_each_change_within_a_second_then_resume(base, watchlist_w
 def test_the_stream_sees_the_pipeline_add_an_entry(base, watchlist_world):
     url, settings = watchlist_world.pg_url, watchlist_world.settings
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO strategies (id, name, category_filter) "
-                     "VALUES ('late', 'Late', ARRAY['Sports']) ON CONFLICT (id) DO NOTHING")
+        conn.execute(
+            "INSERT INTO strategies (id, name, category_filter) "
+            "VALUES ('late', 'Late', ARRAY['Sports']) ON CONFLICT (id) DO NOTHING"
+        )
         conn.execute("DELETE FROM watchlist_publish_runs")  # look at the same positions again
     try:
         with httpx.Client(timeout=10) as client:
@@ -116,14 +131,22 @@ def test_the_stream_sees_the_pipeline_add_an_entry(base, watchlist_world):
 
 
 def test_bad_last_event_id_is_422(base):
-    response = httpx.get(f"{base}/api/strategies/stream-test/watchlist/stream",
-                         headers={"Last-Event-ID": "yesterday"}, timeout=10)
+    response = httpx.get(
+        f"{base}/api/strategies/stream-test/watchlist/stream",
+        headers={"Last-Event-ID": "yesterday"},
+        timeout=10,
+    )
     assert response.status_code == 422
 
 
 def test_an_id_that_cannot_be_replayed_gets_a_fresh_snapshot(base):
-    with httpx.Client(timeout=10) as client:
-        with client.stream("GET", f"{base}/api/strategies/stream-test/watchlist/stream",
-                           headers={"Last-Event-ID": "999999999"}) as response:
-            event = next_event(iter_sse(response))
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream(
+            "GET",
+            f"{base}/api/strategies/stream-test/watchlist/stream",
+            headers={"Last-Event-ID": "999999999"},
+        ) as response,
+    ):
+        event = next_event(iter_sse(response))
     assert event["event"] == "snapshot"  # beyond the newest event: from another database

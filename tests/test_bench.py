@@ -1,6 +1,7 @@
 """The scale generator is deterministic and shaped like the exchange's events, and the
 benchmark's hand-written yardstick computes exactly the marts' numbers (issue 8).
 No timing is asserted here: bench/run.py measures, the tests only check correctness."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,15 +21,18 @@ from bench.run import BUILD_FULL
 from pipeline import warehouse
 from pipeline.dbt_chdb import run_dbt
 from pipeline.steps import StepResult
-from tests.conftest import SAMPLE_NOW, make_settings
+from tests.conftest import make_settings
 
 ROWS = 20_000
 UNIT = 10**6
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +46,9 @@ def _events(paths: list[Path]) -> dict[str, np.ndarray]:
     tables = [pq.read_table(p) for p in paths]
     cols = {}
     for name in ("id", "maker", "maker_asset_id", "taker_asset_id"):
-        cols[name] = np.concatenate([t.column(name).cast("string").to_numpy(zero_copy_only=False) for t in tables])
+        cols[name] = np.concatenate(
+            [t.column(name).cast("string").to_numpy(zero_copy_only=False) for t in tables]
+        )
     for name in ("maker_amount_filled", "taker_amount_filled"):
         cols[name] = np.concatenate([pc.cast(t.column(name), "uint64").to_numpy() for t in tables])
     cols["timestamp"] = np.concatenate([t.column("timestamp").to_numpy() for t in tables])
@@ -53,8 +59,9 @@ def test_generator_is_deterministic(generated, tmp_path):
     out, manifest = generated
     again = generate.generate(tmp_path / "again", ROWS, delta_day=True, file_rows=8_000)
     assert _digests(out) == _digests(tmp_path / "again")
-    assert {k: v for k, v in manifest.items() if k not in ("seconds", "history", "delta")} == \
-        {k: v for k, v in again.items() if k not in ("seconds", "history", "delta")}
+    assert {k: v for k, v in manifest.items() if k not in ("seconds", "history", "delta")} == {
+        k: v for k, v in again.items() if k not in ("seconds", "history", "delta")
+    }
     other = generate.generate(tmp_path / "other", ROWS, seed=generate.DEFAULT_SEED + 1, file_rows=8_000)
     first = lambda root: (root / "fills" / "order_filled-0001.parquet").read_bytes()  # noqa: E731
     assert first(out) != first(tmp_path / "other") and other["rows"] == ROWS
@@ -67,11 +74,11 @@ def test_generated_fills_have_the_exchange_shape(generated):
     ev = _events(files)
     assert len(ev["id"]) == ROWS and len(set(ev["id"])) == ROWS
     buy = ev["maker_asset_id"] == "0"
-    assert np.all(buy ^ (ev["taker_asset_id"] == "0"))           # exactly one collateral side
+    assert np.all(buy ^ (ev["taker_asset_id"] == "0"))  # exactly one collateral side
     assert np.all(ev["maker_amount_filled"] > 0) and np.all(ev["taker_amount_filled"] > 0)
     assert all(len(i) == 133 and i[66] == "_" for i in ev["id"][:100])
     maker = np.char.lower(ev["maker"].astype(str))
-    assert (maker != ev["maker"].astype(str)).any()              # mixed-case addresses occur
+    assert (maker != ev["maker"].astype(str)).any()  # mixed-case addresses occur
     token = np.where(buy, ev["taker_asset_id"], ev["maker_asset_id"])
     qty = np.where(buy, ev["taker_amount_filled"], ev["maker_amount_filled"]).astype(object)
     coll = np.where(buy, ev["maker_amount_filled"], ev["taker_amount_filled"]).astype(object)
@@ -111,7 +118,7 @@ def test_reference_files_and_delta(generated):
     listed = {t for m in markets for t in m["token_ids"]}
     ev = _events(sorted((out / "fills").glob("*.parquet")))
     traded = set(np.where(ev["maker_asset_id"] == "0", ev["taker_asset_id"], ev["maker_asset_id"]))
-    assert traded - listed and traded & listed                   # a few tokens no market lists
+    assert traded - listed and traded & listed  # a few tokens no market lists
     d = manifest["delta"]
     assert d["rows"] == ROWS // generate.DELTA_DIVISOR or d["rows"] == 200
     dev = _events(sorted((out / "delta" / "fills").glob("*.parquet")))
@@ -137,18 +144,24 @@ def test_yardstick_equals_the_marts(tmp_path):
 
     data = tmp_path / "gen"
     generate.generate(data, 4_000, delta_day=False)
-    settings = make_settings(tmp_path, GOLDSKY_SOURCE="dataset", GOLDSKY_DATASET_DIR=str(data / "fills"),
-                             DATA_DIR=str(data / "data"))
+    settings = make_settings(
+        tmp_path,
+        GOLDSKY_SOURCE="dataset",
+        GOLDSKY_DATASET_DIR=str(data / "fills"),
+        DATA_DIR=str(data / "data"),
+    )
     step_list = [dataclasses.replace(s, fn=_build_models) if s.name == "dbt_build" else s for s in steps()]
     assert any(s.fn is _build_models for s in step_list)
     # the night after the generated history, so its freshness checks see a current night
-    night = dt.datetime.combine(generate.HISTORY_END + dt.timedelta(days=1), dt.time(8), dt.timezone.utc)
+    night = dt.datetime.combine(generate.HISTORY_END + dt.timedelta(days=1), dt.time(8), dt.UTC)
     status, run = run_nightly(settings, now=night, step_list=step_list)
     assert status == "success", [(s["name"], s.get("error")) for s in run["steps"]]
     with warehouse.connect(settings) as ch:
         yardstick.run(ch)
         result = yardstick.compare(ch)
-        whales = ch.command("SELECT count() FROM bench.yardstick_positions WHERE total_bought > 10000000000000")
+        whales = ch.command(
+            "SELECT count() FROM bench.yardstick_positions WHERE total_bought > 10000000000000"
+        )
     assert int(whales) > 0
     for kind, cmp_ in result.items():
         assert cmp_["equal"], (kind, cmp_)

@@ -1,4 +1,5 @@
 """The one place that bends dbt-clickhouse to chDB: still there, still working."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Loading Goldsky dataset files: formats, the manifest, overlap, and all-or-nothing rejection."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +18,18 @@ T0 = 1764300000  # 2025-11-28 03:20:00 UTC
 
 
 def _fills(start: int, n: int) -> list[dict]:
-    return [fill(i, T0 + i, wallet(i % 7), "BUY" if i % 3 else "SELL", token(i % 5, i % 2),
-                 1_000_000 * (i + 1), 400_000 * (i + 1)) for i in range(start, start + n)]
+    return [
+        fill(
+            i,
+            T0 + i,
+            wallet(i % 7),
+            "BUY" if i % 3 else "SELL",
+            token(i % 5, i % 2),
+            1_000_000 * (i + 1),
+            400_000 * (i + 1),
+        )
+        for i in range(start, start + n)
+    ]
 
 
 @pytest.fixture
@@ -40,29 +51,34 @@ def test_jsonl_gz_loads_typed_rows_and_tolerates_bookkeeping_columns(ch, tmp_pat
     path = write_jsonl(tmp_path / "in" / "a.jsonl.gz", rows)
     result = goldsky_files.load_file(ch, path)
     assert (result.status, result.rows, result.rows_new) == ("loaded", 20, 20)
-    row = ch.query("SELECT maker, timestamp, maker_amount_filled, block_number FROM raw.order_filled "
-                   "WHERE id = {i:String}", parameters={"i": rows[0]["id"]}).result_rows[0]
+    row = ch.query(
+        "SELECT maker, timestamp, maker_amount_filled, block_number FROM raw.order_filled "
+        "WHERE id = {i:String}",
+        parameters={"i": rows[0]["id"]},
+    ).result_rows[0]
     assert row[0] == rows[0]["maker"].lower()
-    assert row[1] == dt.datetime.fromtimestamp(T0, dt.timezone.utc).replace(tzinfo=None)
+    assert row[1] == dt.datetime.fromtimestamp(T0, dt.UTC).replace(tzinfo=None)
     assert row[2] == int(rows[0]["maker_amount_filled"])
     assert row[3] == rows[0]["block_number"]
 
 
 def test_parquet_with_integer_amounts_and_iso_timestamps(ch, tmp_path):
     rows = _fills(0, 5)
-    table = pa.table({
-        "id": [r["id"] for r in rows],
-        "timestamp": [dt.datetime.fromtimestamp(r["timestamp"], dt.timezone.utc).isoformat() for r in rows],
-        "transaction_hash": [r["transaction_hash"] for r in rows],
-        "order_hash": [r["order_hash"] for r in rows],
-        "maker": [r["maker"] for r in rows],
-        "taker": [r["taker"] for r in rows],
-        "maker_asset_id": [r["maker_asset_id"] for r in rows],
-        "taker_asset_id": [r["taker_asset_id"] for r in rows],
-        "maker_amount_filled": pa.array([int(r["maker_amount_filled"]) for r in rows], pa.uint64()),
-        "taker_amount_filled": pa.array([int(r["taker_amount_filled"]) for r in rows], pa.uint64()),
-        "vid": list(range(5)),
-    })
+    table = pa.table(
+        {
+            "id": [r["id"] for r in rows],
+            "timestamp": [dt.datetime.fromtimestamp(r["timestamp"], dt.UTC).isoformat() for r in rows],
+            "transaction_hash": [r["transaction_hash"] for r in rows],
+            "order_hash": [r["order_hash"] for r in rows],
+            "maker": [r["maker"] for r in rows],
+            "taker": [r["taker"] for r in rows],
+            "maker_asset_id": [r["maker_asset_id"] for r in rows],
+            "taker_asset_id": [r["taker_asset_id"] for r in rows],
+            "maker_amount_filled": pa.array([int(r["maker_amount_filled"]) for r in rows], pa.uint64()),
+            "taker_amount_filled": pa.array([int(r["taker_amount_filled"]) for r in rows], pa.uint64()),
+            "vid": list(range(5)),
+        }
+    )
     path = tmp_path / "a.parquet"
     pq.write_table(table, path)
     assert goldsky_files.load_file(ch, path).rows_new == 5
@@ -85,15 +101,18 @@ def test_same_file_is_loaded_once_and_overlapping_files_add_no_rows(ch, tmp_path
     assert first.exists()
 
 
-@pytest.mark.parametrize("breakage, reason", [
-    ({"maker_amount_filled": "12.5"}, "maker_amount_filled 12.5 is not an unsigned 64-bit integer"),
-    ({"taker_amount_filled": "-3"}, "taker_amount_filled -3 is not an unsigned 64-bit integer"),
-    ({"maker_asset_id": "0", "taker_asset_id": "0"}, 'asset pair (0, 0) needs exactly one "0"'),
-    ({"maker_asset_id": "11", "taker_asset_id": "12"}, 'asset pair (11, 12) needs exactly one "0"'),
-    ({"timestamp": "yesterday"}, "timestamp yesterday is not a unix time or ISO date"),
-    ({"maker": "0x123"}, "maker 0x123 is not an address"),
-    ({"taker_asset_id": "12ab"}, "taker_asset_id 12ab is not a decimal token id"),
-])
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [
+        ({"maker_amount_filled": "12.5"}, "maker_amount_filled 12.5 is not an unsigned 64-bit integer"),
+        ({"taker_amount_filled": "-3"}, "taker_amount_filled -3 is not an unsigned 64-bit integer"),
+        ({"maker_asset_id": "0", "taker_asset_id": "0"}, 'asset pair (0, 0) needs exactly one "0"'),
+        ({"maker_asset_id": "11", "taker_asset_id": "12"}, 'asset pair (11, 12) needs exactly one "0"'),
+        ({"timestamp": "yesterday"}, "timestamp yesterday is not a unix time or ISO date"),
+        ({"maker": "0x123"}, "maker 0x123 is not an address"),
+        ({"taker_asset_id": "12ab"}, "taker_asset_id 12ab is not a decimal token id"),
+    ],
+)
 def test_bad_value_rejects_the_whole_file_naming_row_and_reason(ch, tmp_path, breakage, reason):
     rows = _fills(0, 10)
     rows[6].update(breakage)
@@ -114,7 +133,9 @@ def test_missing_field_and_missing_parquet_column_are_named(ch, tmp_path):
     with pytest.raises(goldsky_files.FileRejected, match="row 3: field taker is missing"):
         goldsky_files.load_file(ch, write_jsonl(tmp_path / "a.jsonl", rows))
     pq.write_table(pa.table({"id": ["x"], "timestamp": [1]}), tmp_path / "b.parquet")
-    with pytest.raises(goldsky_files.FileRejected, match="b.parquet: rejected: missing columns: transaction_hash"):
+    with pytest.raises(
+        goldsky_files.FileRejected, match=r"b\.parquet: rejected: missing columns: transaction_hash"
+    ):
         goldsky_files.load_file(ch, tmp_path / "b.parquet")
     assert ch.command("SELECT count() FROM raw.order_filled") == 0
 
@@ -166,7 +187,7 @@ def test_for_a_server_files_are_parsed_locally_and_sent_as_arrow(ch, tmp_path, m
     bad = _fills(100, 3)
     bad[1]["taker_asset_id"] = "0"
     bad[1]["maker_asset_id"] = "0"
-    with pytest.raises(goldsky_files.FileRejected, match='row 2: asset pair'):
+    with pytest.raises(goldsky_files.FileRejected, match="row 2: asset pair"):
         goldsky_files.load_file(ch, write_jsonl(tmp_path / "t.jsonl", bad))
     pq.write_table(pa.table({"id": ["x"]}), tmp_path / "u.parquet")
     with pytest.raises(goldsky_files.FileRejected, match="missing columns"):
@@ -185,8 +206,13 @@ def test_ids_repeated_inside_a_file_load_once_keeping_the_first(ch, tmp_path):
     result = goldsky_files.load_file(ch, write_jsonl(tmp_path / "rep.jsonl", rows))
     assert (result.rows, result.rows_new, result.route) == (8, 6, "attached")
     assert _ids(ch) == sorted({r["id"] for r in rows})
-    assert ch.command("SELECT maker_amount_filled FROM raw.order_filled WHERE id = {i:String}",
-                      parameters={"i": rows[1]["id"]}) == 777
+    assert (
+        ch.command(
+            "SELECT maker_amount_filled FROM raw.order_filled WHERE id = {i:String}",
+            parameters={"i": rows[1]["id"]},
+        )
+        == 777
+    )
     assert _stage_tables(ch) == 0
 
 
@@ -197,13 +223,18 @@ def test_rows_reach_the_table_by_attach_unless_it_holds_rows_in_the_files_time_r
     inside = [fill(500 + i, T0 + i, wallet(1), "BUY", token(1, 1), 10, 4) for i in range(5)]
     late = goldsky_files.load_file(ch, write_jsonl(tmp_path / "c.jsonl", inside))
     assert [(f.route, f.rows_new) for f in (first, later, late)] == [
-        ("attached", 10), ("attached", 10), ("filtered", 5)]
+        ("attached", 10),
+        ("attached", 10),
+        ("filtered", 5),
+    ]
     assert set(first.phases) == set(goldsky_files.LOAD_STAGES)
     assert ch.command("SELECT count() FROM raw.order_filled") == 25
     # the materialized columns are computed for attached rows as for inserted ones
-    assert not ch.command("SELECT countIf(token_id != if(maker_asset_id = '0', taker_asset_id, "
-                          "maker_asset_id) OR token_id = '' OR inserted_at < '2020-01-01') "
-                          "FROM raw.order_filled")
+    assert not ch.command(
+        "SELECT countIf(token_id != if(maker_asset_id = '0', taker_asset_id, "
+        "maker_asset_id) OR token_id = '' OR inserted_at < '2020-01-01') "
+        "FROM raw.order_filled"
+    )
     assert _stage_tables(ch) == 0
 
 
@@ -231,8 +262,13 @@ def test_for_a_server_repeated_and_stored_ids_are_dropped_too(ch, tmp_path, monk
     result = goldsky_files.load_file(ch, write_jsonl(tmp_path / "b.jsonl", rows))
     assert (result.rows, result.rows_new, result.route) == (6, 3, "filtered")
     assert len(_ids(ch)) == len(set(_ids(ch))) == 8
-    assert ch.command("SELECT taker_amount_filled FROM raw.order_filled WHERE id = {i:String}",
-                      parameters={"i": rows[0]["id"]}) == 5
+    assert (
+        ch.command(
+            "SELECT taker_amount_filled FROM raw.order_filled WHERE id = {i:String}",
+            parameters={"i": rows[0]["id"]},
+        )
+        == 5
+    )
 
 
 def test_a_refused_attach_falls_back_to_the_insert_even_halfway(ch, tmp_path, monkeypatch):
@@ -241,8 +277,9 @@ def test_a_refused_attach_falls_back_to_the_insert_even_halfway(ch, tmp_path, mo
     real_attach_sql = ch.command
 
     def attach_one_then_refuse(client, stage):
-        first = client.command(f"SELECT min(partition_id) FROM system.parts WHERE table = "
-                               f"'{stage.split('.')[1]}' AND active")
+        first = client.command(
+            f"SELECT min(partition_id) FROM system.parts WHERE table = '{stage.split('.')[1]}' AND active"
+        )
         real_attach_sql(f"ALTER TABLE raw.order_filled ATTACH PARTITION ID '{first}' FROM {stage}")
         raise RuntimeError("storage policy mismatch")
 

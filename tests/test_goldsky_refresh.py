@@ -1,4 +1,5 @@
 """Token map and resolution map refreshed from the (fake) Goldsky subgraphs."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from ingest import refresh, reference_files
+from ingest import reference_files, refresh
 from ingest.subgraph import MalformedPage
 from pipeline import warehouse
 from pipeline.nightly import steps
@@ -15,15 +16,22 @@ from tests.conftest import make_settings
 from tests.factories import write_jsonl
 from tests.goldsky_fake import FakeGoldsky, conditions, market_datas
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 
 def _settings(tmp_path, fake, **env):
-    return make_settings(tmp_path, GOLDSKY_SOURCE="subgraph", GOLDSKY_SUBGRAPH_URL=fake.url,
-                         GOLDSKY_PNL_SUBGRAPH_URL=fake.pnl_url, GOLDSKY_RATE_LIMIT="0",
-                         GOLDSKY_RETRY_WAIT_S="0.01", GOLDSKY_RETRY_MAX_WAIT_S="0.05",
-                         GOLDSKY_PAGE_SIZE="100", **env)
+    return make_settings(
+        tmp_path,
+        GOLDSKY_SOURCE="subgraph",
+        GOLDSKY_SUBGRAPH_URL=fake.url,
+        GOLDSKY_PNL_SUBGRAPH_URL=fake.pnl_url,
+        GOLDSKY_RATE_LIMIT="0",
+        GOLDSKY_RETRY_WAIT_S="0.01",
+        GOLDSKY_RETRY_MAX_WAIT_S="0.05",
+        GOLDSKY_PAGE_SIZE="100",
+        **env,
+    )
 
 
 def _ctx(settings):
@@ -38,8 +46,10 @@ def test_resolution_map_is_rebuilt_in_the_documented_format(tmp_path):
     with FakeGoldsky(conditions=conds) as fake:
         settings = _settings(tmp_path, fake)
         listed = conds[0]["id"]
-        write_jsonl(settings.data_dir / "markets.jsonl",
-                    [{"condition_id": listed, "market_id": 512345, "token_ids": ["1", "2"]}])
+        write_jsonl(
+            settings.data_dir / "markets.jsonl",
+            [{"condition_id": listed, "market_id": 512345, "token_ids": ["1", "2"]}],
+        )
         fake.schedule("503", "ok", "allowance_200")  # rides out faults like the fills do
         result = refresh.refresh_resolutions(settings, now=NOW)
     doc = json.loads(result.path.read_text())
@@ -47,9 +57,17 @@ def test_resolution_map_is_rebuilt_in_the_documented_format(tmp_path):
     assert doc["last_updated"] == "2026-11-28T08:00:00.000Z"
     assert doc["total_conditions"] == len(conds) == len(doc["resolutions"])
     by_id = {e["condition_id"]: e for e in doc["resolutions"]}
-    assert by_id[listed] == {"condition_id": listed, "market_id": "512345", "resolved_outcome": "YES",
-                             "payout_yes": 1, "payout_no": 0, "resolved_at": "2026-11-28T08:00:00.000Z"}
-    assert by_id[conds[1]["id"]]["resolved_outcome"] == "NO" and by_id[conds[1]["id"]]["market_id"] == "unknown"
+    assert by_id[listed] == {
+        "condition_id": listed,
+        "market_id": "512345",
+        "resolved_outcome": "YES",
+        "payout_yes": 1,
+        "payout_no": 0,
+        "resolved_at": "2026-11-28T08:00:00.000Z",
+    }
+    assert (
+        by_id[conds[1]["id"]]["resolved_outcome"] == "NO" and by_id[conds[1]["id"]]["market_id"] == "unknown"
+    )
     for c in (conds[2], conds[3], conds[-1]):  # unresolved, 50/50, three outcomes
         e = by_id[c["id"]]
         assert (e["resolved_outcome"], e["payout_yes"], e["payout_no"], e["resolved_at"]) == (None,) * 4
@@ -57,7 +75,7 @@ def test_resolution_map_is_rebuilt_in_the_documented_format(tmp_path):
     assert doc["resolved_conditions"] == sum(e["resolved_outcome"] is not None for e in doc["resolutions"])
     assert doc["resolved_conditions"] == 63 + 63 + 1
     # The reference loader reads it as it is, with a header that agrees with the entries.
-    rows, load = reference_files.resolution_rows(result.path)
+    _rows, load = reference_files.resolution_rows(result.path)
     assert load.entries == len(conds) and load.resolved == doc["resolved_conditions"] and not load.warnings
     assert not [p for p in result.path.parent.iterdir() if p.name.endswith(".tmp")]
 
@@ -91,9 +109,14 @@ def test_token_map_is_replaced_whole(tmp_path):
             ensure_tables(ch)
             assert refresh.refresh_token_map(settings, ch) == len(tokens)
             rows = ch.query("SELECT token_id, condition_id, outcome_index FROM raw.token_map").result_rows
-            assert sorted(rows) == sorted((t["id"], t["condition"].lower(),
-                                           None if t["outcomeIndex"] is None else int(t["outcomeIndex"]))
-                                          for t in tokens)
+            assert sorted(rows) == sorted(
+                (
+                    t["id"],
+                    t["condition"].lower(),
+                    None if t["outcomeIndex"] is None else int(t["outcomeIndex"]),
+                )
+                for t in tokens
+            )
             fake.market_datas = sorted(tokens[:10], key=lambda t: t["id"])
             refresh.refresh_token_map(settings, ch)
             assert ch.command("SELECT count() FROM raw.token_map") == 10

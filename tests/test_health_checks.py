@@ -1,4 +1,5 @@
 """The healthcheck: every check driven to each of its statuses, concurrency and time budget."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,13 +21,13 @@ from health import checks
 from health.checks import CRITICAL, HEALTHY, WARNING, run_checks
 from health.config import HealthSettings, load_health_settings
 from pipeline import warehouse
-from pipeline.config import ConfigError, PROJECT_ROOT
+from pipeline.config import ConfigError
 from pipeline.steps import RunContext, StepResult
 from tests.conftest import SAMPLE_NOW, make_settings
 from tests.factories import condition, resolution
 from tests.goldsky_fake import FakeGoldsky
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 FAST = HealthSettings(check_timeout_s=8.0, api_timeout_s=2.0, postgres_timeout_s=2.0)
 
@@ -42,12 +43,20 @@ def iso(t: dt.datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
-def write_map(data_dir: Path, resolved: int, unresolved: int = 2, claimed: int | None = None,
-              last_updated: dt.datetime | None = NOW) -> Path:
+def write_map(
+    data_dir: Path,
+    resolved: int,
+    unresolved: int = 2,
+    claimed: int | None = None,
+    last_updated: dt.datetime | None = NOW,
+) -> Path:
     entries = [resolution(i, "YES" if i % 2 else "NO") for i in range(resolved)]
     entries += [resolution(resolved + i, None) for i in range(unresolved)]
-    doc = {"total_conditions": len(entries), "resolved_conditions": resolved if claimed is None else claimed,
-           "resolutions": entries}
+    doc = {
+        "total_conditions": len(entries),
+        "resolved_conditions": resolved if claimed is None else claimed,
+        "resolutions": entries,
+    }
     if last_updated is not None:
         doc["last_updated"] = iso(last_updated)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -72,16 +81,33 @@ def free_port() -> int:
 
 # --- configuration --------------------------------------------------------------------------
 
+
 def test_every_threshold_comes_from_the_environment_with_defaults():
     assert load_health_settings({}) == HealthSettings()
-    hs = load_health_settings({"MIN_RESOLVED_CONDITIONS": "10", "API_BASE_URL": "http://x:1/",
-                               "API_ROUTES": "/a, /b", "API_SLOW_MS": "250", "HEALTH_FRESHNESS_WARN_HOURS": "1",
-                               "HEALTH_FRESHNESS_CRITICAL_HOURS": "2", "HEALTH_POSTGRES_TABLES": "t1",
-                               "HEALTH_CHECK_TIMEOUT_S": "3"})
-    assert (hs.min_resolved_conditions, hs.api_base_url, hs.api_routes, hs.api_slow_ms) == (10, "http://x:1",
-                                                                                           ("/a", "/b"), 250)
-    assert (hs.freshness_warn_hours, hs.freshness_critical_hours, hs.postgres_tables, hs.check_timeout_s) == \
-        (1, 2, ("t1",), 3)
+    hs = load_health_settings(
+        {
+            "MIN_RESOLVED_CONDITIONS": "10",
+            "API_BASE_URL": "http://x:1/",
+            "API_ROUTES": "/a, /b",
+            "API_SLOW_MS": "250",
+            "HEALTH_FRESHNESS_WARN_HOURS": "1",
+            "HEALTH_FRESHNESS_CRITICAL_HOURS": "2",
+            "HEALTH_POSTGRES_TABLES": "t1",
+            "HEALTH_CHECK_TIMEOUT_S": "3",
+        }
+    )
+    assert (hs.min_resolved_conditions, hs.api_base_url, hs.api_routes, hs.api_slow_ms) == (
+        10,
+        "http://x:1",
+        ("/a", "/b"),
+        250,
+    )
+    assert (hs.freshness_warn_hours, hs.freshness_critical_hours, hs.postgres_tables, hs.check_timeout_s) == (
+        1,
+        2,
+        ("t1",),
+        3,
+    )
     with pytest.raises(ConfigError, match="HEALTH_TRADES_WARN_HOURS"):
         load_health_settings({"HEALTH_TRADES_WARN_HOURS": "50"})
     with pytest.raises(ConfigError, match="API_SLOW_MS"):
@@ -90,12 +116,13 @@ def test_every_threshold_comes_from_the_environment_with_defaults():
 
 # --- 1. Goldsky -----------------------------------------------------------------------------
 
+
 def test_goldsky_sample_source_is_healthy(tmp_path):
     check = one(make_settings(tmp_path), "goldsky")
     assert (check["status"], check["message"].startswith("sample data")) == (HEALTHY, True)
 
 
-@pytest.mark.parametrize("age_h, status", [(2, HEALTHY), (30, WARNING), (50, CRITICAL)])
+@pytest.mark.parametrize(("age_h", "status"), [(2, HEALTHY), (30, WARNING), (50, CRITICAL)])
 def test_goldsky_dataset_newest_file_age(tmp_path, age_h, status):
     settings = make_settings(tmp_path, GOLDSKY_SOURCE="dataset")
     touch(settings.goldsky_dataset_dir / "a" / "old.jsonl", NOW - dt.timedelta(hours=90))
@@ -111,7 +138,7 @@ def test_goldsky_dataset_without_files_is_critical(tmp_path):
     assert check["status"] == CRITICAL and "does not exist" in check["message"]
 
 
-@pytest.mark.parametrize("lag_min, status", [(5, HEALTHY), (90, WARNING), (2000, CRITICAL)])
+@pytest.mark.parametrize(("lag_min", "status"), [(5, HEALTHY), (90, WARNING), (2000, CRITICAL)])
 def test_goldsky_subgraph_lag(tmp_path, lag_min, status):
     head = int(time.time() - lag_min * 60)
     with FakeGoldsky(head_ts=head) as fake:
@@ -124,8 +151,9 @@ def test_goldsky_subgraph_lag(tmp_path, lag_min, status):
 def test_goldsky_subgraph_errors_are_critical_without_retries(tmp_path):
     with FakeGoldsky(head_ts=int(time.time())) as fake:
         fake.schedule("500", "500", "500")
-        settings = make_settings(tmp_path, GOLDSKY_SOURCE="subgraph", GOLDSKY_SUBGRAPH_URL=fake.url,
-                                 GOLDSKY_RETRY_WAIT_S="5")
+        settings = make_settings(
+            tmp_path, GOLDSKY_SOURCE="subgraph", GOLDSKY_SUBGRAPH_URL=fake.url, GOLDSKY_RETRY_WAIT_S="5"
+        )
         started = time.monotonic()
         check = one(settings, "goldsky")
         assert time.monotonic() - started < 3  # one attempt, no backoff
@@ -140,6 +168,7 @@ def test_goldsky_subgraph_module_missing_is_a_warning(tmp_path, monkeypatch):
 
 
 # --- 2, 3, 8. ClickHouse, tables, trade freshness ------------------------------------------
+
 
 def test_sample_warehouse_is_healthy_with_version_counts_and_fresh_fills(sample_run):
     settings, _, _ = sample_run
@@ -158,7 +187,9 @@ def test_sample_warehouse_is_healthy_with_version_counts_and_fresh_fills(sample_
 
 def test_trade_freshness_at_30_and_50_hours(sample_run):
     settings, _, _ = sample_run
-    newest = dt.datetime.fromisoformat(one(settings, "trade_freshness", now=SAMPLE_NOW)["details"]["newest_fill"])
+    newest = dt.datetime.fromisoformat(
+        one(settings, "trade_freshness", now=SAMPLE_NOW)["details"]["newest_fill"]
+    )
     assert one(settings, "trade_freshness", now=newest + dt.timedelta(hours=30))["status"] == WARNING
     late = one(settings, "trade_freshness", now=newest + dt.timedelta(hours=50))
     assert late["status"] == CRITICAL and "50.0 h old" in late["message"]
@@ -182,12 +213,18 @@ def test_missing_and_empty_tables(tmp_path):
                 ch.command(f"CREATE TABLE {table} (x UInt8) ENGINE = MergeTree ORDER BY x")
     empty = one(settings, "tables")
     assert empty["status"] == WARNING and empty["message"].startswith("empty: raw.order_filled")
-    first_column = {"raw.order_filled": "id", "raw.resolutions": "condition_id", "raw.markets": "condition_id",
-                    "raw.category_map": "canonical"}
+    first_column = {
+        "raw.order_filled": "id",
+        "raw.resolutions": "condition_id",
+        "raw.markets": "condition_id",
+        "raw.category_map": "canonical",
+    }
     with warehouse.connect(settings) as ch:
         for table in checks.required_tables():
-            ch.command(f"INSERT INTO {table} ({first_column.get(table, 'x')}) VALUES "
-                       + ("('x')" if table in first_column else "(1)"))
+            ch.command(
+                f"INSERT INTO {table} ({first_column.get(table, 'x')}) VALUES "
+                + ("('x')" if table in first_column else "(1)")
+            )
     full = one(settings, "tables")
     assert full["status"] == HEALTHY and full["message"] == "8 tables present, 8 rows"
 
@@ -222,6 +259,7 @@ def test_a_held_engine_reads_busy_and_the_other_checks_still_run(held_directory)
 
 # --- 4. Postgres ----------------------------------------------------------------------------
 
+
 def test_postgres_not_configured_is_a_warning(tmp_path):
     check = one(make_settings(tmp_path), "postgres")
     assert check["status"] == WARNING and "not configured" in check["message"]
@@ -249,7 +287,8 @@ def test_postgres_app_tables_missing_then_present(tmp_path, empty_pg_url):
 
 # --- 5. reference file freshness -----------------------------------------------------------
 
-@pytest.mark.parametrize("age_h, status", [(3, HEALTHY), (30, WARNING), (50, CRITICAL)])
+
+@pytest.mark.parametrize(("age_h", "status"), [(3, HEALTHY), (30, WARNING), (50, CRITICAL)])
 def test_reference_freshness_from_last_updated(tmp_path, age_h, status):
     settings = make_settings(tmp_path)
     write_map(settings.data_dir, 3, last_updated=NOW - dt.timedelta(hours=age_h))
@@ -260,7 +299,7 @@ def test_reference_freshness_from_last_updated(tmp_path, age_h, status):
     assert (f["from"], f["age_hours"]) == ("last_updated", pytest.approx(age_h))
 
 
-@pytest.mark.parametrize("age_h, status", [(30, WARNING), (50, CRITICAL)])
+@pytest.mark.parametrize(("age_h", "status"), [(30, WARNING), (50, CRITICAL)])
 def test_reference_freshness_falls_back_to_the_modification_time(tmp_path, age_h, status):
     settings = make_settings(tmp_path)
     write_map(settings.data_dir, 3, last_updated=NOW)
@@ -275,13 +314,15 @@ def test_reference_file_missing_is_critical_and_taxonomy_is_listed_not_graded(tm
     settings = make_settings(tmp_path)
     write_map(settings.data_dir, 3, last_updated=NOW)
     (settings.data_dir / "category_definitions.json").write_text(
-        json.dumps({"last_updated": "2025-10-29T00:00:00Z", "categories": []}))
+        json.dumps({"last_updated": "2025-10-29T00:00:00Z", "categories": []})
+    )
     check = one(settings, "reference_freshness")
     assert check["status"] == CRITICAL and check["message"] == "markets.jsonl missing"
     assert check["details"]["not_graded"]["category_definitions.json"]["age_hours"] > 24 * 300
 
 
 # --- 6. resolution integrity ----------------------------------------------------------------
+
 
 def test_resolution_integrity_statuses(tmp_path):
     settings = make_settings(tmp_path)
@@ -292,7 +333,10 @@ def test_resolution_integrity_statuses(tmp_path):
     assert ok["status"] == HEALTHY and ok["details"]["resolved"] == 12
     write_map(settings.data_dir, resolved=9)
     low = one(settings, "resolution_integrity", hs)
-    assert low["status"] == CRITICAL and "only 9 resolved conditions (MIN_RESOLVED_CONDITIONS=10)" in low["message"]
+    assert (
+        low["status"] == CRITICAL
+        and "only 9 resolved conditions (MIN_RESOLVED_CONDITIONS=10)" in low["message"]
+    )
     write_map(settings.data_dir, resolved=12, claimed=20)
     claim = one(settings, "resolution_integrity", hs)
     assert claim["status"] == WARNING and claim["message"] == "header claims 20 resolved, 12 actually are"
@@ -303,8 +347,16 @@ def test_resolution_integrity_counts_only_consistent_entries(tmp_path):
     settings = make_settings(tmp_path)
     path = write_map(settings.data_dir, resolved=4)
     doc = json.loads(path.read_text())
-    doc["resolutions"].append({"condition_id": condition(99), "market_id": "1", "resolved_outcome": "NO",
-                               "payout_yes": None, "payout_no": None, "resolved_at": None})
+    doc["resolutions"].append(
+        {
+            "condition_id": condition(99),
+            "market_id": "1",
+            "resolved_outcome": "NO",
+            "payout_yes": None,
+            "payout_no": None,
+            "resolved_at": None,
+        }
+    )
     path.write_text(json.dumps(doc))
     check = one(settings, "resolution_integrity", dataclasses.replace(FAST, min_resolved_conditions=5))
     assert check["status"] == CRITICAL and check["details"]["resolved"] == 4
@@ -319,20 +371,21 @@ def test_default_minimum_is_3000_resolved(sample_run):
 
 # --- 7. API routes --------------------------------------------------------------------------
 
+
 class FakeApi:
     """A real HTTP server on 127.0.0.1: per route, a status code and a delay."""
 
     def __init__(self, routes: dict[str, tuple[int, float]]):
         self.routes = routes
 
-    def __enter__(self) -> "FakeApi":
+    def __enter__(self) -> FakeApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 code, delay = api.routes.get(self.path, (404, 0.0))
                 time.sleep(delay)
                 body = b'{"ok": true}'
@@ -361,12 +414,15 @@ def test_api_not_configured_is_a_warning(tmp_path):
     assert (check["status"], check["message"]) == (WARNING, "API not configured (API_BASE_URL is unset)")
 
 
-@pytest.mark.parametrize("health_route, status, words", [
-    ((200, 0.0), HEALTHY, "/api/health 200 in"),
-    ((200, 0.4), WARNING, "/api/health: slow:"),
-    ((500, 0.0), CRITICAL, "/api/health: HTTP 500"),
-    ((200, 3.0), CRITICAL, "/api/health: no answer within 1 s"),
-])
+@pytest.mark.parametrize(
+    ("health_route", "status", "words"),
+    [
+        ((200, 0.0), HEALTHY, "/api/health 200 in"),
+        ((200, 0.4), WARNING, "/api/health: slow:"),
+        ((500, 0.0), CRITICAL, "/api/health: HTTP 500"),
+        ((200, 3.0), CRITICAL, "/api/health: no answer within 1 s"),
+    ],
+)
 def test_api_routes(tmp_path, health_route, status, words):
     with FakeApi({"/api/health": health_route, "/api/strategies": (200, 0.0)}) as api:
         hs = dataclasses.replace(FAST, api_base_url=api.url, api_slow_ms=200, api_timeout_s=1.0)
@@ -380,12 +436,21 @@ def test_api_routes(tmp_path, health_route, status, words):
 
 # --- 9. last pipeline run -------------------------------------------------------------------
 
-def write_summary(settings, started: dt.datetime, status: str = "success", minutes: float = 5,
-                  failed: tuple[str, ...] = ()) -> dict:
+
+def write_summary(
+    settings, started: dt.datetime, status: str = "success", minutes: float = 5, failed: tuple[str, ...] = ()
+) -> dict:
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-abcdef"
-    run = {"run_id": run_id, "trigger": "test", "status": status, "started_at": started.isoformat(),
-           "finished_at": (started + dt.timedelta(minutes=minutes)).isoformat(), "seconds": minutes * 60,
-           "steps": [{"name": n, "status": "failed"} for n in failed], "warnings": []}
+    run = {
+        "run_id": run_id,
+        "trigger": "test",
+        "status": status,
+        "started_at": started.isoformat(),
+        "finished_at": (started + dt.timedelta(minutes=minutes)).isoformat(),
+        "seconds": minutes * 60,
+        "steps": [{"name": n, "status": "failed"} for n in failed],
+        "warnings": [],
+    }
     folder = settings.reports_dir / started.date().isoformat() / run_id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.json").write_text(json.dumps(run))
@@ -399,8 +464,8 @@ def test_last_run_statuses(tmp_path):
     write_summary(settings, NOW - dt.timedelta(hours=2))
     assert one(settings, "last_run")["status"] == HEALTHY
     # it finished at NOW - 1:55
-    assert one(settings, "last_run", now=NOW + dt.timedelta(hours=28))["status"] == WARNING   # 29.9 h
-    old = one(settings, "last_run", now=NOW + dt.timedelta(hours=49))                         # 50.9 h
+    assert one(settings, "last_run", now=NOW + dt.timedelta(hours=28))["status"] == WARNING  # 29.9 h
+    old = one(settings, "last_run", now=NOW + dt.timedelta(hours=49))  # 50.9 h
     assert old["status"] == CRITICAL and "finished 50.9 h ago" in old["message"]
     write_summary(settings, NOW - dt.timedelta(hours=1), status="partial", failed=("ingest_fills",))
     partial = one(settings, "last_run")
@@ -421,20 +486,42 @@ def test_last_run_inside_a_run_describes_this_run(tmp_path):
 
 # --- 10. Great Expectations results ---------------------------------------------------------
 
-def write_gx(settings, status: str, generated: dt.datetime = NOW, run_id: str = "20261128T110000Z-aaaaaa") -> None:
+
+def write_gx(
+    settings, status: str, generated: dt.datetime = NOW, run_id: str = "20261128T110000Z-aaaaaa"
+) -> None:
     severity = {"failed": "critical", "warning": "warning"}.get(status)
-    failures = [{"expectation": "expect_column_min_to_be_between", "column": "age_hours",
-                 "severity": severity}] if severity else []
+    failures = (
+        [{"expectation": "expect_column_min_to_be_between", "column": "age_hours", "severity": severity}]
+        if severity
+        else []
+    )
     folder = settings.reports_dir / "2026-11-28" / run_id
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "gx_results.json").write_text(json.dumps({
-        "run_id": run_id, "generated_at": generated.isoformat(), "status": status,
-        "failed_critical": int(status == "failed"),
-        "suites": [{"suite": "fills", "status": {"success": "passed"}.get(status, status), "evaluated": 6,
-                    "successful": 6 - len(failures), "failures": failures}]}))
+    (folder / "gx_results.json").write_text(
+        json.dumps(
+            {
+                "run_id": run_id,
+                "generated_at": generated.isoformat(),
+                "status": status,
+                "failed_critical": int(status == "failed"),
+                "suites": [
+                    {
+                        "suite": "fills",
+                        "status": {"success": "passed"}.get(status, status),
+                        "evaluated": 6,
+                        "successful": 6 - len(failures),
+                        "failures": failures,
+                    }
+                ],
+            }
+        )
+    )
 
 
-@pytest.mark.parametrize("gx_status, status", [("success", HEALTHY), ("warning", WARNING), ("failed", CRITICAL)])
+@pytest.mark.parametrize(
+    ("gx_status", "status"), [("success", HEALTHY), ("warning", WARNING), ("failed", CRITICAL)]
+)
 def test_great_expectations_results(tmp_path, gx_status, status):
     settings = make_settings(tmp_path)
     write_gx(settings, gx_status)
@@ -455,6 +542,7 @@ def test_great_expectations_missing_or_stale_results_warn(tmp_path):
 
 
 # --- running them together ------------------------------------------------------------------
+
 
 def test_a_hanging_check_is_cut_off_at_its_budget(tmp_path, monkeypatch):
     def hang(env):
@@ -478,10 +566,15 @@ def test_every_remote_part_hanging_stays_within_the_budget(tmp_path):
     black_hole.listen(16)
     url = f"127.0.0.1:{black_hole.getsockname()[1]}"
     try:
-        settings = make_settings(tmp_path, GOLDSKY_SOURCE="subgraph", GOLDSKY_SUBGRAPH_URL=f"http://{url}/gn",
-                                 POSTGRES_URL=f"postgresql://postgres@{url}/test")
-        hs = dataclasses.replace(FAST, check_timeout_s=1.5, api_base_url=f"http://{url}", api_timeout_s=30,
-                                 postgres_timeout_s=30)
+        settings = make_settings(
+            tmp_path,
+            GOLDSKY_SOURCE="subgraph",
+            GOLDSKY_SUBGRAPH_URL=f"http://{url}/gn",
+            POSTGRES_URL=f"postgresql://postgres@{url}/test",
+        )
+        hs = dataclasses.replace(
+            FAST, check_timeout_s=1.5, api_base_url=f"http://{url}", api_timeout_s=30, postgres_timeout_s=30
+        )
         started = time.monotonic()
         report = run_checks(settings, hs, now=NOW)
         elapsed = time.monotonic() - started
@@ -528,9 +621,18 @@ def test_last_run_knows_a_run_in_progress_and_one_that_died(tmp_path):
     assert running["message"].startswith("run 20261128T115500Z-cccccc in progress since")
     assert running["details"]["in_progress"]["run_id"] == "20261128T115500Z-cccccc"
     assert "in progress" not in one(settings, "last_run")["message"]  # released cleanly
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (settings.home / "run.lock").write_text(json.dumps({
-        "run_id": "20261128T115600Z-dddddd", "pid": int(dead.stdout), "started_at": (NOW - dt.timedelta(minutes=4)).isoformat()}))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    (settings.home / "run.lock").write_text(
+        json.dumps(
+            {
+                "run_id": "20261128T115600Z-dddddd",
+                "pid": int(dead.stdout),
+                "started_at": (NOW - dt.timedelta(minutes=4)).isoformat(),
+            }
+        )
+    )
     died = one(settings, "last_run")
     assert died["status"] == CRITICAL and "20261128T115600Z-dddddd" in died["message"]
     assert "did not finish" in died["message"]

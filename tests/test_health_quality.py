@@ -1,4 +1,5 @@
 """The Great Expectations checkpoint: the committed suites, the sample run, and induced faults."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -6,8 +7,15 @@ import json
 import re
 
 from health import quality
-from health.quality import GX_SOURCE_DIR, MART_KEYS, SUITES, run_quality, step_quality_checkpoint, suite_parameters
 from health.config import HealthSettings
+from health.quality import (
+    GX_SOURCE_DIR,
+    MART_KEYS,
+    SUITES,
+    run_quality,
+    step_quality_checkpoint,
+    suite_parameters,
+)
 from ingest.tables import ensure_tables
 from pipeline import history, warehouse
 from pipeline.nightly import MARTS
@@ -15,13 +23,16 @@ from pipeline.steps import RunContext, new_run_id
 from tests.conftest import SAMPLE_NOW, make_settings
 from tests.factories import condition
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def failures(summary: dict) -> dict[tuple[str, str | None], str]:
     """(suite, column or expectation) -> severity of every failed expectation."""
-    return {(s["suite"], f["column"] or f["expectation"]): f["severity"]
-            for s in summary["suites"] for f in s["failures"]}
+    return {
+        (s["suite"], f["column"] or f["expectation"]): f["severity"]
+        for s in summary["suites"]
+        for f in s["failures"]
+    }
 
 
 def test_the_committed_context_is_complete_and_parameterised():
@@ -45,7 +56,7 @@ def test_the_committed_context_is_complete_and_parameterised():
 
 
 def test_the_sample_run_passes_and_leaves_results_and_data_docs(sample_run, tmp_path):
-    settings, status, run = sample_run
+    settings, _status, run = sample_run
     assert next(s for s in run["steps"] if s["name"] == "dbt_build")["status"] == "success"
     summary = run_quality(settings, tmp_path / "run", as_of=SAMPLE_NOW, run_id="r1")
     states = {s["suite"]: s["status"] for s in summary["suites"]}
@@ -53,7 +64,9 @@ def test_the_sample_run_passes_and_leaves_results_and_data_docs(sample_run, tmp_
     assert states["marts"] == "passed" and summary["status"] == "success"
     assert json.loads((tmp_path / "run" / "gx_results.json").read_text()) == summary
     assert (tmp_path / "run" / summary["data_docs"]).is_file()
-    assert {p.name for p in (tmp_path / "run" / "gx" / "inputs").iterdir()} == {f"{s}.parquet" for s in SUITES}
+    assert {p.name for p in (tmp_path / "run" / "gx" / "inputs").iterdir()} == {
+        f"{s}.parquet" for s in SUITES
+    }
     assert list((tmp_path / "run" / "gx" / "uncommitted" / "validations").rglob("*.json"))
     assert summary["frames"]["fills"]["rows"] <= HealthSettings().gx_window_days + 1  # aggregated per day
     assert summary["expectation_parameters"]["min_resolved_conditions"] == 3000
@@ -73,7 +86,9 @@ def test_the_step_warns_at_30_hours_and_fails_at_50(sample_run):
     ctx, late = step_at(30)
     fills = [w for w in late.warnings if w.startswith("quality warning: fills:")]
     assert len(fills) == 1 and "age_hours" in fills[0] and "24 h" in fills[0]
-    assert late.status == "success" or "fills:" not in (late.error or "")  # marts may fail while dbt is broken
+    assert late.status == "success" or "fills:" not in (
+        late.error or ""
+    )  # marts may fail while dbt is broken
     folder = history.run_folder(settings, ctx.run_id, ctx.started_at.isoformat())
     assert json.loads((folder / "gx_results.json").read_text())["suites"][0]["status"] == "warning"
     _, stale = step_at(50)
@@ -85,45 +100,69 @@ def test_the_step_warns_at_30_hours_and_fails_at_50(sample_run):
 def test_induced_faults_fail_exactly_their_expectations(tmp_path):
     settings = make_settings(tmp_path)
     t = dt.datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-    fill_cols = ["id", "timestamp", "maker_asset_id", "taker_asset_id", "maker_amount_filled", "taker_amount_filled"]
+    fill_cols = [
+        "id",
+        "timestamp",
+        "maker_asset_id",
+        "taker_asset_id",
+        "maker_amount_filled",
+        "taker_amount_filled",
+    ]
     with warehouse.connect(settings) as ch:
         ensure_tables(ch)
         ch.insert("raw.order_filled", [["a", t, "0", "123", 10, 20]], column_names=fill_cols)
-        ch.insert("raw.order_filled", [["a", t, "0", "123", 10, 20],    # the same id again: a duplicate
-                                       ["b", t, "0", "0", 10, 20],      # two collateral sides
-                                       ["c", t, "5", "0", 0, 20]],      # nothing filled
-                  column_names=fill_cols)
-        ch.insert("raw.resolutions", [["0xABC", "MAYBE", 1, 0, 0],
-                                      [condition(1), "YES", 0, 1, 1],
-                                      [condition(2), "YES", 1, 0, 2]],
-                  column_names=["condition_id", "resolved_outcome", "payout_yes", "payout_no", "entry_index"])
-        ch.insert("raw.market_id_lookups", [[condition(i), "42" if i < 4 else "7", i] for i in range(5)],
-                  column_names=["condition_id", "market_id", "line_number"])
-        ch.command("CREATE TABLE analytics.fct_wallet_positions (wallet String, token_id String, amount UInt64, "
-                   "open_amount UInt64) ENGINE = MergeTree ORDER BY wallet")
-        ch.insert("analytics.fct_wallet_positions", [["w1", "t1", 5, 0], ["w1", "t1", 3, 0],
-                                                     ["w2", "t2", 2**64 - 5, 0]])
-        ch.command("CREATE TABLE analytics.fct_resolution_outcomes (wallet String, condition_id String) "
-                   "ENGINE = MergeTree ORDER BY wallet")
+        ch.insert(
+            "raw.order_filled",
+            [
+                ["a", t, "0", "123", 10, 20],  # the same id again: a duplicate
+                ["b", t, "0", "0", 10, 20],  # two collateral sides
+                ["c", t, "5", "0", 0, 20],
+            ],  # nothing filled
+            column_names=fill_cols,
+        )
+        ch.insert(
+            "raw.resolutions",
+            [["0xABC", "MAYBE", 1, 0, 0], [condition(1), "YES", 0, 1, 1], [condition(2), "YES", 1, 0, 2]],
+            column_names=["condition_id", "resolved_outcome", "payout_yes", "payout_no", "entry_index"],
+        )
+        ch.insert(
+            "raw.market_id_lookups",
+            [[condition(i), "42" if i < 4 else "7", i] for i in range(5)],
+            column_names=["condition_id", "market_id", "line_number"],
+        )
+        ch.command(
+            "CREATE TABLE analytics.fct_wallet_positions (wallet String, token_id String, amount UInt64, "
+            "open_amount UInt64) ENGINE = MergeTree ORDER BY wallet"
+        )
+        ch.insert(
+            "analytics.fct_wallet_positions",
+            [["w1", "t1", 5, 0], ["w1", "t1", 3, 0], ["w2", "t2", 2**64 - 5, 0]],
+        )
+        ch.command(
+            "CREATE TABLE analytics.fct_resolution_outcomes (wallet String, condition_id String) "
+            "ENGINE = MergeTree ORDER BY wallet"
+        )
         ch.insert("analytics.fct_resolution_outcomes", [["", "c1"]])
-        ch.command("CREATE TABLE analytics.fct_wallet_category_pnl (wallet String, category String) "
-                   "ENGINE = MergeTree ORDER BY wallet")
+        ch.command(
+            "CREATE TABLE analytics.fct_wallet_category_pnl (wallet String, category String) "
+            "ENGINE = MergeTree ORDER BY wallet"
+        )
     summary = run_quality(settings, tmp_path / "run", as_of=t + dt.timedelta(hours=1), run_id="faults")
     assert failures(summary) == {
         ("fills", "duplicate_ids"): "critical",
         ("fills", "non_positive_amounts"): "critical",
         ("fills", "collateral_sides_wrong"): "critical",
-        ("resolutions", "resolved"): "critical",            # 1 resolved < 3,000
+        ("resolutions", "resolved"): "critical",  # 1 resolved < 3,000
         ("resolutions", "id_shape"): "critical",
         ("resolutions", "resolved_outcome"): "critical",
         ("resolutions", "payout_pattern"): "critical",
-        ("lookups", "share"): "critical",                   # one market id for 80 % of the rows
+        ("lookups", "share"): "critical",  # one market id for 80 % of the rows
         ("lookups", "conditions"): "warning",
-        ("marts", "exists"): "critical",                    # dim_markets is missing
+        ("marts", "exists"): "critical",  # dim_markets is missing
         ("marts", "null_keys"): "critical",
         ("marts", "duplicate_keys"): "critical",
         ("marts", "negative_positions"): "critical",
-        ("marts", "rows"): "warning",                       # fct_wallet_category_pnl is empty
+        ("marts", "rows"): "warning",  # fct_wallet_category_pnl is empty
     }
     assert summary["status"] == "failed" and summary["failed_warning"] == 2
     shapes = next(f for s in summary["suites"] for f in s["failures"] if f["column"] == "id_shape")
@@ -152,13 +191,15 @@ def test_mart_checks_are_pushed_into_sql():
     assert "negative_positions" in quality._mart_sql("dim_markets")
 
 
-
 def test_a_lookup_of_two_rows_is_too_small_to_call_uniform(tmp_path):
     settings = make_settings(tmp_path)
     with warehouse.connect(settings) as ch:
         ensure_tables(ch)
-        ch.insert("raw.market_id_lookups", [[condition(1), "42", 1], [condition(2), "42", 2]],
-                  column_names=["condition_id", "market_id", "line_number"])
+        ch.insert(
+            "raw.market_id_lookups",
+            [[condition(1), "42", 1], [condition(2), "42", 2]],
+            column_names=["condition_id", "market_id", "line_number"],
+        )
     summary = run_quality(settings, tmp_path / "run", as_of=SAMPLE_NOW, run_id="tiny")
     lookups = next(s for s in summary["suites"] if s["suite"] == "lookups")
     assert lookups["status"] == "warning"

@@ -1,4 +1,5 @@
 """The health steps of a run, the report notebook, and the `health` / `report` commands."""
+
 from __future__ import annotations
 
 import io
@@ -13,8 +14,8 @@ from jsonschema import Draft202012Validator
 import runner
 from health import cli
 from health.checks import CHECKS, EXIT_CODES
-from health.report import NOTEBOOK, OUTPUT_HTML, OUTPUT_NOTEBOOK, ensure_kernelspec, step_health_report
 from health.quality import step_quality_checkpoint
+from health.report import NOTEBOOK, OUTPUT_HTML, OUTPUT_NOTEBOOK, ensure_kernelspec, step_health_report
 from health.steps import FINAL_FILE, PREFLIGHT_FILE, step_final_health, step_preflight_health
 from pipeline import history
 from pipeline.config import PROJECT_ROOT
@@ -23,21 +24,35 @@ from tests.conftest import SAMPLE_NOW, make_settings
 from tests.test_health_checks import free_port
 
 SCHEMA = json.loads((PROJECT_ROOT / "schemas" / "health_report.schema.json").read_text())
-SECTIONS = ("Overall status", "Checks", "Step durations", "Freshness over recent runs",
-            "Row counts over recent runs", "Great Expectations", "Top wallets per category", "PnL by category")
+SECTIONS = (
+    "Overall status",
+    "Checks",
+    "Step durations",
+    "Freshness over recent runs",
+    "Row counts over recent runs",
+    "Great Expectations",
+    "Top wallets per category",
+    "PnL by category",
+)
 
 
 def validate(report: dict) -> None:
     Draft202012Validator.check_schema(SCHEMA)
-    errors = sorted(Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
-                    .iter_errors(report), key=str)
+    errors = sorted(
+        Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER).iter_errors(report),
+        key=str,
+    )
     assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
 
 
 def _env(monkeypatch, settings) -> None:
-    for name, value in {"CASCADIAN_HOME": str(settings.home), "DATA_DIR": str(settings.data_dir),
-                        "REPORTS_DIR": str(settings.reports_dir), "GOLDSKY_SOURCE": settings.goldsky_source,
-                        "GOLDSKY_DATASET_DIR": str(settings.goldsky_dataset_dir)}.items():
+    for name, value in {
+        "CASCADIAN_HOME": str(settings.home),
+        "DATA_DIR": str(settings.data_dir),
+        "REPORTS_DIR": str(settings.reports_dir),
+        "GOLDSKY_SOURCE": settings.goldsky_source,
+        "GOLDSKY_DATASET_DIR": str(settings.goldsky_dataset_dir),
+    }.items():
         monkeypatch.setenv(name, value)
     for name in ("POSTGRES_URL", "API_BASE_URL", "CLICKHOUSE_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -48,8 +63,12 @@ def reported(sample_run):
     """The health steps of a run on the sample data, in the order the lead wires them."""
     settings, _, run = sample_run
     ctx = RunContext(settings, new_run_id(SAMPLE_NOW), "test", SAMPLE_NOW)
-    for name, fn in (("preflight_health", step_preflight_health), ("quality_checkpoint", step_quality_checkpoint),
-                     ("final_health", step_final_health), ("health_report", step_health_report)):
+    for name, fn in (
+        ("preflight_health", step_preflight_health),
+        ("quality_checkpoint", step_quality_checkpoint),
+        ("final_health", step_final_health),
+        ("health_report", step_health_report),
+    ):
         run_step(Step(name, fn), ctx)
     folder = history.run_folder(settings, ctx.run_id, ctx.started_at.isoformat())
     assert next(s for s in run["steps"] if s["name"] == "dbt_build")["status"] == "success"
@@ -64,8 +83,9 @@ def html_text(path) -> str:
 
 # --- the steps ------------------------------------------------------------------------------
 
+
 def test_the_health_steps_record_schema_valid_json(reported):
-    settings, ctx, folder = reported
+    _settings, ctx, folder = reported
     assert ctx.results["preflight_health"].status == "success"
     assert ctx.results["final_health"].status == "success"
     for name in (PREFLIGHT_FILE, FINAL_FILE):
@@ -99,8 +119,9 @@ def test_preflight_with_the_engine_busy_is_not_a_failure(held_directory):
 
 # --- the report -----------------------------------------------------------------------------
 
+
 def test_the_report_has_every_section_and_no_code(reported):
-    settings, ctx, folder = reported
+    _settings, ctx, folder = reported
     result = ctx.results["health_report"]
     assert result.status == "success", result.error
     html = folder / OUTPUT_HTML
@@ -121,9 +142,10 @@ def test_the_report_has_every_section_and_no_code(reported):
 
 
 def test_the_report_reads_only_the_run_folder(reported):
-    settings, ctx, folder = reported
-    source = "\n".join(c.source for c in nbformat.read(str(NOTEBOOK), as_version=4).cells
-                       if c.cell_type == "code")
+    _settings, ctx, folder = reported
+    source = "\n".join(
+        c.source for c in nbformat.read(str(NOTEBOOK), as_version=4).cells if c.cell_type == "code"
+    )
     assert not re.search(r"clickhouse|chdb|warehouse|import (pipeline|health|ingest)", source)
     data = folder / "report_data"
     assert {p.name for p in data.iterdir()} >= {"run.json", "steps.json", "history.json", "table_counts.json"}
@@ -159,6 +181,7 @@ def test_the_kernel_is_this_interpreter(tmp_path):
 
 # --- the command ----------------------------------------------------------------------------
 
+
 def test_health_json_matches_its_schema_and_sets_the_exit_code(sample_run, monkeypatch, capsys):
     settings, _, _ = sample_run
     _env(monkeypatch, settings)
@@ -183,12 +206,24 @@ def test_health_table_output(sample_run, monkeypatch, capsys):
     assert re.search(r"^overall: (HEALTHY|WARNING|CRITICAL) +\(\d+ healthy", out, re.M)
 
 
-@pytest.mark.parametrize("status, code", [("healthy", 0), ("warning", 1), ("critical", 2)])
+@pytest.mark.parametrize(("status", "code"), [("healthy", 0), ("warning", 1), ("critical", 2)])
 def test_exit_codes(monkeypatch, status, code):
-    canned = {"status": status, "exit_code": code, "seconds": 0.1,
-              "counts": {"healthy": 1, "warning": 0, "critical": 0},
-              "checks": [{"name": "api", "title": "API routes", "status": status, "message": "m", "details": {},
-                          "seconds": 0.1}]}
+    canned = {
+        "status": status,
+        "exit_code": code,
+        "seconds": 0.1,
+        "counts": {"healthy": 1, "warning": 0, "critical": 0},
+        "checks": [
+            {
+                "name": "api",
+                "title": "API routes",
+                "status": status,
+                "message": "m",
+                "details": {},
+                "seconds": 0.1,
+            }
+        ],
+    }
     monkeypatch.setattr(cli, "run_checks", lambda settings, health: canned)
     assert cli.main(as_json=False, out=io.StringIO()) == code
     out = io.StringIO()
@@ -206,7 +241,9 @@ def test_docs_cover_every_check_threshold_and_the_schema():
     doc = (PROJECT_ROOT / "docs" / "health.md").read_text()
     for name, title, _ in CHECKS:
         assert f"`{name}`" in doc and title in doc
-    names = set(re.findall(r'"((?:HEALTH|API|MIN)_[A-Z_]+)"', (PROJECT_ROOT / "health" / "config.py").read_text()))
+    names = set(
+        re.findall(r'"((?:HEALTH|API|MIN)_[A-Z_]+)"', (PROJECT_ROOT / "health" / "config.py").read_text())
+    )
     assert len(names) > 20
     for name in names:
         assert f"`{name}`" in doc, name

@@ -1,5 +1,6 @@
 """The nightly incremental path gives exactly what a full rebuild gives: with late fills,
 newly resolved conditions and a re-categorised market along the way."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,10 +21,11 @@ from tests.conftest import make_settings
 ANCHOR = dt.date(2026, 11, 20)
 
 
-
 def _night(day: dt.date) -> dt.datetime:
     """The run's clock on the morning after `day`'s fills: a current night."""
-    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(8), dt.timezone.utc)
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(8), dt.UTC)
+
+
 MARTS = {
     "fct_wallet_positions": "wallet, token_id",
     "fct_wallet_category_pnl": "wallet, category",
@@ -35,9 +37,14 @@ def _snapshot(settings) -> dict[str, list]:
     with warehouse.connect(settings) as ch:
         out = {}
         for table, key in MARTS.items():
-            cols = [c for c in ch.query(f"SELECT * FROM analytics.{table} LIMIT 0").column_names
-                    if c != "updated_at"]
-            out[table] = ch.query(f"SELECT {', '.join(cols)} FROM analytics.{table} ORDER BY {key}").result_rows
+            cols = [
+                c
+                for c in ch.query(f"SELECT * FROM analytics.{table} LIMIT 0").column_names
+                if c != "updated_at"
+            ]
+            out[table] = ch.query(
+                f"SELECT {', '.join(cols)} FROM analytics.{table} ORDER BY {key}"
+            ).result_rows
         return out
 
 
@@ -64,24 +71,38 @@ def nights(tmp_path_factory):
     held_ids = {r["id"] for r in held_back}
     inbox = settings.goldsky_dataset_dir
     resolution_map = json.loads((source / "data" / "expanded_resolution_map.json").read_text())
-    markets = [json.loads(l) for l in (source / "data" / "markets.jsonl").read_text().splitlines()]
+    markets = [json.loads(line) for line in (source / "data" / "markets.jsonl").read_text().splitlines()]
     traded = {t for d in days for r in d for t in (r["maker_asset_id"], r["taker_asset_id"])}
     traded_conditions = {m["condition_id"] for m in markets if set(m["token_ids"]) & traded}
-    late_resolved = {e["condition_id"] for e in resolution_map["resolutions"]
-                     if e["condition_id"] in traded_conditions and e["resolved_outcome"]}
+    late_resolved = {
+        e["condition_id"]
+        for e in resolution_map["resolutions"]
+        if e["condition_id"] in traded_conditions and e["resolved_outcome"]
+    }
     late_resolved = set(sorted(late_resolved)[:25])
 
     def deliver_reference(unresolved: set[str], recategorise: bool) -> None:
         data = settings.data_dir
         data.mkdir(parents=True, exist_ok=True)
         shutil.copy(source / "data" / "category_definitions.json", data)
-        entries = [dict(e, resolved_outcome=None, payout_yes=None, payout_no=None)
-                   if e["condition_id"] in unresolved else e for e in resolution_map["resolutions"]]
-        doc = dict(resolution_map, resolutions=entries,
-                   resolved_conditions=sum(e["resolved_outcome"] is not None for e in entries))
+        entries = [
+            dict(e, resolved_outcome=None, payout_yes=None, payout_no=None)
+            if e["condition_id"] in unresolved
+            else e
+            for e in resolution_map["resolutions"]
+        ]
+        doc = dict(
+            resolution_map,
+            resolutions=entries,
+            resolved_conditions=sum(e["resolved_outcome"] is not None for e in entries),
+        )
         (data / "expanded_resolution_map.json").write_text(json.dumps(doc))
-        moved = [dict(m, category="Sports", tags=[]) if recategorise and m["condition_id"] in
-                 sorted(traded_conditions)[:5] else m for m in markets]
+        moved = [
+            dict(m, category="Sports", tags=[])
+            if recategorise and m["condition_id"] in sorted(traded_conditions)[:5]
+            else m
+            for m in markets
+        ]
         (data / "markets.jsonl").write_text("".join(json.dumps(m) + "\n" for m in moved))
 
     # night 1: days 1-3 without the held-back events; 25 traded conditions not yet resolved
@@ -110,11 +131,13 @@ def test_the_increments_really_were_incremental(nights):
     assert len(held_back) > 20
     with warehouse.connect(settings) as ch:
         versions = ch.command("SELECT uniqExact(state_version) FROM analytics.int_position_state")
-        stored, live = ch.query("SELECT count(), uniqExact(wallet, token_id) FROM analytics.int_position_state").result_rows[0]
+        stored, live = ch.query(
+            "SELECT count(), uniqExact(wallet, token_id) FROM analytics.int_position_state"
+        ).result_rows[0]
         logged = ch.command("SELECT uniqExact(seen_at) FROM analytics.int_market_state_log")
-    assert versions == 3      # three nights each appended states...
-    assert stored > live      # ...for some keys only, read back through FINAL
-    assert logged == 3        # resolutions and categories changed on nights 2 and 3
+    assert versions == 3  # three nights each appended states...
+    assert stored > live  # ...for some keys only, read back through FINAL
+    assert logged == 3  # resolutions and categories changed on nights 2 and 3
 
 
 def test_incremental_marts_equal_a_full_refresh(nights):

@@ -1,11 +1,12 @@
 """The marts equal an independent plain-Python implementation of the same rules, exactly,
 and a second run with no new data changes nothing."""
+
 from __future__ import annotations
 
 from pipeline import warehouse
 from pipeline.nightly import run_nightly
-from tests.conftest import SAMPLE_NOW
 from tests import pnl_reference
+from tests.conftest import SAMPLE_NOW
 
 
 def _reference(settings):
@@ -13,11 +14,15 @@ def _reference(settings):
 
 
 def test_sample_run_succeeds_and_fills_every_mart(sample_run):
-    settings, status, run = sample_run
+    _settings, status, run = sample_run
     assert status == "success", run
     marts = next(s for s in run["steps"] if s["name"] == "dbt_build")["details"]["mart_rows"]
-    assert set(marts) == {"fct_wallet_positions", "fct_resolution_outcomes",
-                          "fct_wallet_category_pnl", "dim_markets"}
+    assert set(marts) == {
+        "fct_wallet_positions",
+        "fct_resolution_outcomes",
+        "fct_wallet_category_pnl",
+        "dim_markets",
+    }
     assert all(n > 0 for n in marts.values()), marts
 
 
@@ -30,8 +35,20 @@ def test_positions_equal_reference_exactly(sample_run):
             "n_fills, volume, buy_collateral, is_resolved FROM analytics.fct_wallet_positions"
         ).result_rows
     got = {(r[0], r[1]): tuple(int(v) for v in r[2:]) for r in rows}
-    want = {k: (p.amount, 0 if p.resolved else p.amount, p.avg_price, p.realized, p.bought,
-                p.n_fills, p.volume, p.buy_collateral, int(p.resolved)) for k, p in book.items()}
+    want = {
+        k: (
+            p.amount,
+            0 if p.resolved else p.amount,
+            p.avg_price,
+            p.realized,
+            p.bought,
+            p.n_fills,
+            p.volume,
+            p.buy_collateral,
+            int(p.resolved),
+        )
+        for k, p in book.items()
+    }
     assert len(got) == len(want)
     mismatches = {k: (got.get(k), want[k]) for k in want if got.get(k) != want[k]}
     assert not mismatches, list(mismatches.items())[:5]
@@ -49,8 +66,18 @@ def test_category_pnl_equals_reference_exactly(sample_run):
             "wins, losses, realized_pnl_usd, win_rate FROM analytics.fct_wallet_category_pnl"
         ).result_rows
     got = {(r[0], r[1]): tuple(int(v) for v in r[2:9]) for r in rows}
-    want = {k: (v["realized_pnl"], v["volume"], v["n_fills"], v["n_markets"],
-                v["n_resolved_markets"], v["wins"], v["losses"]) for k, v in categories.items()}
+    want = {
+        k: (
+            v["realized_pnl"],
+            v["volume"],
+            v["n_fills"],
+            v["n_markets"],
+            v["n_resolved_markets"],
+            v["wins"],
+            v["losses"],
+        )
+        for k, v in categories.items()
+    }
     assert got == want
     for r in rows:
         assert r[9] * 1_000_000 == r[2]  # the USD column is exact
@@ -60,9 +87,15 @@ def test_category_pnl_equals_reference_exactly(sample_run):
 
 def _snapshot(settings):
     with warehouse.connect(settings) as ch:
-        marts = {t: sorted(map(repr, ch.query(f"SELECT * FROM analytics.{t}").result_rows))
-                 for t in ("fct_wallet_positions", "fct_wallet_category_pnl",
-                           "fct_resolution_outcomes", "dim_markets")}
+        marts = {
+            t: sorted(map(repr, ch.query(f"SELECT * FROM analytics.{t}").result_rows))
+            for t in (
+                "fct_wallet_positions",
+                "fct_wallet_category_pnl",
+                "fct_resolution_outcomes",
+                "dim_markets",
+            )
+        }
         return ch.command("SELECT count() FROM raw.order_filled"), marts
 
 

@@ -1,4 +1,5 @@
 """Nightly orchestration: simulated nights across DST, failure policy, one run at a time."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,7 +24,7 @@ from pipeline.steps import SkipStep, Step, StepResult
 from tests.conftest import make_settings
 
 NY = ZoneInfo("America/New_York")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _local(y, m, d, h=3):
@@ -43,8 +44,9 @@ class FakeClock:
 
 def _warehouse_state(settings):
     with warehouse.connect(settings) as ch:
-        return ch.query("SELECT count(), uniqExact(id) FROM raw.order_filled").result_rows[0], \
-            ch.command("SELECT sum(n_fills) FROM analytics.fct_wallet_positions")
+        return ch.query("SELECT count(), uniqExact(id) FROM raw.order_filled").result_rows[0], ch.command(
+            "SELECT sum(n_fills) FROM analytics.fct_wallet_positions"
+        )
 
 
 def _simulate(tmp_path, seed_night: dt.datetime, first_wake: dt.datetime):
@@ -64,12 +66,15 @@ def _simulate(tmp_path, seed_night: dt.datetime, first_wake: dt.datetime):
     return settings, fired, states
 
 
-@pytest.mark.parametrize("seed, wake, nights, utc_hours", [
-    # daylight saving ends on 2026-11-01: 03:00 local is 07:00 UTC before, 08:00 UTC from then on
-    (_local(2026, 10, 30), _local(2026, 10, 31, 1), [(10, 31), (11, 1), (11, 2)], [7, 8, 8]),
-    # daylight saving starts on 2027-03-14: 08:00 UTC before, 07:00 UTC from then on
-    (_local(2027, 3, 12), _local(2027, 3, 13, 1), [(3, 13), (3, 14), (3, 15)], [8, 7, 7]),
-])
+@pytest.mark.parametrize(
+    ("seed", "wake", "nights", "utc_hours"),
+    [
+        # daylight saving ends on 2026-11-01: 03:00 local is 07:00 UTC before, 08:00 UTC from then on
+        (_local(2026, 10, 30), _local(2026, 10, 31, 1), [(10, 31), (11, 1), (11, 2)], [7, 8, 8]),
+        # daylight saving starts on 2027-03-14: 08:00 UTC before, 07:00 UTC from then on
+        (_local(2027, 3, 12), _local(2027, 3, 13, 1), [(3, 13), (3, 14), (3, 15)], [8, 7, 7]),
+    ],
+)
 def test_three_nights_at_03_local_across_dst(tmp_path, seed, wake, nights, utc_hours):
     settings, fired, states = _simulate(tmp_path, seed, wake)
     assert [f[2] for f in fired] == ["success"] * 3
@@ -92,15 +97,25 @@ def test_catch_up_runs_once_at_start_when_the_last_success_is_too_old(tmp_path):
     config = schedule.ScheduleConfig(catchup_hours=26)
     now = dt.datetime(2026, 11, 10, 6, tzinfo=UTC)
     assert schedule.needs_catchup(settings, config, now)  # never ran
-    history.record_run(settings, {"run_id": "r1", "trigger": "schedule", "status": "success",
-                                  "started_at": "2026-11-09T08:00:00+00:00",
-                                  "finished_at": "2026-11-09T08:05:00+00:00", "steps": [], "warnings": []})
+    history.record_run(
+        settings,
+        {
+            "run_id": "r1",
+            "trigger": "schedule",
+            "status": "success",
+            "started_at": "2026-11-09T08:00:00+00:00",
+            "finished_at": "2026-11-09T08:05:00+00:00",
+            "steps": [],
+            "warnings": [],
+        },
+    )
     assert not schedule.needs_catchup(settings, config, now)  # 21h55m since the last success
     assert schedule.needs_catchup(settings, config, now + dt.timedelta(hours=8))  # 29h55m
     calls = []
     clock = FakeClock(now + dt.timedelta(hours=8))
-    sched = schedule.Scheduler(config, settings, lambda t, trig: calls.append(trig),
-                               clock=clock, sleep=clock.sleep)
+    sched = schedule.Scheduler(
+        config, settings, lambda t, trig: calls.append(trig), clock=clock, sleep=clock.sleep
+    )
     sched.serve(max_runs=2)
     assert calls == ["catchup", "schedule"]
 
@@ -109,7 +124,12 @@ def test_next_fire_times_and_cron_output(capsys):
     config = schedule.ScheduleConfig()
     times = schedule.next_fire_times(config, dt.datetime(2026, 10, 30, 12, tzinfo=UTC), 5)
     assert [t.strftime("%m-%d %H:%M %Z") for t in times] == [
-        "10-31 03:00 EDT", "11-01 03:00 EST", "11-02 03:00 EST", "11-03 03:00 EST", "11-04 03:00 EST"]
+        "10-31 03:00 EDT",
+        "11-01 03:00 EST",
+        "11-02 03:00 EST",
+        "11-03 03:00 EST",
+        "11-04 03:00 EST",
+    ]
     # exactly at a fire time, the next one is the following day
     assert schedule.next_fire_times(config, times[0], 1)[0] == times[1]
     assert runner.main(["schedule", "--next", "5"]) == 0
@@ -140,26 +160,41 @@ def _missing(ctx):
 
 def test_a_non_critical_failure_ends_partial_and_independent_steps_still_run(tmp_path):
     settings = make_settings(tmp_path)
-    steps = [Step("first", _ok), Step("flaky", _boom), Step("needs_flaky", _ok, needs=("flaky",)),
-             Step("optional", _missing), Step("independent", _ok)]
+    steps = [
+        Step("first", _ok),
+        Step("flaky", _boom),
+        Step("needs_flaky", _ok, needs=("flaky",)),
+        Step("optional", _missing),
+        Step("independent", _ok),
+    ]
     status, run = run_nightly(settings, step_list=steps)
     by_name = {s["name"]: s for s in run["steps"]}
     assert status == "partial"
     assert by_name["flaky"]["status"] == "failed"
     assert "RuntimeError: upstream API returned garbage" in by_name["flaky"]["error"]
-    assert by_name["needs_flaky"]["status"] == "skipped" and "needs flaky" in by_name["needs_flaky"]["message"]
+    assert (
+        by_name["needs_flaky"]["status"] == "skipped" and "needs flaky" in by_name["needs_flaky"]["message"]
+    )
     assert by_name["optional"]["status"] == "skipped" and by_name["optional"]["message"] == "no input today"
     assert by_name["independent"]["status"] == "success"
-    log_lines = [json.loads(l) for l in (history.run_folder(settings, run["run_id"], run["started_at"])
-                                          / "run.log").read_text().splitlines()]
-    failed = [l for l in log_lines if l["msg"] == "step failed"]
+    log_lines = [
+        json.loads(line)
+        for line in (history.run_folder(settings, run["run_id"], run["started_at"]) / "run.log")
+        .read_text()
+        .splitlines()
+    ]
+    failed = [line for line in log_lines if line["msg"] == "step failed"]
     assert failed[0]["step"] == "flaky" and failed[0]["run_id"] == run["run_id"]
 
 
 def test_unreachable_clickhouse_fails_fast_and_is_still_recorded(tmp_path, monkeypatch, capsys):
     settings = make_settings(tmp_path, CLICKHOUSE_URL="http://127.0.0.1:1")
-    for k, v in {"CASCADIAN_HOME": settings.home, "REPORTS_DIR": settings.reports_dir,
-                 "DATA_DIR": settings.data_dir, "CLICKHOUSE_URL": "http://127.0.0.1:1"}.items():
+    for k, v in {
+        "CASCADIAN_HOME": settings.home,
+        "REPORTS_DIR": settings.reports_dir,
+        "DATA_DIR": settings.data_dir,
+        "CLICKHOUSE_URL": "http://127.0.0.1:1",
+    }.items():
         monkeypatch.setenv(k, str(v))
     assert runner.main(["run"]) == 2
     run = history.last_run(settings)
@@ -190,9 +225,14 @@ HOLD_LOCK = textwrap.dedent("""
 
 
 def _hold_lock(settings):
-    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(settings.home)], cwd=PROJECT_ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(settings.home)],
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -207,7 +247,8 @@ def test_a_second_run_refuses_at_once_with_exit_3(tmp_path, monkeypatch, capsys)
         assert runner.main(["run"]) == 3
         assert time.monotonic() - started < 5
         assert "another run holds" in capsys.readouterr().err
-        assert "holder-run" in str(pytest.raises(RunLockHeld, run_nightly, settings).value)
+        with pytest.raises(RunLockHeld, match="holder-run"):
+            run_nightly(settings)
     finally:
         holder.stdin.close()
         holder.wait(10)
@@ -218,7 +259,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
     holder = _hold_lock(settings)
     holder.send_signal(signal.SIGKILL)
     holder.wait(10)
-    status, run = run_nightly(settings, step_list=[Step("only", _ok)])
+    status, _run = run_nightly(settings, step_list=[Step("only", _ok)])
     assert status == "success"
     dead = [r for r in history.recent_runs(settings) if r["run_id"] == "holder-run"]
     assert dead and dead[0]["status"] == "interrupted"

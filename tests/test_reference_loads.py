@@ -4,6 +4,7 @@ regressions of critical bug 1, atomic replacement, and the nightly step around t
 One warehouse directory serves the module (chDB: one directory per process at a time); every
 test opens and closes its own client, and loads what it checks, so order does not matter.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,10 +20,17 @@ from pipeline.nightly import OPTIONAL_REFERENCE_FILES, REFERENCE_FILES, step_loa
 from pipeline.steps import RunContext
 from tests.conftest import make_settings
 from tests.factories import condition
-from tests.test_reference_validation import (GOOD, as_json, as_jsonl, good_lookups, good_map,
-                                             good_markets, map_entry)
+from tests.test_reference_validation import (
+    GOOD,
+    as_json,
+    as_jsonl,
+    good_lookups,
+    good_map,
+    good_markets,
+    map_entry,
+)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +55,10 @@ def write(directory: Path, name: str, data: bytes) -> Path:
 
 
 def last_record(ch, name: str) -> dict:
-    result = ch.query("SELECT * FROM ops.reference_loads WHERE file_name = {f:String} "
-                      "ORDER BY loaded_at DESC LIMIT 1", parameters={"f": name})
+    result = ch.query(
+        "SELECT * FROM ops.reference_loads WHERE file_name = {f:String} ORDER BY loaded_at DESC LIMIT 1",
+        parameters={"f": name},
+    )
     return dict(zip(result.column_names, result.result_rows[0]))
 
 
@@ -65,11 +75,17 @@ def rows(ch, sql: str) -> list[tuple]:
 # good loads and their records
 # --------------------------------------------------------------------------------------
 
+
 def test_good_map_is_loaded_and_recorded(ch, tmp_path):
     path = write(tmp_path, rf.RESOLUTION_MAP, GOOD[rf.RESOLUTION_MAP]())
     load = rf.load_reference_file(ch, path)
-    assert (load.table, load.entries, load.resolved, load.claimed, load.warnings) == \
-        ("resolutions", 6, 4, 4, [])
+    assert (load.table, load.entries, load.resolved, load.claimed, load.warnings) == (
+        "resolutions",
+        6,
+        4,
+        4,
+        [],
+    )
     record = last_record(ch, rf.RESOLUTION_MAP)
     assert record["status"] == "loaded" and (record["warnings"], record["errors"]) == (0, 0)
     assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -82,13 +98,17 @@ def test_good_map_is_loaded_and_recorded(ch, tmp_path):
 def test_markets_categories_lookups_and_backfill_load(ch, tmp_path):
     for name in (rf.MARKETS, rf.CATEGORY_DEFINITIONS, rf.LOOKUPS, rf.BACKFILL):
         write(tmp_path, name, GOOD[name]())
-    loads = {name: rf.load_reference_file(ch, tmp_path / name)
-             for name in (rf.MARKETS, rf.CATEGORY_DEFINITIONS, rf.LOOKUPS, rf.BACKFILL)}
+    loads = {
+        name: rf.load_reference_file(ch, tmp_path / name)
+        for name in (rf.MARKETS, rf.CATEGORY_DEFINITIONS, rf.LOOKUPS, rf.BACKFILL)
+    }
     assert warehouse.count_rows(ch, "raw.markets") == 4
-    assert rows(ch, "SELECT condition_id, market_id, line_number FROM raw.market_id_lookups ORDER BY line_number") == \
-        [(condition(n), str(500000 + n), n) for n in (1, 2, 3, 4)] + [(condition(9), None, 5)]
-    assert rows(ch, "SELECT canonical FROM raw.category_map WHERE kind = 'tag' AND key = 'bitcoin'") == \
-        [("Crypto / DeFi",)]
+    assert rows(
+        ch, "SELECT condition_id, market_id, line_number FROM raw.market_id_lookups ORDER BY line_number"
+    ) == [(condition(n), str(500000 + n), n) for n in (1, 2, 3, 4)] + [(condition(9), None, 5)]
+    assert rows(ch, "SELECT canonical FROM raw.category_map WHERE kind = 'tag' AND key = 'bitcoin'") == [
+        ("Crypto / DeFi",)
+    ]
     backfill = loads[rf.BACKFILL]
     assert backfill.table is None and backfill.entries == 4
     assert backfill.last_updated == dt.datetime(2025, 10, 27, 18, 30, tzinfo=UTC)
@@ -100,14 +120,18 @@ def test_optional_market_fields_may_be_absent_or_null(ch, tmp_path):
     del markets[0]["event_id"], markets[0]["end_date"]
     markets[1]["end_date"] = None
     rf.load_reference_file(ch, write(tmp_path, rf.MARKETS, as_jsonl(markets)))
-    assert rows(ch, "SELECT event_id, end_date FROM raw.markets ORDER BY line_number LIMIT 2") == \
-        [(None, None), (None, None)]
+    assert rows(ch, "SELECT event_id, end_date FROM raw.markets ORDER BY line_number LIMIT 2") == [
+        (None, None),
+        (None, None),
+    ]
 
 
 def test_crlf_markets_load_like_lf(ch, tmp_path):
     rf.load_reference_file(ch, write(tmp_path / "lf", rf.MARKETS, as_jsonl(good_markets())))
     lf = rows(ch, "SELECT * FROM raw.markets ORDER BY line_number")
-    load = rf.load_reference_file(ch, write(tmp_path / "crlf", rf.MARKETS, as_jsonl(good_markets(), sep="\r\n")))
+    load = rf.load_reference_file(
+        ch, write(tmp_path / "crlf", rf.MARKETS, as_jsonl(good_markets(), sep="\r\n"))
+    )
     assert load.warnings == []
     assert rows(ch, "SELECT * FROM raw.markets ORDER BY line_number") == lf
 
@@ -116,19 +140,36 @@ def test_crlf_markets_load_like_lf(ch, tmp_path):
 # critical bug 1: entries from `resolutions`, the real field names, null is not NO
 # --------------------------------------------------------------------------------------
 
+
 def test_bug1_entries_come_from_the_resolutions_array_with_their_real_field_names(ch, tmp_path):
     doc = good_map()
     rf.load_reference_file(ch, write(tmp_path, rf.RESOLUTION_MAP, as_json(doc)))
-    loaded = rows(ch, "SELECT condition_id, market_id, resolved_outcome, payout_yes, payout_no, error "
-                      "FROM raw.resolutions ORDER BY entry_index")
-    assert loaded == [(e["condition_id"], e["market_id"], e["resolved_outcome"], e["payout_yes"],
-                       e["payout_no"], e.get("error")) for e in doc["resolutions"]]
+    loaded = rows(
+        ch,
+        "SELECT condition_id, market_id, resolved_outcome, payout_yes, payout_no, error "
+        "FROM raw.resolutions ORDER BY entry_index",
+    )
+    assert loaded == [
+        (
+            e["condition_id"],
+            e["market_id"],
+            e["resolved_outcome"],
+            e["payout_yes"],
+            e["payout_no"],
+            e.get("error"),
+        )
+        for e in doc["resolutions"]
+    ]
     # The header's keys are not entries (the old code iterated the top-level object).
-    assert not {"total_conditions", "resolved_conditions", "last_updated", "resolutions"} & \
-        {r[0] for r in loaded}
+    assert not {"total_conditions", "resolved_conditions", "last_updated", "resolutions"} & {
+        r[0] for r in loaded
+    }
     # Outcomes are read from `resolved_outcome`; the field `outcome` does not exist.
-    assert rows(ch, "SELECT resolved_outcome, count() FROM raw.resolutions GROUP BY 1 ORDER BY 1") == \
-        [("NO", 2), ("YES", 2), (None, 2)]
+    assert rows(ch, "SELECT resolved_outcome, count() FROM raw.resolutions GROUP BY 1 ORDER BY 1") == [
+        ("NO", 2),
+        ("YES", 2),
+        (None, 2),
+    ]
 
 
 def test_bug1_a_map_keyed_at_the_top_level_or_using_outcome_is_rejected(ch, tmp_path):
@@ -153,8 +194,11 @@ def test_null_payouts_are_unresolved_never_no(ch, tmp_path):
     doc["total_conditions"] = len(doc["resolutions"])
     load = rf.load_reference_file(ch, write(tmp_path, rf.RESOLUTION_MAP, as_json(doc)))
     assert load.resolved == 4
-    unresolved = rows(ch, "SELECT resolved_outcome, payout_yes, payout_no FROM raw.resolutions "
-                          f"WHERE condition_id IN {tuple(condition(n) for n in (40, 41, 42))}")
+    unresolved = rows(
+        ch,
+        "SELECT resolved_outcome, payout_yes, payout_no FROM raw.resolutions "
+        f"WHERE condition_id IN {tuple(condition(n) for n in (40, 41, 42))}",
+    )
     assert unresolved == [(None, None, None)] * 3
     assert rows(ch, "SELECT count() FROM raw.resolutions WHERE resolved_outcome = 'NO'") == [(2,)]
     assert not rf.is_resolved({"resolved_outcome": None, "payout_yes": None, "payout_no": None})
@@ -177,13 +221,20 @@ def test_header_that_overstates_resolved_loads_with_a_warning_and_the_actual_cou
 # atomic replacement
 # --------------------------------------------------------------------------------------
 
+
 def test_a_new_version_replaces_the_old_one_entirely(ch, tmp_path):
     rf.load_reference_file(ch, write(tmp_path / "v1", rf.RESOLUTION_MAP, GOOD[rf.RESOLUTION_MAP]()))
-    v2 = {"total_conditions": 2, "resolved_conditions": 1, "last_updated": "2025-10-30T00:00:00.000Z",
-          "resolutions": [map_entry(70, "YES"), map_entry(71, None)]}
+    v2 = {
+        "total_conditions": 2,
+        "resolved_conditions": 1,
+        "last_updated": "2025-10-30T00:00:00.000Z",
+        "resolutions": [map_entry(70, "YES"), map_entry(71, None)],
+    }
     rf.load_reference_file(ch, write(tmp_path / "v2", rf.RESOLUTION_MAP, as_json(v2)))
-    assert rows(ch, "SELECT condition_id FROM raw.resolutions ORDER BY entry_index") == \
-        [(condition(70),), (condition(71),)]
+    assert rows(ch, "SELECT condition_id FROM raw.resolutions ORDER BY entry_index") == [
+        (condition(70),),
+        (condition(71),),
+    ]
 
 
 def test_a_rejected_file_leaves_no_staging_table_and_a_rejected_record(ch, tmp_path):
@@ -211,8 +262,12 @@ def test_lookup_contradicting_markets_loads_with_a_warning(ch, tmp_path):
 
 def test_a_20_mb_map_loads(ch, tmp_path):
     entries = [map_entry(n, ("YES", "NO", None)[n % 3]) for n in range(80_000)]
-    doc = {"total_conditions": len(entries), "resolved_conditions": 53_334,
-           "last_updated": "2025-10-29T18:00:00.000Z", "resolutions": entries}
+    doc = {
+        "total_conditions": len(entries),
+        "resolved_conditions": 53_334,
+        "last_updated": "2025-10-29T18:00:00.000Z",
+        "resolutions": entries,
+    }
     path = write(tmp_path, rf.RESOLUTION_MAP, as_json(doc))
     assert path.stat().st_size > 20_000_000
     load = rf.load_reference_file(ch, path)
@@ -224,20 +279,36 @@ def test_a_20_mb_map_loads(ch, tmp_path):
 # ops.reference_loads migration and the nightly step
 # --------------------------------------------------------------------------------------
 
+
 def test_ensure_tables_adds_the_new_columns_to_an_old_reference_loads_table(tmp_path):
-    old_ddl = REFERENCE_LOADS.split("status")[0].rstrip().rstrip(",") + "\n)\nENGINE = MergeTree\nORDER BY (file_name, loaded_at)"
+    old_ddl = (
+        REFERENCE_LOADS.split("status")[0].rstrip().rstrip(",")
+        + "\n)\nENGINE = MergeTree\nORDER BY (file_name, loaded_at)"
+    )
     assert "warnings" not in old_ddl
     settings = make_settings(tmp_path)
     with warehouse.connect(settings) as ch:
         warehouse.ensure_databases(ch)
         ch.command(old_ddl)
-        ch.insert("ops.reference_loads", [["markets.jsonl", "ab", 1, 1, None, None, None, dt.datetime.now(UTC)]],
-                  column_names=["file_name", "sha256", "size_bytes", "entries", "resolved", "claimed",
-                                "last_updated", "loaded_at"])
+        ch.insert(
+            "ops.reference_loads",
+            [["markets.jsonl", "ab", 1, 1, None, None, None, dt.datetime.now(UTC)]],
+            column_names=[
+                "file_name",
+                "sha256",
+                "size_bytes",
+                "entries",
+                "resolved",
+                "claimed",
+                "last_updated",
+                "loaded_at",
+            ],
+        )
         ensure_tables(ch)
         ensure_tables(ch)  # idempotent
-        assert rows(ch, "SELECT status, warnings, errors, problems FROM ops.reference_loads") == \
-            [("loaded", 0, 0, "")]
+        assert rows(ch, "SELECT status, warnings, errors, problems FROM ops.reference_loads") == [
+            ("loaded", 0, 0, "")
+        ]
 
 
 @pytest.fixture
@@ -262,8 +333,11 @@ def test_step_loads_the_optional_files_too(step_settings):
 def test_step_reports_a_rejected_optional_file_as_a_warning(step_settings):
     for name in REFERENCE_FILES:
         write(step_settings.data_dir, name, GOOD[name]())
-    write(step_settings.data_dir, rf.LOOKUPS,
-          as_jsonl([{"condition_id": condition(n), "market_id": "12"} for n in range(20)]))
+    write(
+        step_settings.data_dir,
+        rf.LOOKUPS,
+        as_jsonl([{"condition_id": condition(n), "market_id": "12"} for n in range(20)]),
+    )
     result = run_step(step_settings)
     assert result.status == "success"
     assert len(result.warnings) == 1 and rf.LOOKUPS in result.warnings[0]
@@ -279,7 +353,12 @@ def test_step_fails_on_a_rejected_required_file_and_carries_warnings(step_settin
     assert result.status == "failed"
     assert "markets.jsonl: line 2: [blank-line]" in result.error
     assert any("[header-count]" in w for w in result.warnings)
-    assert result.details[rf.RESOLUTION_MAP] == {"entries": 6, "resolved": 4, "claimed": 6, "unchanged": False}
+    assert result.details[rf.RESOLUTION_MAP] == {
+        "entries": 6,
+        "resolved": 4,
+        "claimed": 6,
+        "unchanged": False,
+    }
 
 
 def test_an_unchanged_file_is_not_loaded_again_but_keeps_its_warnings(step_settings):

@@ -5,14 +5,16 @@ rule), and loading it into a warehouse that already holds a good version raises,
 nothing and leaves the good rows in place (the module's warehouse is loaded once; each test
 opens and closes its own client, as chDB requires).
 """
+
 from __future__ import annotations
 
 import copy
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -33,49 +35,89 @@ FETCHED = "2025-10-26T21:00:00.000Z"
 # good files, in the real files' shapes (our own ids, not the real ones)
 # --------------------------------------------------------------------------------------
 
-def map_entry(n: int, outcome: str | None, *, market_id: str | None = None,
-              resolved_at: str | None = FETCHED) -> dict[str, Any]:
+
+def map_entry(
+    n: int, outcome: str | None, *, market_id: str | None = None, resolved_at: str | None = FETCHED
+) -> dict[str, Any]:
     """An entry as the real map writes it: YES/NO with a 1/0 pair, null while unresolved,
     `market_id: "unknown"` plus `error` when the producer found no market."""
     if market_id == "unknown":
-        return {"condition_id": condition(n), "market_id": "unknown", "resolved_outcome": None,
-                "payout_yes": None, "payout_no": None, "resolved_at": None,
-                "error": "No market_id available"}
+        return {
+            "condition_id": condition(n),
+            "market_id": "unknown",
+            "resolved_outcome": None,
+            "payout_yes": None,
+            "payout_no": None,
+            "resolved_at": None,
+            "error": "No market_id available",
+        }
     pair = {"YES": (1, 0), "NO": (0, 1), None: (None, None)}[outcome]
-    return {"condition_id": condition(n), "market_id": market_id or str(500000 + n),
-            "resolved_outcome": outcome, "payout_yes": pair[0], "payout_no": pair[1],
-            "resolved_at": resolved_at if outcome else None}
+    return {
+        "condition_id": condition(n),
+        "market_id": market_id or str(500000 + n),
+        "resolved_outcome": outcome,
+        "payout_yes": pair[0],
+        "payout_no": pair[1],
+        "resolved_at": resolved_at if outcome else None,
+    }
 
 
 def good_map() -> dict[str, Any]:
-    entries = [map_entry(1, "YES"), map_entry(2, "NO"), map_entry(3, "NO", resolved_at=None),
-               map_entry(4, "YES"), map_entry(5, None), map_entry(6, None, market_id="unknown")]
-    return {"total_conditions": 6, "resolved_conditions": 4,
-            "last_updated": "2025-10-29T18:00:00.000Z", "resolutions": entries}
+    entries = [
+        map_entry(1, "YES"),
+        map_entry(2, "NO"),
+        map_entry(3, "NO", resolved_at=None),
+        map_entry(4, "YES"),
+        map_entry(5, None),
+        map_entry(6, None, market_id="unknown"),
+    ]
+    return {
+        "total_conditions": 6,
+        "resolved_conditions": 4,
+        "last_updated": "2025-10-29T18:00:00.000Z",
+        "resolutions": entries,
+    }
 
 
 def good_markets() -> list[dict[str, Any]]:
-    return [market(n, category=c, tags=t) for n, c, t in
-            ((1, "Politics", ["elections"]), (2, "", ["bitcoin"]), (3, "Sports", []), (4, "NBA", ["nba"]))]
+    return [
+        market(n, category=c, tags=t)
+        for n, c, t in (
+            (1, "Politics", ["elections"]),
+            (2, "", ["bitcoin"]),
+            (3, "Sports", []),
+            (4, "NBA", ["nba"]),
+        )
+    ]
 
 
 def good_lookups() -> list[dict[str, Any]]:
-    return [{"condition_id": condition(n), "market_id": str(500000 + n)} for n in (1, 2, 3, 4)] + \
-        [{"condition_id": condition(9), "market_id": None}]
+    return [{"condition_id": condition(n), "market_id": str(500000 + n)} for n in (1, 2, 3, 4)] + [
+        {"condition_id": condition(9), "market_id": None}
+    ]
 
 
 def good_backfill() -> dict[str, Any]:
     return {
         "generated_at": "2025-10-27T18:30:00.000Z",
-        "summary": {"total_conditions_missing_market_id": 1000, "num_with_valid_market_id": 40,
-                    "num_with_unknown_or_empty": 160, "num_not_found_in_local": 800,
-                    "num_remaining_needing_external_lookup": 960,
-                    "pct_remaining_needing_external_lookup": "96.00", "valid_recovery_rate_pct": "4.00",
-                    "total_trades_affected": 2109, "total_trades": 2455, "trades_missing_pct": "85.91"},
-        "valid_backfill_mappings": [{"condition_id": condition(20), "market_id": "600020",
-                                     "source": "markets_api"}],
-        "unknown_market_id_mappings": [{"condition_id": condition(6), "market_id": "unknown",
-                                        "source": "resolution_map"}],
+        "summary": {
+            "total_conditions_missing_market_id": 1000,
+            "num_with_valid_market_id": 40,
+            "num_with_unknown_or_empty": 160,
+            "num_not_found_in_local": 800,
+            "num_remaining_needing_external_lookup": 960,
+            "pct_remaining_needing_external_lookup": "96.00",
+            "valid_recovery_rate_pct": "4.00",
+            "total_trades_affected": 2109,
+            "total_trades": 2455,
+            "trades_missing_pct": "85.91",
+        },
+        "valid_backfill_mappings": [
+            {"condition_id": condition(20), "market_id": "600020", "source": "markets_api"}
+        ],
+        "unknown_market_id_mappings": [
+            {"condition_id": condition(6), "market_id": "unknown", "source": "resolution_map"}
+        ],
         "not_found_in_local_sample": [condition(21), condition(22)],
     }
 
@@ -95,9 +137,13 @@ GOOD: dict[str, Callable[[], bytes]] = {
     rf.LOOKUPS: lambda: as_jsonl(good_lookups()),
     rf.BACKFILL: lambda: as_json(good_backfill()),
 }
-TABLES = {rf.RESOLUTION_MAP: "raw.resolutions", rf.MARKETS: "raw.markets",
-          rf.CATEGORY_DEFINITIONS: "raw.category_map", rf.LOOKUPS: "raw.market_id_lookups",
-          rf.BACKFILL: None}
+TABLES = {
+    rf.RESOLUTION_MAP: "raw.resolutions",
+    rf.MARKETS: "raw.markets",
+    rf.CATEGORY_DEFINITIONS: "raw.category_map",
+    rf.LOOKUPS: "raw.market_id_lookups",
+    rf.BACKFILL: None,
+}
 
 
 def check(name: str, data: bytes) -> v.Report:
@@ -112,6 +158,7 @@ def rules(report: v.Report) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------------------
 # malformed inputs
 # --------------------------------------------------------------------------------------
+
 
 def edit_map(fn: Callable[[dict], Any]) -> bytes:
     doc = good_map()
@@ -158,110 +205,376 @@ MALFORMED = [
     # --- files that are not JSON at all -----------------------------------------------
     Case("empty-file", RM, lambda: b"", "empty-file", "(file)"),
     Case("whitespace-only", RM, lambda: b" \n\n\t\n", "empty-file", "(file)"),
-    Case("truncated-json", RM, lambda: GOOD[RM]()[:700], "json-truncated", f"line {line_count(GOOD[RM]()[:700])}"),
+    Case(
+        "truncated-json",
+        RM,
+        lambda: GOOD[RM]()[:700],
+        "json-truncated",
+        f"line {line_count(GOOD[RM]()[:700])}",
+    ),
     Case("utf8-bom", RM, lambda: b"\xef\xbb\xbf" + GOOD[RM](), "utf8-bom", "line 1"),
-    Case("invalid-utf8", RM, lambda: GOOD[RM]().replace(b"No market_id", b"No m\xe4rket_id"),
-         "invalid-utf8", f"line {line_of(RM, 'No market_id')}"),
-    Case("trailing-garbage-json", RM, lambda: GOOD[RM]() + b"garbage\n", "json-syntax",
-         f"line {line_count(GOOD[RM]())}"),
-    Case("nan", RM, lambda: edit_map(lambda d: _set(d["resolutions"][0], "payout_yes", float("nan"))),
-         "non-finite-number", "/resolutions/0/payout_yes"),
-    Case("infinity", RM, lambda: edit_map(lambda d: _set(d, "total_conditions", float("inf"))),
-         "non-finite-number", "/total_conditions"),
-    Case("float-overflow", RM, lambda: GOOD[RM]().replace(b'"total_conditions": 6', b'"total_conditions": 1e400'),
-         "number-too-large", "/total_conditions"),
-    Case("huge-integer", RM, lambda: GOOD[RM]().replace(b'"payout_yes": 1', b'"payout_yes": ' + b"9" * 500, 1),
-         "number-too-large", "/resolutions/0/payout_yes"),
-    Case("duplicate-key", RM, lambda: GOOD[RM]().replace(b'"market_id": "500001",', b'"market_id": "500001", "market_id": "7",'),
-         "duplicate-key", "/resolutions/0"),
+    Case(
+        "invalid-utf8",
+        RM,
+        lambda: GOOD[RM]().replace(b"No market_id", b"No m\xe4rket_id"),
+        "invalid-utf8",
+        f"line {line_of(RM, 'No market_id')}",
+    ),
+    Case(
+        "trailing-garbage-json",
+        RM,
+        lambda: GOOD[RM]() + b"garbage\n",
+        "json-syntax",
+        f"line {line_count(GOOD[RM]())}",
+    ),
+    Case(
+        "nan",
+        RM,
+        lambda: edit_map(lambda d: _set(d["resolutions"][0], "payout_yes", float("nan"))),
+        "non-finite-number",
+        "/resolutions/0/payout_yes",
+    ),
+    Case(
+        "infinity",
+        RM,
+        lambda: edit_map(lambda d: _set(d, "total_conditions", float("inf"))),
+        "non-finite-number",
+        "/total_conditions",
+    ),
+    Case(
+        "float-overflow",
+        RM,
+        lambda: GOOD[RM]().replace(b'"total_conditions": 6', b'"total_conditions": 1e400'),
+        "number-too-large",
+        "/total_conditions",
+    ),
+    Case(
+        "huge-integer",
+        RM,
+        lambda: GOOD[RM]().replace(b'"payout_yes": 1', b'"payout_yes": ' + b"9" * 500, 1),
+        "number-too-large",
+        "/resolutions/0/payout_yes",
+    ),
+    Case(
+        "duplicate-key",
+        RM,
+        lambda: GOOD[RM]().replace(b'"market_id": "500001",', b'"market_id": "500001", "market_id": "7",'),
+        "duplicate-key",
+        "/resolutions/0",
+    ),
     # --- wrong shape ----------------------------------------------------------------------
     Case("top-level-array", RM, lambda: as_json(good_map()["resolutions"]), "schema:type", "(root)"),
-    Case("missing-resolutions", RM, lambda: edit_map(lambda d: d.pop("resolutions")), "schema:required", "(root)"),
-    Case("resolutions-not-array", RM, lambda: edit_map(lambda d: _set(d, "resolutions", {"0": d["resolutions"][0]})),
-         "schema:type", "/resolutions"),
-    Case("resolutions-empty", RM, lambda: edit_map(lambda d: _set(d, "resolutions", [])), "schema:minItems", "/resolutions"),
-    Case("payout-as-string", RM, lambda: edit_map(lambda d: _set(d["resolutions"][1], "payout_no", "1")),
-         "schema:type", "/resolutions/1/payout_no"),
-    Case("market-id-as-number", RM, lambda: edit_map(lambda d: _set(d["resolutions"][0], "market_id", 500001)),
-         "schema:type", "/resolutions/0/market_id"),
-    Case("upper-case-hex", RM, lambda: edit_map(lambda d: _set(d["resolutions"][2], "condition_id", UPPER)),
-         "schema:pattern", "/resolutions/2/condition_id"),
-    Case("short-hex", RM, lambda: edit_map(lambda d: _set(d["resolutions"][0], "condition_id", condition(1)[:-1])),
-         "schema:pattern", "/resolutions/0/condition_id"),
-    Case("lower-case-outcome", RM, lambda: edit_map(lambda d: _set(d["resolutions"][0], "resolved_outcome", "yes")),
-         "schema:enum", "/resolutions/0/resolved_outcome"),
-    Case("old-outcome-field", RM, lambda: edit_map(
-        lambda d: _set(d["resolutions"][0], "outcome", d["resolutions"][0].pop("resolved_outcome"))),
-        "schema:required", "/resolutions/0"),
-    Case("header-count-too-large", RM, lambda: edit_map(lambda d: _set(d, "resolved_conditions", 10**30)),
-         "schema:maximum", "/resolved_conditions"),
-    Case("payout-out-of-range", RM, lambda: edit_map(lambda d: _set(d["resolutions"][0], "payout_yes", 2)),
-         "schema:maximum", "/resolutions/0/payout_yes"),
-    Case("time-not-rfc3339", RM, lambda: edit_map(lambda d: _set(d["resolutions"][0], "resolved_at", "yesterday")),
-         "schema:format", "/resolutions/0/resolved_at"),
-    Case("time-without-offset", RM, lambda: edit_map(lambda d: _set(d, "last_updated", "2025-10-29T18:00:00")),
-         "schema:format", "/last_updated"),
+    Case(
+        "missing-resolutions",
+        RM,
+        lambda: edit_map(lambda d: d.pop("resolutions")),
+        "schema:required",
+        "(root)",
+    ),
+    Case(
+        "resolutions-not-array",
+        RM,
+        lambda: edit_map(lambda d: _set(d, "resolutions", {"0": d["resolutions"][0]})),
+        "schema:type",
+        "/resolutions",
+    ),
+    Case(
+        "resolutions-empty",
+        RM,
+        lambda: edit_map(lambda d: _set(d, "resolutions", [])),
+        "schema:minItems",
+        "/resolutions",
+    ),
+    Case(
+        "payout-as-string",
+        RM,
+        lambda: edit_map(lambda d: _set(d["resolutions"][1], "payout_no", "1")),
+        "schema:type",
+        "/resolutions/1/payout_no",
+    ),
+    Case(
+        "market-id-as-number",
+        RM,
+        lambda: edit_map(lambda d: _set(d["resolutions"][0], "market_id", 500001)),
+        "schema:type",
+        "/resolutions/0/market_id",
+    ),
+    Case(
+        "upper-case-hex",
+        RM,
+        lambda: edit_map(lambda d: _set(d["resolutions"][2], "condition_id", UPPER)),
+        "schema:pattern",
+        "/resolutions/2/condition_id",
+    ),
+    Case(
+        "short-hex",
+        RM,
+        lambda: edit_map(lambda d: _set(d["resolutions"][0], "condition_id", condition(1)[:-1])),
+        "schema:pattern",
+        "/resolutions/0/condition_id",
+    ),
+    Case(
+        "lower-case-outcome",
+        RM,
+        lambda: edit_map(lambda d: _set(d["resolutions"][0], "resolved_outcome", "yes")),
+        "schema:enum",
+        "/resolutions/0/resolved_outcome",
+    ),
+    Case(
+        "old-outcome-field",
+        RM,
+        lambda: edit_map(
+            lambda d: _set(d["resolutions"][0], "outcome", d["resolutions"][0].pop("resolved_outcome"))
+        ),
+        "schema:required",
+        "/resolutions/0",
+    ),
+    Case(
+        "header-count-too-large",
+        RM,
+        lambda: edit_map(lambda d: _set(d, "resolved_conditions", 10**30)),
+        "schema:maximum",
+        "/resolved_conditions",
+    ),
+    Case(
+        "payout-out-of-range",
+        RM,
+        lambda: edit_map(lambda d: _set(d["resolutions"][0], "payout_yes", 2)),
+        "schema:maximum",
+        "/resolutions/0/payout_yes",
+    ),
+    Case(
+        "time-not-rfc3339",
+        RM,
+        lambda: edit_map(lambda d: _set(d["resolutions"][0], "resolved_at", "yesterday")),
+        "schema:format",
+        "/resolutions/0/resolved_at",
+    ),
+    Case(
+        "time-without-offset",
+        RM,
+        lambda: edit_map(lambda d: _set(d, "last_updated", "2025-10-29T18:00:00")),
+        "schema:format",
+        "/last_updated",
+    ),
     # --- semantic rules ------------------------------------------------------------------
-    Case("duplicate-condition-id", RM, lambda: edit_map(lambda d: d["resolutions"].append(copy.deepcopy(d["resolutions"][1]))),
-         "duplicate-condition-id", "/resolutions/6/condition_id"),
-    Case("payouts-contradict-outcome", RM, lambda: edit_map(lambda d: d["resolutions"][0].update(payout_yes=0, payout_no=1)),
-         "payout-mismatch", "/resolutions/0"),
-    Case("null-payout-with-no", RM, lambda: edit_map(lambda d: _set(d["resolutions"][1], "payout_yes", None)),
-         "payout-mismatch", "/resolutions/1"),
-    Case("payouts-without-outcome", RM, lambda: edit_map(lambda d: d["resolutions"][4].update(payout_yes=0, payout_no=1)),
-         "payout-mismatch", "/resolutions/4"),
+    Case(
+        "duplicate-condition-id",
+        RM,
+        lambda: edit_map(lambda d: d["resolutions"].append(copy.deepcopy(d["resolutions"][1]))),
+        "duplicate-condition-id",
+        "/resolutions/6/condition_id",
+    ),
+    Case(
+        "payouts-contradict-outcome",
+        RM,
+        lambda: edit_map(lambda d: d["resolutions"][0].update(payout_yes=0, payout_no=1)),
+        "payout-mismatch",
+        "/resolutions/0",
+    ),
+    Case(
+        "null-payout-with-no",
+        RM,
+        lambda: edit_map(lambda d: _set(d["resolutions"][1], "payout_yes", None)),
+        "payout-mismatch",
+        "/resolutions/1",
+    ),
+    Case(
+        "payouts-without-outcome",
+        RM,
+        lambda: edit_map(lambda d: d["resolutions"][4].update(payout_yes=0, payout_no=1)),
+        "payout-mismatch",
+        "/resolutions/4",
+    ),
     # --- markets.jsonl -------------------------------------------------------------------
     Case("markets-empty", MK, lambda: b"", "empty-file", "(file)"),
     Case("markets-blank-line", MK, lambda: GOOD[MK]().replace(b"\n", b"\n\n", 1), "blank-line", "line 2"),
-    Case("markets-trailing-garbage", MK, lambda: GOOD[MK]().replace(b"}\n", b"} xyz\n", 2).replace(b"} xyz\n", b"}\n", 1),
-         "json-syntax", "line 2"),
+    Case(
+        "markets-trailing-garbage",
+        MK,
+        lambda: GOOD[MK]().replace(b"}\n", b"} xyz\n", 2).replace(b"} xyz\n", b"}\n", 1),
+        "json-syntax",
+        "line 2",
+    ),
     Case("markets-truncated", MK, lambda: GOOD[MK]()[:-40], "json-truncated", "line 4"),
     Case("markets-bom", MK, lambda: b"\xef\xbb\xbf" + GOOD[MK](), "utf8-bom", "line 1"),
-    Case("markets-invalid-utf8", MK, lambda: GOOD[MK]().replace(b"thing 3", b"thing \xff3"), "invalid-utf8", "line 3"),
-    Case("markets-not-an-object", MK, lambda: edit_markets(lambda r: _set(r, 1, [r[1]["condition_id"]])),
-         "schema:type", "line 2 (root)"),
-    Case("markets-one-token", MK, lambda: edit_markets(lambda r: r[0]["token_ids"].pop()), "schema:minItems", "line 1 /token_ids"),
-    Case("markets-token-as-number", MK, lambda: edit_markets(lambda r: _set(r[2], "token_ids", [int(r[2]["token_ids"][0]), r[2]["token_ids"][1]])),
-         "schema:type", "line 3 /token_ids/0"),
-    Case("markets-token-too-large", MK, lambda: edit_markets(lambda r: r[0]["token_ids"].__setitem__(1, TOO_BIG_TOKEN)),
-         "token-id-too-large", "line 1 /token_ids/1"),
-    Case("markets-duplicate-condition", MK, lambda: edit_markets(lambda r: _set(r[3], "condition_id", r[0]["condition_id"])),
-         "duplicate-condition-id", "line 4 /condition_id"),
-    Case("markets-upper-case-hex", MK, lambda: edit_markets(lambda r: _set(r[1], "condition_id", UPPER)),
-         "schema:pattern", "line 2 /condition_id"),
-    Case("markets-nan", MK, lambda: edit_markets(lambda r: _set(r[0], "end_date", float("nan"))),
-         "non-finite-number", "line 1 /end_date"),
-    Case("markets-missing-question", MK, lambda: edit_markets(lambda r: r[2].pop("question")), "schema:required", "line 3 (root)"),
+    Case(
+        "markets-invalid-utf8",
+        MK,
+        lambda: GOOD[MK]().replace(b"thing 3", b"thing \xff3"),
+        "invalid-utf8",
+        "line 3",
+    ),
+    Case(
+        "markets-not-an-object",
+        MK,
+        lambda: edit_markets(lambda r: _set(r, 1, [r[1]["condition_id"]])),
+        "schema:type",
+        "line 2 (root)",
+    ),
+    Case(
+        "markets-one-token",
+        MK,
+        lambda: edit_markets(lambda r: r[0]["token_ids"].pop()),
+        "schema:minItems",
+        "line 1 /token_ids",
+    ),
+    Case(
+        "markets-token-as-number",
+        MK,
+        lambda: edit_markets(
+            lambda r: _set(r[2], "token_ids", [int(r[2]["token_ids"][0]), r[2]["token_ids"][1]])
+        ),
+        "schema:type",
+        "line 3 /token_ids/0",
+    ),
+    Case(
+        "markets-token-too-large",
+        MK,
+        lambda: edit_markets(lambda r: r[0]["token_ids"].__setitem__(1, TOO_BIG_TOKEN)),
+        "token-id-too-large",
+        "line 1 /token_ids/1",
+    ),
+    Case(
+        "markets-duplicate-condition",
+        MK,
+        lambda: edit_markets(lambda r: _set(r[3], "condition_id", r[0]["condition_id"])),
+        "duplicate-condition-id",
+        "line 4 /condition_id",
+    ),
+    Case(
+        "markets-upper-case-hex",
+        MK,
+        lambda: edit_markets(lambda r: _set(r[1], "condition_id", UPPER)),
+        "schema:pattern",
+        "line 2 /condition_id",
+    ),
+    Case(
+        "markets-nan",
+        MK,
+        lambda: edit_markets(lambda r: _set(r[0], "end_date", float("nan"))),
+        "non-finite-number",
+        "line 1 /end_date",
+    ),
+    Case(
+        "markets-missing-question",
+        MK,
+        lambda: edit_markets(lambda r: r[2].pop("question")),
+        "schema:required",
+        "line 3 (root)",
+    ),
     # --- market_id_lookup_results.jsonl ----------------------------------------------------
-    Case("lookup-uniform", LK, lambda: as_jsonl([{"condition_id": condition(n), "market_id": "12"} for n in range(30)]),
-         "lookup-uniform", "(file)"),
-    Case("lookup-mostly-uniform", LK, lambda: as_jsonl(
-        [{"condition_id": condition(n), "market_id": "12" if n % 3 else str(700000 + n)} for n in range(30)]),
-        "lookup-uniform", "(file)"),
-    Case("lookup-bad-market-id", LK, lambda: as_jsonl(good_lookups()[:2] + [{"condition_id": condition(3), "market_id": "m-3"}]),
-         "schema:pattern", "line 3 /market_id"),
-    Case("lookup-duplicate-condition", LK, lambda: as_jsonl(good_lookups() + [good_lookups()[0]]),
-         "duplicate-condition-id", "line 6 /condition_id"),
-    Case("lookup-extra-field", LK, lambda: as_jsonl([dict(good_lookups()[0], error="rate limited")]),
-         "schema:additionalProperties", "line 1 (root)"),
+    Case(
+        "lookup-uniform",
+        LK,
+        lambda: as_jsonl([{"condition_id": condition(n), "market_id": "12"} for n in range(30)]),
+        "lookup-uniform",
+        "(file)",
+    ),
+    Case(
+        "lookup-mostly-uniform",
+        LK,
+        lambda: as_jsonl(
+            [
+                {"condition_id": condition(n), "market_id": "12" if n % 3 else str(700000 + n)}
+                for n in range(30)
+            ]
+        ),
+        "lookup-uniform",
+        "(file)",
+    ),
+    Case(
+        "lookup-bad-market-id",
+        LK,
+        lambda: as_jsonl([*good_lookups()[:2], {"condition_id": condition(3), "market_id": "m-3"}]),
+        "schema:pattern",
+        "line 3 /market_id",
+    ),
+    Case(
+        "lookup-duplicate-condition",
+        LK,
+        lambda: as_jsonl([*good_lookups(), good_lookups()[0]]),
+        "duplicate-condition-id",
+        "line 6 /condition_id",
+    ),
+    Case(
+        "lookup-extra-field",
+        LK,
+        lambda: as_jsonl([dict(good_lookups()[0], error="rate limited")]),
+        "schema:additionalProperties",
+        "line 1 (root)",
+    ),
     # --- category_definitions.json ---------------------------------------------------------
-    Case("categories-upper-case-key", CAT, lambda: as_json({**CATEGORIES, "categories": [
-        dict(CATEGORIES["categories"][0], categories=["Politics"])] + CATEGORIES["categories"][1:]}),
-        "schema:pattern", "/categories/0/categories/0"),
-    Case("categories-ambiguous-tag", CAT, lambda: as_json({**CATEGORIES, "categories": CATEGORIES["categories"][:2] + [
-        dict(CATEGORIES["categories"][2], tags=["nba", "bitcoin"])]}),
-        "ambiguous-category-key", "/categories/2/tags/1"),
-    Case("categories-duplicate-name", CAT, lambda: as_json({**CATEGORIES, "categories": CATEGORIES["categories"] + [
-        {"name": "Sports", "categories": ["esports"], "tags": []}]}),
-        "duplicate-category-name", "/categories/3/name"),
-    Case("categories-version", CAT, lambda: as_json({**CATEGORIES, "version": 2}), "schema:const", "/version"),
+    Case(
+        "categories-upper-case-key",
+        CAT,
+        lambda: as_json(
+            {
+                **CATEGORIES,
+                "categories": [
+                    dict(CATEGORIES["categories"][0], categories=["Politics"]),
+                    *CATEGORIES["categories"][1:],
+                ],
+            }
+        ),
+        "schema:pattern",
+        "/categories/0/categories/0",
+    ),
+    Case(
+        "categories-ambiguous-tag",
+        CAT,
+        lambda: as_json(
+            {
+                **CATEGORIES,
+                "categories": [
+                    *CATEGORIES["categories"][:2],
+                    dict(CATEGORIES["categories"][2], tags=["nba", "bitcoin"]),
+                ],
+            }
+        ),
+        "ambiguous-category-key",
+        "/categories/2/tags/1",
+    ),
+    Case(
+        "categories-duplicate-name",
+        CAT,
+        lambda: as_json(
+            {
+                **CATEGORIES,
+                "categories": CATEGORIES["categories"]
+                + [{"name": "Sports", "categories": ["esports"], "tags": []}],
+            }
+        ),
+        "duplicate-category-name",
+        "/categories/3/name",
+    ),
+    Case(
+        "categories-version", CAT, lambda: as_json({**CATEGORIES, "version": 2}), "schema:const", "/version"
+    ),
     # --- backfilled_market_ids.json --------------------------------------------------------
-    Case("backfill-pct-as-number", BF, lambda: as_json({**good_backfill(), "summary": dict(good_backfill()["summary"], trades_missing_pct=85.91)}),
-         "schema:type", "/summary/trades_missing_pct"),
-    Case("backfill-bare-hex-upper", BF, lambda: as_json({**good_backfill(), "not_found_in_local_sample": [UPPER]}),
-         "schema:pattern", "/not_found_in_local_sample/0"),
-    Case("backfill-condition-in-two-lists", BF, lambda: as_json({**good_backfill(), "not_found_in_local_sample": [condition(6)]}),
-         "duplicate-condition-id", "/not_found_in_local_sample/0"),
+    Case(
+        "backfill-pct-as-number",
+        BF,
+        lambda: as_json(
+            {**good_backfill(), "summary": dict(good_backfill()["summary"], trades_missing_pct=85.91)}
+        ),
+        "schema:type",
+        "/summary/trades_missing_pct",
+    ),
+    Case(
+        "backfill-bare-hex-upper",
+        BF,
+        lambda: as_json({**good_backfill(), "not_found_in_local_sample": [UPPER]}),
+        "schema:pattern",
+        "/not_found_in_local_sample/0",
+    ),
+    Case(
+        "backfill-condition-in-two-lists",
+        BF,
+        lambda: as_json({**good_backfill(), "not_found_in_local_sample": [condition(6)]}),
+        "duplicate-condition-id",
+        "/not_found_in_local_sample/0",
+    ),
 ]
 
 
@@ -274,8 +587,9 @@ def test_there_are_at_least_25_distinct_malformed_cases():
 def test_malformed_input_gives_its_specific_error(case: Case):
     report = check(case.file, case.content())
     assert report.status == "invalid"
-    assert (case.rule, case.location) in [(p.rule, p.location) for p in report.errors], \
-        "\n".join(map(str, report.problems()))
+    assert (case.rule, case.location) in [(p.rule, p.location) for p in report.errors], "\n".join(
+        map(str, report.problems())
+    )
     assert all(p.file == case.file for p in report.problems())
     message = next(str(p) for p in report.errors if p.rule == case.rule)
     assert message.startswith(f"{case.file}: {case.location}: [{case.rule}]")
@@ -285,12 +599,15 @@ def test_malformed_input_gives_its_specific_error(case: Case):
 # a warehouse holding the good version of every file; each test opens its own client
 # --------------------------------------------------------------------------------------
 
+
 def snapshot(ch, name: str) -> list[tuple]:
     table = TABLES[name]
     if table is None:  # validated and recorded only: the last good load is what must not move
-        return ch.query("SELECT sha256 FROM ops.reference_loads WHERE file_name = {f:String} "
-                        "AND status = 'loaded' ORDER BY loaded_at DESC LIMIT 1",
-                        parameters={"f": name}).result_rows
+        return ch.query(
+            "SELECT sha256 FROM ops.reference_loads WHERE file_name = {f:String} "
+            "AND status = 'loaded' ORDER BY loaded_at DESC LIMIT 1",
+            parameters={"f": name},
+        ).result_rows
     return [tuple(r) for r in ch.query(f"SELECT * FROM {table} ORDER BY ALL").result_rows]
 
 
@@ -322,7 +639,9 @@ def test_malformed_input_loads_nothing_and_keeps_the_good_rows(case: Case, loade
         assert snapshot(ch, case.file) == good[case.file]
         status, sha, errors = ch.query(
             "SELECT status, sha256, errors FROM ops.reference_loads WHERE file_name = {f:String} "
-            "ORDER BY loaded_at DESC LIMIT 1", parameters={"f": case.file}).result_rows[0]
+            "ORDER BY loaded_at DESC LIMIT 1",
+            parameters={"f": case.file},
+        ).result_rows[0]
     assert (status, sha) == ("rejected", info.value.report.sha256)
     assert errors >= 1
     assert case.file in str(info.value) and case.rule in str(info.value)
@@ -331,6 +650,7 @@ def test_malformed_input_loads_nothing_and_keeps_the_good_rows(case: Case, loade
 # --------------------------------------------------------------------------------------
 # schemas
 # --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", list(v.KINDS))
 def test_schema_is_valid_2020_12_and_its_examples_validate(name: str):
@@ -348,7 +668,7 @@ def test_every_schema_property_has_a_description():
     def walk(node: Any, where: str):
         if isinstance(node, dict):
             for key, sub in (node.get("properties") or {}).items():
-                has = "description" in sub or "$ref" in sub and "description" in resolve(sub["$ref"])
+                has = "description" in sub or ("$ref" in sub and "description" in resolve(sub["$ref"]))
                 assert has, f"{where}/properties/{key} has no description"
             for key, sub in node.items():
                 walk(sub, f"{where}/{key}")
@@ -364,12 +684,14 @@ def test_every_schema_property_has_a_description():
             for part in ref.lstrip("#/").split("/"):
                 node = node[part]
             return node
+
         walk({k: s for k, s in schema.items() if k != "examples"}, name)
 
 
 # --------------------------------------------------------------------------------------
 # the real shapes, with exactly the warnings they deserve
 # --------------------------------------------------------------------------------------
+
 
 def test_good_files_are_clean():
     for name, content in GOOD.items():
@@ -397,9 +719,11 @@ def test_identical_duplicates_are_errors_named_as_such_and_all_listed():
     doc["resolutions"] += [copy.deepcopy(doc["resolutions"][0]), copy.deepcopy(doc["resolutions"][3])]
     doc["total_conditions"], doc["resolved_conditions"] = 8, 6  # what its producer counted
     report = check(RM, as_json(doc))
-    assert rules(report) == [("duplicate-condition-id", "/resolutions/6/condition_id"),
-                             ("duplicate-condition-id", "/resolutions/7/condition_id"),
-                             ("header-count", "/resolved_conditions")]
+    assert rules(report) == [
+        ("duplicate-condition-id", "/resolutions/6/condition_id"),
+        ("duplicate-condition-id", "/resolutions/7/condition_id"),
+        ("header-count", "/resolved_conditions"),
+    ]
     assert "an identical entry" in report.errors[0].message
     assert report.resolved == 4  # distinct conditions, not entries
 
@@ -420,7 +744,7 @@ def test_uniform_lookup_is_rejected_as_corrupt_without_a_warning_per_row():
 
 
 def test_lookup_with_a_few_shared_market_ids_is_a_warning_only():
-    rows = good_lookups() + [{"condition_id": condition(30), "market_id": "500001"}]
+    rows = [*good_lookups(), {"condition_id": condition(30), "market_id": "500001"}]
     report = check(LK, as_jsonl(rows))
     assert report.status == "warnings"
     assert rules(report) == [("lookup-shared-market-id", "line 1 /market_id")]
@@ -443,7 +767,10 @@ def test_backfill_summary_that_does_not_add_up_is_a_warning():
     doc["summary"]["num_not_found_in_local"] = 700
     doc["summary"]["trades_missing_pct"] = "12.34"
     report = check(BF, as_json(doc))
-    assert rules(report) == [("summary-mismatch", "/summary"), ("summary-mismatch", "/summary/trades_missing_pct")]
+    assert rules(report) == [
+        ("summary-mismatch", "/summary"),
+        ("summary-mismatch", "/summary/trades_missing_pct"),
+    ]
 
 
 def test_backfill_lists_shorter_than_their_counts_are_normal():
@@ -452,12 +779,28 @@ def test_backfill_lists_shorter_than_their_counts_are_normal():
 
 
 def test_markets_seed_shape_with_null_losing_payouts_is_valid():
-    seed = [{"condition_id": condition(1), "market_id": "600001", "event_id": None,
-             "question": "Will it rain in Lisbon on October 26?", "resolved_outcome": "NO",
-             "payout_yes": None, "payout_no": 1, "resolved_at": "2025-10-26T12:00:00.000Z"},
-            {"condition_id": condition(2), "market_id": "600002", "event_id": "some-event",
-             "question": "Will the ceasefire hold?", "resolved_outcome": None,
-             "payout_yes": None, "payout_no": None, "resolved_at": None}]
+    seed = [
+        {
+            "condition_id": condition(1),
+            "market_id": "600001",
+            "event_id": None,
+            "question": "Will it rain in Lisbon on October 26?",
+            "resolved_outcome": "NO",
+            "payout_yes": None,
+            "payout_no": 1,
+            "resolved_at": "2025-10-26T12:00:00.000Z",
+        },
+        {
+            "condition_id": condition(2),
+            "market_id": "600002",
+            "event_id": "some-event",
+            "question": "Will the ceasefire hold?",
+            "resolved_outcome": None,
+            "payout_yes": None,
+            "payout_no": None,
+            "resolved_at": None,
+        },
+    ]
     report = check("markets_dim_seed.json", as_json(seed))
     assert report.status == "valid" and report.resolved == 1
     seed[1]["payout_yes"] = 1
@@ -470,7 +813,7 @@ def test_categories_default_other_than_uncategorized_is_a_warning():
 
 
 def test_generated_sample_files_validate_clean(tmp_path):
-    sample_data.generate_reference_files(tmp_path, dt.datetime(2025, 10, 29, tzinfo=dt.timezone.utc))
+    sample_data.generate_reference_files(tmp_path, dt.datetime(2025, 10, 29, tzinfo=dt.UTC))
     for name in (RM, MK, CAT):
         report = v.validate_file(tmp_path / name)
         assert report.status == "valid", (name, rules(report)[:5])
@@ -479,6 +822,7 @@ def test_generated_sample_files_validate_clean(tmp_path):
 # --------------------------------------------------------------------------------------
 # parsing details
 # --------------------------------------------------------------------------------------
+
 
 def test_crlf_line_ends_are_accepted():
     assert check(MK, as_jsonl(good_markets(), sep="\r\n")).status == "valid"
@@ -523,8 +867,12 @@ def test_large_file_is_validated_and_a_late_error_found():
     """About 20 MB (the real map is 0.8 MB): one bad entry at the very end is still found."""
     entries = [map_entry(n, ("YES", "NO", None)[n % 3]) for n in range(84_000)]
     entries[-1]["payout_no"] = 1
-    doc = {"total_conditions": len(entries), "resolved_conditions": 56_000,
-           "last_updated": "2025-10-29T18:00:00.000Z", "resolutions": entries}
+    doc = {
+        "total_conditions": len(entries),
+        "resolved_conditions": 56_000,
+        "last_updated": "2025-10-29T18:00:00.000Z",
+        "resolutions": entries,
+    }
     data = as_json(doc)
     assert len(data) > 20_000_000
     report = check(RM, data)
@@ -547,6 +895,7 @@ def test_missing_file_is_reported(tmp_path):
 # --------------------------------------------------------------------------------------
 # runner.py validate
 # --------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def files(tmp_path) -> dict[str, Path]:
@@ -578,8 +927,15 @@ def test_cli_json_report(files, capsys):
     warn, bad = out["files"]
     assert warn["status"] == "warnings" and warn["resolved"] == 4 and warn["claimed"] == 6
     assert warn["problems"][0] | {"message": None} == {
-        "severity": "warning", "file": RM, "location": "/resolved_conditions", "line": None,
-        "pointer": "/resolved_conditions", "rule": "header-count", "message": None, "value": "6"}
+        "severity": "warning",
+        "file": RM,
+        "location": "/resolved_conditions",
+        "line": None,
+        "pointer": "/resolved_conditions",
+        "rule": "header-count",
+        "message": None,
+        "value": "6",
+    }
     assert bad["problems"][0]["rule"] == "lookup-uniform"
 
 

@@ -1,12 +1,11 @@
 """The command line: querying the marts, dbt pass-through, and exit codes of a run."""
+
 from __future__ import annotations
 
 import csv
-import re
 import io
 import json
-
-import pytest
+import re
 
 import runner
 from pipeline.nightly import run_nightly
@@ -16,17 +15,24 @@ from tests.factories import fill, market, resolution, token, wallet, write_jsonl
 
 
 def _env(monkeypatch, settings, **extra):
-    env = {"CASCADIAN_HOME": str(settings.home), "DATA_DIR": str(settings.data_dir),
-           "REPORTS_DIR": str(settings.reports_dir), "GOLDSKY_SOURCE": settings.goldsky_source,
-           "GOLDSKY_DATASET_DIR": str(settings.goldsky_dataset_dir), **extra}
+    env = {
+        "CASCADIAN_HOME": str(settings.home),
+        "DATA_DIR": str(settings.data_dir),
+        "REPORTS_DIR": str(settings.reports_dir),
+        "GOLDSKY_SOURCE": settings.goldsky_source,
+        "GOLDSKY_DATASET_DIR": str(settings.goldsky_dataset_dir),
+        **extra,
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
 
 
 def test_sql_outputs_table_csv_and_json(sample_run):
     settings, _, _ = sample_run
-    query = ("SELECT category, sum(realized_pnl) AS pnl, sum(realized_pnl_usd) AS usd "
-             "FROM analytics.fct_wallet_category_pnl GROUP BY category ORDER BY category")
+    query = (
+        "SELECT category, sum(realized_pnl) AS pnl, sum(realized_pnl_usd) AS usd "
+        "FROM analytics.fct_wallet_category_pnl GROUP BY category ORDER BY category"
+    )
     out = io.StringIO()
     run_query(settings, query, "csv", out)
     rows = list(csv.reader(io.StringIO(out.getvalue())))

@@ -1,4 +1,5 @@
 """The generated sample must be reproducible and must contain every trap the real data has."""
+
 from __future__ import annotations
 
 import collections
@@ -18,8 +19,14 @@ HEX64 = re.compile(r"^0x[0-9a-f]{64}$")
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 DECIMAL = re.compile(r"^[0-9]+$")
 CANONICAL = [
-    "Politics / Geopolitics", "Macro / Economy", "Earnings / Business", "Crypto / DeFi", "Sports",
-    "Pop Culture / Media", "Legal / Enforcement", "Weather / Disaster / Misc",
+    "Politics / Geopolitics",
+    "Macro / Economy",
+    "Earnings / Business",
+    "Crypto / DeFi",
+    "Sports",
+    "Pop Culture / Media",
+    "Legal / Enforcement",
+    "Weather / Disaster / Misc",
 ]
 
 
@@ -41,8 +48,14 @@ def sample(tmp_path_factory):
     resolution = json.loads((data / sd.RESOLUTION_MAP).read_text())
     markets = [json.loads(line) for line in (data / sd.MARKETS).read_text().splitlines()]
     definitions = json.loads((data / sd.CATEGORY_DEFINITIONS).read_text())
-    return {"root": root, "summary": summary, "fills": fills, "resolution": resolution,
-            "markets": markets, "definitions": definitions}
+    return {
+        "root": root,
+        "summary": summary,
+        "fills": fills,
+        "resolution": resolution,
+        "markets": markets,
+        "definitions": definitions,
+    }
 
 
 def _side(row: dict) -> tuple[str, str, int, int]:
@@ -101,7 +114,7 @@ def test_one_collateral_side_and_goldsky_types(sample):
             assert isinstance(row[key], str) and DECIMAL.match(row[key])
         assert int(row["maker_amount_filled"]) > 0 and int(row["taker_amount_filled"]) > 0
         assert row["chain_id"] == 137 and row["_gs_chain"] == "matic" and row["_gs_op"] == "c"
-        side, token, qty, collateral = _side(row)
+        _, _token, qty, collateral = _side(row)
         assert 10_000 <= collateral * 10**6 // qty <= 990_000  # price in [0.01, 0.99]
 
 
@@ -117,8 +130,8 @@ def test_ids_and_addresses(sample):
 
 def test_file_days_and_row_order(sample):
     for path in sample["summary"].fill_files:
-        day = dt.date.fromisoformat(path.name[len("order_filled-"):-len(".jsonl.gz")])
-        start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
+        day = dt.date.fromisoformat(path.name[len("order_filled-") : -len(".jsonl.gz")])
+        start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
         stamps = [r["timestamp"] for r in _read_fills(path)]
         assert all(start <= t < start + 86_400 for t in stamps)
         assert stamps != sorted(stamps)
@@ -145,8 +158,11 @@ def test_matches_are_built_like_the_exchange(sample):
 def test_resolution_map_header_is_true(sample):
     doc = sample["resolution"]
     entries = doc["resolutions"]
-    resolved = [e for e in entries if (e["resolved_outcome"], e["payout_yes"], e["payout_no"])
-                in {("YES", 1, 0), ("NO", 0, 1)}]
+    resolved = [
+        e
+        for e in entries
+        if (e["resolved_outcome"], e["payout_yes"], e["payout_no"]) in {("YES", 1, 0), ("NO", 0, 1)}
+    ]
     assert doc["resolved_conditions"] == len(resolved) == sample["summary"].n_resolved_conditions
     assert doc["resolved_conditions"] > 3000
     assert doc["total_conditions"] == len(entries) == sample["summary"].n_map_entries
@@ -154,8 +170,13 @@ def test_resolution_map_header_is_true(sample):
     assert len({e["condition_id"] for e in entries}) == len(entries)
     unknown = [e for e in entries if e["market_id"] == "unknown"]
     assert 150 <= len(unknown) <= 250
-    assert all(e["error"] == "No market_id available" and e["resolved_outcome"] is None
-               and e["payout_yes"] is None and e["resolved_at"] is None for e in unknown)
+    assert all(
+        e["error"] == "No market_id available"
+        and e["resolved_outcome"] is None
+        and e["payout_yes"] is None
+        and e["resolved_at"] is None
+        for e in unknown
+    )
     open_ = [e for e in entries if e["market_id"] != "unknown" and e["resolved_outcome"] is None]
     assert 200 <= len(open_) <= 300 and all("error" not in e for e in open_)
     assert any(e["resolved_at"] is None for e in resolved)
@@ -192,7 +213,8 @@ def test_every_canonical_category_is_present(sample):
     assert [c["name"] for c in definitions["categories"]] == CANONICAL
     assert definitions["default"] == "Uncategorized" and definitions["version"] == 1
     seen_values = collections.Counter(
-        (kind, v) for c in definitions["categories"] for kind in ("categories", "tags") for v in c[kind])
+        (kind, v) for c in definitions["categories"] for kind in ("categories", "tags") for v in c[kind]
+    )
     assert all(n == 1 and v == v.lower() for (_, v), n in seen_values.items())
 
     buckets = {m["question"]: _bucket(m, definitions) for m in sample["markets"]}
@@ -202,7 +224,9 @@ def test_every_canonical_category_is_present(sample):
     assert buckets["Will Warner Bros. Discovery be acquired by December 31?"] == "Earnings / Business"
     assert buckets["Will Ethan Hawke win Best Actor at the 2026 Oscars?"] == "Pop Culture / Media"
     assert buckets["Will the Golden State Warriors win the 2026 NBA Finals?"] == "Sports"
-    assert buckets["Will Congress resolve the government shutdown by November 15?"] == "Politics / Geopolitics"
+    assert (
+        buckets["Will Congress resolve the government shutdown by November 15?"] == "Politics / Geopolitics"
+    )
 
 
 def test_same_second_bursts_exist(sample):
@@ -236,15 +260,25 @@ def test_marker_and_refusal_to_overwrite_real_files(tmp_path, sample):
     real.mkdir()
     (real / sd.RESOLUTION_MAP).write_text("{}")
     with pytest.raises(sd.SampleDataError):
-        sd.generate_reference_files(real, dt.datetime(2025, 10, 29, 18, tzinfo=dt.timezone.utc))
+        sd.generate_reference_files(real, dt.datetime(2025, 10, 29, 18, tzinfo=dt.UTC))
     assert (real / sd.RESOLUTION_MAP).read_text() == "{}"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="aware"):
         sd.generate_reference_files(tmp_path / "x", dt.datetime(2025, 10, 29))  # naive
 
 
 def test_cli(tmp_path, capsys):
-    code = sd.main(["--fills-dir", str(tmp_path / "f"), "--data-dir", str(tmp_path / "d"),
-                    "--anchor", "2025-10-29", "--days", "1"])
+    code = sd.main(
+        [
+            "--fills-dir",
+            str(tmp_path / "f"),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--anchor",
+            "2025-10-29",
+            "--days",
+            "1",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["fill_files"] == 1 and out["n_map_entries"] == 3600

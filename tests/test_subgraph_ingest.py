@@ -4,6 +4,7 @@ The promise under test: whatever the server does (crowded seconds at page bounda
 limits, 5xx, stalls, dropped connections, garbage, duplicates) and however the process
 dies, the rows stored are exactly the events served, each once.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,15 +23,17 @@ from ingest.subgraph import Cursor, GoldskyError, MalformedPage, TokenBucket
 from pipeline import warehouse
 from pipeline.config import PROJECT_ROOT, ConfigError, load_settings
 from tests.conftest import make_settings
-from tests.goldsky_fake import TRANSIENT_FAULTS, Fault, FakeGoldsky, make_event, make_events
+from tests.goldsky_fake import TRANSIENT_FAULTS, FakeGoldsky, Fault, make_event, make_events
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 START = 1704067200  # 2024-01-01
 # Crowded seconds: one of > 3,000 events, and exact / near multiples of the page size.
 CROWDED = {3600: 3500, 7200: 1000, 10800: 999, 14400: 1001}
-ROW_COLUMNS = ("id, toUnixTimestamp(timestamp), transaction_hash, order_hash, maker, taker, "
-               "maker_asset_id, taker_asset_id, maker_amount_filled, taker_amount_filled, fee, "
-               "block_number, contract_version")
+ROW_COLUMNS = (
+    "id, toUnixTimestamp(timestamp), transaction_hash, order_hash, maker, taker, "
+    "maker_asset_id, taker_asset_id, maker_amount_filled, taker_amount_filled, fee, "
+    "block_number, contract_version"
+)
 
 
 def _dataset() -> list[dict]:
@@ -45,10 +48,16 @@ EVENTS = _dataset()
 
 def _settings(tmp_path: Path, fake: FakeGoldsky, **env: str):
     base = {
-        "GOLDSKY_SOURCE": "subgraph", "GOLDSKY_SUBGRAPH_URL": fake.url,
-        "GOLDSKY_PNL_SUBGRAPH_URL": fake.pnl_url, "GOLDSKY_START": "2024-01-01",
-        "GOLDSKY_RATE_LIMIT": "0", "GOLDSKY_RETRY_WAIT_S": "0.01", "GOLDSKY_RETRY_MAX_WAIT_S": "0.05",
-        "GOLDSKY_TIMEOUT_S": "0.5", "GOLDSKY_MAX_ATTEMPTS": "6", "GOLDSKY_BATCH_ROWS": "2500",
+        "GOLDSKY_SOURCE": "subgraph",
+        "GOLDSKY_SUBGRAPH_URL": fake.url,
+        "GOLDSKY_PNL_SUBGRAPH_URL": fake.pnl_url,
+        "GOLDSKY_START": "2024-01-01",
+        "GOLDSKY_RATE_LIMIT": "0",
+        "GOLDSKY_RETRY_WAIT_S": "0.01",
+        "GOLDSKY_RETRY_MAX_WAIT_S": "0.05",
+        "GOLDSKY_TIMEOUT_S": "0.5",
+        "GOLDSKY_MAX_ATTEMPTS": "6",
+        "GOLDSKY_BATCH_ROWS": "2500",
     }
     base.update(env)
     return make_settings(tmp_path, **base)
@@ -87,15 +96,30 @@ def test_clean_run_stores_every_served_event_once_with_crowded_seconds(uninterru
     assert report.rows_new == len(served) and report.rows_fetched >= len(served)
     # The > 3,000-event second was read in id order, continuing with id_gt.
     crowded = str(START + 3600)
-    by_id = [r.variables["where"] for r in log if r.root == "orderFilledEvents"
-             and r.variables["where"].get("timestamp") == crowded]
+    by_id = [
+        r.variables["where"]
+        for r in log
+        if r.root == "orderFilledEvents" and r.variables["where"].get("timestamp") == crowded
+    ]
     assert len(by_id) >= 4 and sum("id_gt" in w for w in by_id) >= 3
     assert all(r.variables["first"] == 1000 for r in log if r.root == "orderFilledEvents")
     # Values arrive as the file loader would store them.
     e = make_event(7, int(EVENTS[7]["timestamp"]))
-    assert rows[e["id"]] == (e["id"], int(e["timestamp"]), e["transactionHash"], e["orderHash"],
-                             e["maker"], e["taker"], e["makerAssetId"], e["takerAssetId"],
-                             int(e["makerAmountFilled"]), int(e["takerAmountFilled"]), int(e["fee"]), 0, "v1")
+    assert rows[e["id"]] == (
+        e["id"],
+        int(e["timestamp"]),
+        e["transactionHash"],
+        e["orderHash"],
+        e["maker"],
+        e["taker"],
+        e["makerAssetId"],
+        e["takerAssetId"],
+        int(e["makerAmountFilled"]),
+        int(e["takerAmountFilled"]),
+        int(e["fee"]),
+        0,
+        "v1",
+    )
 
 
 def test_cursor_is_stored_and_a_second_run_adds_nothing(tmp_path):
@@ -140,8 +164,8 @@ def test_retry_after_is_honoured(tmp_path):
         settings = _settings(tmp_path, fake)
         subgraph.ingest_fills(settings)
         at = [r.at for r in fake.log]
-        assert at[1] - at[0] >= 0.95          # told to wait a second: waited it
-        assert at[3] - at[2] < 0.5            # no Retry-After: our own (tiny) backoff
+        assert at[1] - at[0] >= 0.95  # told to wait a second: waited it
+        assert at[3] - at[2] < 0.5  # no Retry-After: our own (tiny) backoff
     assert len(_rows(settings)) == 50
 
 
@@ -158,12 +182,14 @@ def test_fatal_graphql_error_stops_with_its_message_and_resume_completes(tmp_pat
     assert _rows(settings) == uninterrupted[0]
 
 
-@pytest.mark.parametrize("fault, message", [
-    ("bad_event", r"maker not-an-address is not an address.*nothing from this batch was written"),
-    ("missing_field", r"field \w+ is missing"),
-])
-def test_malformed_page_is_rejected_and_nothing_from_it_is_written(tmp_path, fault, message,
-                                                                   uninterrupted):
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("bad_event", r"maker not-an-address is not an address.*nothing from this batch was written"),
+        ("missing_field", r"field \w+ is missing"),
+    ],
+)
+def test_malformed_page_is_rejected_and_nothing_from_it_is_written(tmp_path, fault, message, uninterrupted):
     with FakeGoldsky(EVENTS) as fake:
         settings = _settings(tmp_path, fake)
         fake.schedule(*["ok"] * 4, fault)
@@ -215,8 +241,9 @@ def test_empty_subgraph_and_empty_range(tmp_path):
         assert _cursor(settings) is None
     with FakeGoldsky(EVENTS) as fake:
         settings = _settings(tmp_path / "range", fake)
-        empty = subgraph.ingest_fills(settings, since=dt.datetime(2023, 1, 1, tzinfo=UTC),
-                                      until=dt.datetime(2023, 1, 2, tzinfo=UTC))
+        empty = subgraph.ingest_fills(
+            settings, since=dt.datetime(2023, 1, 1, tzinfo=UTC), until=dt.datetime(2023, 1, 2, tzinfo=UTC)
+        )
         assert empty.rows_fetched == 0 and _rows(settings) == {}
 
 
@@ -228,13 +255,16 @@ def test_until_bounds_the_backfill_and_the_next_run_continues(tmp_path, uninterr
         expected = {e["id"] for e in EVENTS if int(e["timestamp"]) < until.timestamp()}
         assert set(_rows(settings)) == expected and first.rows_new == len(expected)
         assert _cursor(settings) == Cursor(int(until.timestamp()))
-        assert all(int(r.variables["where"].get("timestamp_lt", 0)) == int(until.timestamp())
-                   for r in fake.log if r.root == "orderFilledEvents" and "timestamp_gte" in r.variables["where"])
+        assert all(
+            int(r.variables["where"].get("timestamp_lt", 0)) == int(until.timestamp())
+            for r in fake.log
+            if r.root == "orderFilledEvents" and "timestamp_gte" in r.variables["where"]
+        )
         subgraph.ingest_fills(settings)
     assert _rows(settings) == uninterrupted[0]
 
 
-@pytest.mark.parametrize("moment, batch", [("inserted", 2), ("committed", 3), ("inserted", 1)])
+@pytest.mark.parametrize(("moment", "batch"), [("inserted", 2), ("committed", 3), ("inserted", 1)])
 def test_crash_inside_a_batch_then_resume_equals_uninterrupted(tmp_path, moment, batch, uninterrupted):
     class Crash(Exception):
         pass
@@ -256,11 +286,20 @@ def test_process_killed_at_random_moments_then_resumed_equals_uninterrupted(tmp_
     with FakeGoldsky(EVENTS, delay_s=0.02) as fake:
         settings = _settings(tmp_path, fake)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GOLDSKY_", "CLICKHOUSE_"))}
-        env.update(TZ="UTC", CASCADIAN_HOME=str(settings.home), DATA_DIR=str(settings.data_dir),
-                   REPORTS_DIR=str(tmp_path / "reports"), GOLDSKY_SOURCE="subgraph",
-                   GOLDSKY_SUBGRAPH_URL=fake.url, GOLDSKY_START="2024-01-01", GOLDSKY_RATE_LIMIT="0",
-                   GOLDSKY_BATCH_ROWS="1500", GOLDSKY_RETRY_WAIT_S="0.01", LOG_LEVEL="DEBUG",
-                   LOG_FORMAT="text")
+        env.update(
+            TZ="UTC",
+            CASCADIAN_HOME=str(settings.home),
+            DATA_DIR=str(settings.data_dir),
+            REPORTS_DIR=str(tmp_path / "reports"),
+            GOLDSKY_SOURCE="subgraph",
+            GOLDSKY_SUBGRAPH_URL=fake.url,
+            GOLDSKY_START="2024-01-01",
+            GOLDSKY_RATE_LIMIT="0",
+            GOLDSKY_BATCH_ROWS="1500",
+            GOLDSKY_RETRY_WAIT_S="0.01",
+            LOG_LEVEL="DEBUG",
+            LOG_FORMAT="text",
+        )
         cmd = [sys.executable, str(PROJECT_ROOT / "runner.py"), "ingest"]
         cursors = []
         # Kill after the n-th batch of a run is committed, then a moment later: the kill
@@ -353,11 +392,14 @@ def test_subgraph_settings():
     assert s.goldsky_pnl_subgraph_url.endswith("/pnl-subgraph/0.0.14/gn")
     assert (s.goldsky_rate_limit, s.goldsky_page_size, s.goldsky_max_lag_minutes) == (20.0, 1000, 60.0)
     assert s.goldsky_start == dt.datetime(2020, 1, 1, tzinfo=UTC) and s.goldsky_api_key is None
-    assert load_settings({"GOLDSKY_START": "2024-03-01T12:00:00Z"}).goldsky_start == \
-        dt.datetime(2024, 3, 1, 12, tzinfo=UTC)
-    for env, message in [({"GOLDSKY_PAGE_SIZE": "5000"}, "at most 1000"),
-                         ({"GOLDSKY_RATE_LIMIT": "fast"}, "not a number"),
-                         ({"GOLDSKY_START": "yesterday"}, "not an ISO date")]:
+    assert load_settings({"GOLDSKY_START": "2024-03-01T12:00:00Z"}).goldsky_start == dt.datetime(
+        2024, 3, 1, 12, tzinfo=UTC
+    )
+    for env, message in [
+        ({"GOLDSKY_PAGE_SIZE": "5000"}, "at most 1000"),
+        ({"GOLDSKY_RATE_LIMIT": "fast"}, "not a number"),
+        ({"GOLDSKY_START": "yesterday"}, "not an ISO date"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             load_settings(env)
 
@@ -367,8 +409,13 @@ def test_runner_ingest_takes_since_and_until_and_the_step_dispatches(tmp_path):
     from pipeline.nightly import step_ingest_fills
     from pipeline.steps import RunContext
 
-    args = runner.build_parser().parse_args(["ingest", "--since", "2024-01-01", "--until", "2024-01-01T02:00"])
-    assert (args.since, args.until) == (dt.datetime(2024, 1, 1, tzinfo=UTC), dt.datetime(2024, 1, 1, 2, tzinfo=UTC))
+    args = runner.build_parser().parse_args(
+        ["ingest", "--since", "2024-01-01", "--until", "2024-01-01T02:00"]
+    )
+    assert (args.since, args.until) == (
+        dt.datetime(2024, 1, 1, tzinfo=UTC),
+        dt.datetime(2024, 1, 1, 2, tzinfo=UTC),
+    )
     with pytest.raises(SystemExit):
         runner.build_parser().parse_args(["ingest", "--since", "last week"])
     now = dt.datetime.now(UTC)

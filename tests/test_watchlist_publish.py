@@ -1,5 +1,6 @@
 """Watchlist auto-populate (critical bug 2): the right markets, once, per strategy, with a
 fallback when signals cannot be computed and a clear error for bad configuration."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,15 @@ from pipeline.config import ConfigError
 from pipeline.steps import FAILED, SKIPPED, SUCCESS, Step, run_step
 from tests.conftest import make_settings
 from tests.factories import condition
-from tests.watchlist_world import (CANONICAL, CATEGORY, EXPECTED, WALLETS, context, insert_strategies,
-                                   market_id)
+from tests.watchlist_world import (
+    CANONICAL,
+    CATEGORY,
+    EXPECTED,
+    WALLETS,
+    context,
+    insert_strategies,
+    market_id,
+)
 from watchlist.config import WatchlistConfig
 from watchlist.migrations import migrate
 from watchlist.publish import publish, step_watchlist_publish
@@ -23,15 +31,18 @@ from watchlist.publish import publish, step_watchlist_publish
 
 def entries(url: str, strategy: str) -> dict[str, dict]:
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute("SELECT market_id, condition_id, reason, metadata, status FROM strategy_watchlists "
-                            "WHERE strategy_id = %s", (strategy,)).fetchall()
+        rows = conn.execute(
+            "SELECT market_id, condition_id, reason, metadata, status FROM strategy_watchlists "
+            "WHERE strategy_id = %s",
+            (strategy,),
+        ).fetchall()
     return {m: {"condition_id": c, "reason": r, "metadata": meta, "status": s} for m, c, r, meta, s in rows}
 
 
 def test_signal_markets_are_added_with_reason_and_metadata(watchlist_world):
     got = entries(watchlist_world.pg_url, "all")
     assert set(got) == {market_id(n) for n in EXPECTED}  # not m13 (C loses), m14 (too old),
-    for n, (who, rank) in EXPECTED.items():              # m15 (resolved), m16 (D unqualified)
+    for n, (who, rank) in EXPECTED.items():  # m15 (resolved), m16 (D unqualified)
         e = got[market_id(n)]
         assert e["reason"] == "signal_wallet" and e["status"] == "active"
         assert e["condition_id"] == condition(n)
@@ -70,8 +81,10 @@ def test_a_second_run_adds_nothing_twice(watchlist_world):
     after = {s: entries(url, s) for s in before}
     assert after == before
     with psycopg.connect(url, autocommit=True) as conn:
-        dupes = conn.execute("SELECT count(*) FROM (SELECT strategy_id, market_id FROM strategy_watchlists "
-                             "GROUP BY 1, 2 HAVING count(*) > 1) d").fetchone()[0]
+        dupes = conn.execute(
+            "SELECT count(*) FROM (SELECT strategy_id, market_id FROM strategy_watchlists "
+            "GROUP BY 1, 2 HAVING count(*) > 1) d"
+        ).fetchone()[0]
     assert dupes == 0
 
 
@@ -79,13 +92,16 @@ def test_publish_builds_the_app_models(watchlist_world):
     dbt = watchlist_world.first.details["dbt_app"]
     assert dbt.get("error", 0) == 0 and dbt.get("fail", 0) == 0 and dbt["success"] == 2
     with psycopg.connect(watchlist_world.pg_url, autocommit=True) as conn:
-        row = conn.execute("SELECT question, category, triggering_wallet, wallet_rank, alerts "
-                           "FROM watchlist_enriched WHERE strategy_id = 'all' AND market_id = %s",
-                           (market_id(12),)).fetchone()
+        row = conn.execute(
+            "SELECT question, category, triggering_wallet, wallet_rank, alerts "
+            "FROM watchlist_enriched WHERE strategy_id = 'all' AND market_id = %s",
+            (market_id(12),),
+        ).fetchone()
     assert row == ("Will thing 12 happen?", "Sports", WALLETS["B"], 2, True)  # added just now
 
 
 # --- fallback -----------------------------------------------------------------------------
+
 
 def _fresh(tmp_path, url, **env):
     settings = dataclasses.replace(make_settings(tmp_path, GOLDSKY_SOURCE="dataset", **env), postgres_url=url)
@@ -97,9 +113,12 @@ def _fresh(tmp_path, url, **env):
 def test_missing_marts_fall_back_to_the_configured_defaults(tmp_path, empty_pg_url):
     settings = _fresh(tmp_path, empty_pg_url)
     with psycopg.connect(empty_pg_url, autocommit=True) as conn:  # known from an earlier publish
-        conn.execute("INSERT INTO market_dim (condition_id, market_id, question, category, is_resolved) "
-                     "VALUES (%s, '500010', 'Q10?', 'Politics / Geopolitics', false), "
-                     "(%s, '500011', 'Q11?', 'Crypto / DeFi', false)", (condition(10), condition(11)))
+        conn.execute(
+            "INSERT INTO market_dim (condition_id, market_id, question, category, is_resolved) "
+            "VALUES (%s, '500010', 'Q10?', 'Politics / Geopolitics', false), "
+            "(%s, '500011', 'Q11?', 'Crypto / DeFi', false)",
+            (condition(10), condition(11)),
+        )
     cfg = WatchlistConfig.from_env({"DEFAULT_CONDITION_IDS": condition(10), "DEFAULT_MARKET_ID": "500011"})
     result = publish(context(settings), cfg, build_models=False)
     assert result.status == SUCCESS and result.details["mode"] == "defaults"
@@ -115,23 +134,33 @@ def _resolutionless_marts(settings):
     """Marts as dbt would leave them with an empty resolution map: nothing resolved."""
     with warehouse.connect(settings) as ch:
         warehouse.ensure_databases(ch)
-        ch.command("CREATE TABLE analytics.dim_markets (condition_id String, market_id Nullable(String), "
-                   "question Nullable(String), category String, is_resolved Bool, "
-                   "resolved_outcome Nullable(String), end_date Nullable(DateTime64(3, 'UTC'))) "
-                   "ENGINE = MergeTree ORDER BY condition_id")
-        ch.command("CREATE TABLE analytics.fct_wallet_positions (wallet String, token_id String, "
-                   "condition_id Nullable(String), outcome_index Nullable(UInt8), open_amount UInt64, "
-                   "volume UInt64, n_fills UInt64, is_resolved Bool, first_fill_at DateTime64(3, 'UTC'), "
-                   "last_fill_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY (wallet, token_id)")
-        ch.command("CREATE TABLE analytics.fct_wallet_category_pnl (wallet String, category String, "
-                   "realized_pnl Int128, n_markets UInt64, n_resolved_markets UInt64) "
-                   "ENGINE = MergeTree ORDER BY wallet")
-        markets = [(condition(n), market_id(n), f"Q{n}?", CANONICAL[CATEGORY[n]], False, None, None)
-                   for n in (10, 11, 12, 16, 17)]
+        ch.command(
+            "CREATE TABLE analytics.dim_markets (condition_id String, market_id Nullable(String), "
+            "question Nullable(String), category String, is_resolved Bool, "
+            "resolved_outcome Nullable(String), end_date Nullable(DateTime64(3, 'UTC'))) "
+            "ENGINE = MergeTree ORDER BY condition_id"
+        )
+        ch.command(
+            "CREATE TABLE analytics.fct_wallet_positions (wallet String, token_id String, "
+            "condition_id Nullable(String), outcome_index Nullable(UInt8), open_amount UInt64, "
+            "volume UInt64, n_fills UInt64, is_resolved Bool, first_fill_at DateTime64(3, 'UTC'), "
+            "last_fill_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY (wallet, token_id)"
+        )
+        ch.command(
+            "CREATE TABLE analytics.fct_wallet_category_pnl (wallet String, category String, "
+            "realized_pnl Int128, n_markets UInt64, n_resolved_markets UInt64) "
+            "ENGINE = MergeTree ORDER BY wallet"
+        )
+        markets = [
+            (condition(n), market_id(n), f"Q{n}?", CANONICAL[CATEGORY[n]], False, None, None)
+            for n in (10, 11, 12, 16, 17)
+        ]
         ch.insert("analytics.dim_markets", markets)
         volume = {10: 500, 11: 400, 12: 300, 16: 200, 17: 100}
-        ch.insert("analytics.fct_wallet_positions",
-                  [(WALLETS["A"], f"t{n}", condition(n), 0, 1, v, 1, False, 0, 0) for n, v in volume.items()])
+        ch.insert(
+            "analytics.fct_wallet_positions",
+            [(WALLETS["A"], f"t{n}", condition(n), 0, 1, v, 1, False, 0, 0) for n, v in volume.items()],
+        )
         ch.insert("analytics.fct_wallet_category_pnl", [(WALLETS["A"], "Sports", 0, 5, 0)])
 
 
@@ -142,7 +171,7 @@ def test_missing_resolutions_fall_back_to_the_most_active_markets(tmp_path, empt
     result = publish(context(settings), cfg, build_models=False)
     assert result.details["mode"] == "most_active"
     assert any("resolutions missing" in w and "2 most active" in w for w in result.warnings)
-    assert set(entries(empty_pg_url, "all")) == {market_id(10), market_id(11)}   # top 2 by volume
+    assert set(entries(empty_pg_url, "all")) == {market_id(10), market_id(11)}  # top 2 by volume
     assert set(entries(empty_pg_url, "crypto-sports")) == {market_id(11), market_id(12)}
     assert entries(empty_pg_url, "all")[market_id(10)]["reason"] == "most_active"
 
@@ -156,14 +185,18 @@ def test_no_signals_and_nothing_to_fall_back_on_is_a_warning(tmp_path, empty_pg_
 
 # --- configuration and availability ---------------------------------------------------------
 
-@pytest.mark.parametrize("env, message", [
-    ({"DEFAULT_MARKET_ID": "0x" + "0" * 64}, "DEFAULT_MARKET_ID='0x000"),
-    ({"DEFAULT_CONDITION_IDS": f"{condition(1)}, 0xABC"}, "DEFAULT_CONDITION_IDS contains '0xABC'"),
-    ({"DEFAULT_CONDITION_IDS": "0x" + condition(1)[2:].upper()}, "DEFAULT_CONDITION_IDS contains '0x"),
-    ({"WATCHLIST_FALLBACK_SIZE": "ten"}, "WATCHLIST_FALLBACK_SIZE='ten' is not an integer"),
-    ({"WATCHLIST_FALLBACK_SIZE": "0"}, "WATCHLIST_FALLBACK_SIZE='0' is out of range"),
-    ({"WATCHLIST_MIN_COVERAGE": "1.5"}, "WATCHLIST_MIN_COVERAGE='1.5' is out of range"),
-])
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEFAULT_MARKET_ID": "0x" + "0" * 64}, "DEFAULT_MARKET_ID='0x000"),
+        ({"DEFAULT_CONDITION_IDS": f"{condition(1)}, 0xABC"}, "DEFAULT_CONDITION_IDS contains '0xABC'"),
+        ({"DEFAULT_CONDITION_IDS": "0x" + condition(1)[2:].upper()}, "DEFAULT_CONDITION_IDS contains '0x"),
+        ({"WATCHLIST_FALLBACK_SIZE": "ten"}, "WATCHLIST_FALLBACK_SIZE='ten' is not an integer"),
+        ({"WATCHLIST_FALLBACK_SIZE": "0"}, "WATCHLIST_FALLBACK_SIZE='0' is out of range"),
+        ({"WATCHLIST_MIN_COVERAGE": "1.5"}, "WATCHLIST_MIN_COVERAGE='1.5' is out of range"),
+    ],
+)
 def test_bad_configuration_is_rejected_naming_the_variable(env, message, tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="^" + re.escape(message)):
         WatchlistConfig.from_env(env)
@@ -175,8 +208,13 @@ def test_bad_configuration_is_rejected_naming_the_variable(env, message, tmp_pat
 
 
 def test_defaults_parse(monkeypatch):
-    cfg = WatchlistConfig.from_env({"DEFAULT_CONDITION_IDS": f" {condition(1)},,{condition(2)},{condition(1)} ",
-                                    "DEFAULT_MARKET_ID": "512345", "WATCHLIST_FALLBACK_SIZE": "3"})
+    cfg = WatchlistConfig.from_env(
+        {
+            "DEFAULT_CONDITION_IDS": f" {condition(1)},,{condition(2)},{condition(1)} ",
+            "DEFAULT_MARKET_ID": "512345",
+            "WATCHLIST_FALLBACK_SIZE": "3",
+        }
+    )
     assert cfg.default_condition_ids == (condition(1), condition(2))
     assert cfg.default_market_id == "512345" and cfg.fallback_size == 3
     assert WatchlistConfig.from_env({}).fallback_size == 10
@@ -188,8 +226,12 @@ def test_no_postgres_url_skips_the_step(tmp_path):
 
 
 def test_postgres_down_fails_the_step_clearly(tmp_path):
-    settings = dataclasses.replace(make_settings(tmp_path), postgres_url="postgresql://u:secret@127.0.0.1:1/app")
+    settings = dataclasses.replace(
+        make_settings(tmp_path), postgres_url="postgresql://u:secret@127.0.0.1:1/app"
+    )
     result = run_step(Step("watchlist_publish", step_watchlist_publish), context(settings))
     assert result.status == FAILED
-    assert result.message.startswith("cannot connect to the app database (POSTGRES_URL=postgresql://127.0.0.1:1/app)")
+    assert result.message.startswith(
+        "cannot connect to the app database (POSTGRES_URL=postgresql://127.0.0.1:1/app)"
+    )
     assert "secret" not in json.dumps(dataclasses.asdict(result), default=str)

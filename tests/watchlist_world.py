@@ -13,6 +13,7 @@ Positions opened near T0 (the newest fill), in unresolved markets unless said:
 So with WATCHLIST_MIN_RESOLVED_MARKETS=2 and a 24 h look-back, the signals are exactly
 m10 (A), m11 (A) and m12 (B).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,21 +32,43 @@ HOUR, DAY = 3600, 86400
 USD = 1_000_000
 
 WALLETS = {"A": wallet(101), "B": wallet(102), "C": wallet(103), "D": wallet(104)}
-CATEGORY = {1: "Politics", 2: "Politics", 3: "Politics", 4: "Politics", 5: "Politics",
-            10: "Politics", 11: "Crypto", 12: "Sports", 13: "Politics", 14: "Crypto",
-            15: "Politics", 16: "Sports", 17: "Sports"}
+CATEGORY = {
+    1: "Politics",
+    2: "Politics",
+    3: "Politics",
+    4: "Politics",
+    5: "Politics",
+    10: "Politics",
+    11: "Crypto",
+    12: "Sports",
+    13: "Politics",
+    14: "Crypto",
+    15: "Politics",
+    16: "Sports",
+    17: "Sports",
+}
 CANONICAL = {"Politics": "Politics / Geopolitics", "Crypto": "Crypto / DeFi", "Sports": "Sports"}
 RESOLVED = {1: "YES", 2: "YES", 3: "YES", 4: "NO", 5: "NO", 15: "YES"}
 
 # (wallet, market, hours before T0, price in cents)
 BUYS = [
-    ("A", 1, 120, 40), ("A", 2, 120, 40), ("A", 3, 120, 40),
-    ("B", 1, 120, 50), ("B", 2, 120, 60), ("B", 15, 120, 90),
+    ("A", 1, 120, 40),
+    ("A", 2, 120, 40),
+    ("A", 3, 120, 40),
+    ("B", 1, 120, 50),
+    ("B", 2, 120, 60),
+    ("B", 15, 120, 90),
     ("D", 1, 120, 10),
-    ("C", 4, 120, 50), ("C", 5, 120, 50),
-    ("A", 10, 2, 30), ("A", 11, 2, 30),
-    ("B", 10, 1, 31), ("B", 12, 2, 45), ("B", 14, 72, 20), ("B", 15, 2, 95),
-    ("C", 13, 0, 50), ("D", 16, 2, 50),
+    ("C", 4, 120, 50),
+    ("C", 5, 120, 50),
+    ("A", 10, 2, 30),
+    ("A", 11, 2, 30),
+    ("B", 10, 1, 31),
+    ("B", 12, 2, 45),
+    ("B", 14, 72, 20),
+    ("B", 15, 2, 95),
+    ("C", 13, 0, 50),
+    ("D", 16, 2, 50),
 ]
 
 # the signal markets and who triggers each
@@ -69,8 +92,9 @@ def fills() -> list[dict[str, Any]]:
     rows = []
     for i, (who, n, hours, cents) in enumerate(BUYS):
         qty = 100 * USD
-        rows.append(fill(1000 + i, T0 - hours * HOUR, WALLETS[who], "BUY", token(n, 0), qty,
-                         qty * cents // 100))
+        rows.append(
+            fill(1000 + i, T0 - hours * HOUR, WALLETS[who], "BUY", token(n, 0), qty, qty * cents // 100)
+        )
     return rows
 
 
@@ -83,9 +107,9 @@ def write_world(settings: Settings) -> None:
 
 @dataclass
 class World:
-    settings: Settings           # warehouse built, postgres_url set
+    settings: Settings  # warehouse built, postgres_url set
     pg_url: str
-    first: Any                   # StepResult of the first publish
+    first: Any  # StepResult of the first publish
     config: Any
 
 
@@ -94,9 +118,11 @@ def insert_strategies(url: str) -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         for sid, name, active, cats, rank in STRATEGIES:
-            conn.execute("INSERT INTO strategies (id, name, active, category_filter, max_wallet_rank) "
-                         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                         (sid, name, active, cats, rank))
+            conn.execute(
+                "INSERT INTO strategies (id, name, active, category_filter, max_wallet_rank) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                (sid, name, active, cats, rank),
+            )
 
 
 def context(settings: Settings, run_id: str = "test-run"):

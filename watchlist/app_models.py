@@ -10,11 +10,12 @@ Unlike the ClickHouse project, nothing here needs a hook: the profile reads the 
 POSTGRES_URL from the environment variables set below. Compiled SQL, partial-parse state and
 logs go to CASCADIAN_HOME/dbt_app, apart from the ClickHouse project's.
 """
+
 from __future__ import annotations
 
 import logging
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from psycopg.conninfo import conninfo_to_dict
 
@@ -60,11 +61,17 @@ def run_app_dbt(settings: Settings, args: Sequence[str], url: str | None = None)
 
 def _invoke(settings: Settings, args: Sequence[str]) -> DbtOutcome:
     project = str(APP_PROJECT_DIR)
-    return invoke(args, {"--project-dir": project, "--profiles-dir": project,
-                         "--target-path": str(settings.home / "dbt_app" / "target"),
-                         "--log-path": str(settings.home / "dbt_app" / "logs"),
-                         # explicit: run_dbt leaves DBT_TARGET (the ClickHouse target) in the environment
-                         "--target": "app"})
+    return invoke(
+        args,
+        {
+            "--project-dir": project,
+            "--profiles-dir": project,
+            "--target-path": str(settings.home / "dbt_app" / "target"),
+            "--log-path": str(settings.home / "dbt_app" / "logs"),
+            # explicit: run_dbt leaves DBT_TARGET (the ClickHouse target) in the environment
+            "--target": "app",
+        },
+    )
 
 
 def build_app_models(settings: Settings, url: str | None = None) -> DbtOutcome:

@@ -1,8 +1,9 @@
 """Connections to the app database (PostgreSQL, POSTGRES_URL) for the pipeline side."""
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import psycopg
 
@@ -22,11 +23,17 @@ def redact(url: str) -> str:
 def open_connection(url: str, autocommit: bool = False, **kwargs) -> psycopg.Connection:
     """A new connection; failures name the (redacted) URL instead of a bare traceback."""
     try:
-        return psycopg.connect(url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S,
-                               application_name="cascadian-pipeline", **kwargs)
+        return psycopg.connect(
+            url,
+            autocommit=autocommit,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name="cascadian-pipeline",
+            **kwargs,
+        )
     except psycopg.OperationalError as exc:
-        detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) \
-            or type(exc).__name__
+        detail = (
+            " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+        )
         raise AppDatabaseUnavailable(
             f"cannot connect to the app database (POSTGRES_URL={redact(url)}): {detail}"
         ) from None

@@ -19,6 +19,7 @@
    table's trigger notifies the stream of every change at commit.
 5. dbt_app (dbt-postgres) rebuilds and tests the views the API reads.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -62,6 +63,7 @@ class Strategy:
 @dataclass(frozen=True)
 class Candidate:
     """A market proposed for watchlists, with the metadata an entry records."""
+
     condition_id: str | None
     market_id: str
     category: str | None
@@ -87,24 +89,36 @@ def _usd(base_units: int) -> str:
 
 # --- Postgres, before ClickHouse ------------------------------------------------------------
 
+
 def _prepare_postgres(url: str, seed_sample: bool) -> tuple[list[Strategy], dt.datetime | None, dict]:
     with db.connect(url, autocommit=True) as conn:
         report = apply_migrations(conn)
         seeded = seed_sample_strategies(conn) if seed_sample else 0
         rows = conn.execute(
             "SELECT id, name, category_filter, max_wallet_rank, min_resolved_markets, min_coverage "
-            "FROM strategies WHERE active ORDER BY id").fetchall()
+            "FROM strategies WHERE active ORDER BY id"
+        ).fetchall()
         last = conn.execute(
             "SELECT fills_watermark FROM watchlist_publish_runs WHERE fills_watermark IS NOT NULL "
-            "ORDER BY id DESC LIMIT 1").fetchone()
-    strategies = [Strategy(sid, name, tuple(cats) if cats else None, rank, min_res,
-                           float(min_cov) if min_cov is not None else None)
-                  for sid, name, cats, rank, min_res, min_cov in rows]
+            "ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    strategies = [
+        Strategy(
+            sid,
+            name,
+            tuple(cats) if cats else None,
+            rank,
+            min_res,
+            float(min_cov) if min_cov is not None else None,
+        )
+        for sid, name, cats, rank, min_res, min_cov in rows
+    ]
     info = {"migrations_applied": report.applied, "sample_strategies_added": seeded}
     return strategies, (last[0] if last else None), info
 
 
 # --- ClickHouse -------------------------------------------------------------------------------
+
 
 def _signal_plan(ch, cfg: WatchlistConfig, last_watermark: dt.datetime | None, run_id: str) -> Plan:
     signals.check_signals_computable(ch)
@@ -118,44 +132,81 @@ def _signal_plan(ch, cfg: WatchlistConfig, last_watermark: dt.datetime | None, r
     plan = Plan(MODE_SIGNALS, fills_since=since, fills_watermark=watermark, signal_wallets=len(wallets))
     for p in opened:
         w = by_wallet[p.wallet]
-        plan.candidates.append(Candidate(
-            condition_id=p.condition_id, market_id=p.market_id, category=p.category, wallet=w,
-            opened_at=p.opened_at,
-            metadata={"wallet": w.wallet, "wallet_rank": w.rank, "wallet_coverage": w.coverage,
-                      "wallet_resolved_markets": w.n_resolved_markets, "wallet_markets": w.n_markets,
-                      "wallet_realized_pnl_usd": _usd(w.realized_pnl), "category": p.category,
-                      "question": p.question, "outcome": p.outcome,
-                      "opened_at": p.opened_at.isoformat(), "open_amount": p.open_amount,
-                      "run_id": run_id}))
+        plan.candidates.append(
+            Candidate(
+                condition_id=p.condition_id,
+                market_id=p.market_id,
+                category=p.category,
+                wallet=w,
+                opened_at=p.opened_at,
+                metadata={
+                    "wallet": w.wallet,
+                    "wallet_rank": w.rank,
+                    "wallet_coverage": w.coverage,
+                    "wallet_resolved_markets": w.n_resolved_markets,
+                    "wallet_markets": w.n_markets,
+                    "wallet_realized_pnl_usd": _usd(w.realized_pnl),
+                    "category": p.category,
+                    "question": p.question,
+                    "outcome": p.outcome,
+                    "opened_at": p.opened_at.isoformat(),
+                    "open_amount": p.open_amount,
+                    "run_id": run_id,
+                },
+            )
+        )
     return plan
 
 
 def _fallback_plan(ch, cfg: WatchlistConfig, reason: str, run_id: str) -> Plan:
     """Signals cannot be computed: the configured defaults, else the most active markets."""
     if cfg.has_defaults:
-        plan = Plan(MODE_DEFAULTS, warnings=[f"watchlist signals unavailable ({reason}): "
-                                             "using DEFAULT_MARKET_ID / DEFAULT_CONDITION_IDS"])
-        known = signals.lookup_markets(ch, cfg.default_condition_ids,
-                                       [cfg.default_market_id] if cfg.default_market_id else []) if ch else []
+        plan = Plan(
+            MODE_DEFAULTS,
+            warnings=[
+                f"watchlist signals unavailable ({reason}): using DEFAULT_MARKET_ID / DEFAULT_CONDITION_IDS"
+            ],
+        )
+        known = (
+            signals.lookup_markets(
+                ch, cfg.default_condition_ids, [cfg.default_market_id] if cfg.default_market_id else []
+            )
+            if ch
+            else []
+        )
         plan.candidates = _default_candidates(cfg, known, reason, run_id)
         return plan
     active = signals.most_active_markets(ch, cfg.fallback_size) if ch else []
     plan = Plan(MODE_MOST_ACTIVE if active else MODE_NONE)
     plan.warnings.append(
         f"watchlist signals unavailable ({reason}): using the {cfg.fallback_size} most active "
-        "unresolved markets per strategy" if active else
-        f"watchlist signals unavailable ({reason}), no DEFAULT_MARKET_ID / DEFAULT_CONDITION_IDS "
-        "configured and no market activity to fall back on: nothing added")
-    plan.candidates = [Candidate(
-        condition_id=m.condition_id, market_id=m.market_id, category=m.category,
-        metadata={"category": m.category, "question": m.question, "volume_usd": _usd(m.volume),
-                  "fills": m.n_fills, "fallback_reason": reason, "run_id": run_id})
-        for m in active]
+        "unresolved markets per strategy"
+        if active
+        else f"watchlist signals unavailable ({reason}), no DEFAULT_MARKET_ID / DEFAULT_CONDITION_IDS "
+        "configured and no market activity to fall back on: nothing added"
+    )
+    plan.candidates = [
+        Candidate(
+            condition_id=m.condition_id,
+            market_id=m.market_id,
+            category=m.category,
+            metadata={
+                "category": m.category,
+                "question": m.question,
+                "volume_usd": _usd(m.volume),
+                "fills": m.n_fills,
+                "fallback_reason": reason,
+                "run_id": run_id,
+            },
+        )
+        for m in active
+    ]
     return plan
 
 
-def _default_candidates(cfg: WatchlistConfig, known: list[signals.MarketInfo], reason: str,
-                        run_id: str) -> list[Candidate]:
+def _default_candidates(
+    cfg: WatchlistConfig, known: list[signals.MarketInfo], reason: str, run_id: str
+) -> list[Candidate]:
     by_condition = {m.condition_id: m for m in known}
     by_market = {m.market_id: m for m in known if m.market_id}
     out: list[Candidate] = []
@@ -164,14 +215,20 @@ def _default_candidates(cfg: WatchlistConfig, known: list[signals.MarketInfo], r
         wanted.append((None, cfg.default_market_id))
     for condition_id, market_id in wanted:
         info = by_condition.get(condition_id) if condition_id else by_market.get(market_id)
-        out.append(Candidate(
-            condition_id=condition_id or (info.condition_id if info else None),
-            market_id=market_id or (info.market_id if info and info.market_id else ""),
-            category=info.category if info and info.category != signals.UNCATEGORIZED else None,
-            metadata={"category": info.category if info else None,
-                      "question": info.question if info else None,
-                      "fallback_reason": reason, "run_id": run_id,
-                      "configured_by": "DEFAULT_CONDITION_IDS" if condition_id else "DEFAULT_MARKET_ID"}))
+        out.append(
+            Candidate(
+                condition_id=condition_id or (info.condition_id if info else None),
+                market_id=market_id or (info.market_id if info and info.market_id else ""),
+                category=info.category if info and info.category != signals.UNCATEGORIZED else None,
+                metadata={
+                    "category": info.category if info else None,
+                    "question": info.question if info else None,
+                    "fallback_reason": reason,
+                    "run_id": run_id,
+                    "configured_by": "DEFAULT_CONDITION_IDS" if condition_id else "DEFAULT_MARKET_ID",
+                },
+            )
+        )
     return out
 
 
@@ -208,13 +265,25 @@ def _read_warehouse(ctx: RunContext, cfg: WatchlistConfig, last_watermark: dt.da
 
 # --- Postgres, after ClickHouse -------------------------------------------------------------
 
+
 def _refresh_market_dim(conn: psycopg.Connection, markets: list[signals.MarketInfo]) -> dict[str, int]:
     conn.execute("CREATE TEMP TABLE market_dim_new (LIKE market_dim INCLUDING DEFAULTS) ON COMMIT DROP")
-    with conn.cursor().copy("COPY market_dim_new (condition_id, market_id, question, category, "
-                            "is_resolved, resolved_outcome, end_date) FROM STDIN") as copy:
+    with conn.cursor().copy(
+        "COPY market_dim_new (condition_id, market_id, question, category, "
+        "is_resolved, resolved_outcome, end_date) FROM STDIN"
+    ) as copy:
         for m in markets:
-            copy.write_row((m.condition_id, m.market_id, m.question, m.category, m.is_resolved,
-                            m.resolved_outcome, m.end_date))
+            copy.write_row(
+                (
+                    m.condition_id,
+                    m.market_id,
+                    m.question,
+                    m.category,
+                    m.is_resolved,
+                    m.resolved_outcome,
+                    m.end_date,
+                )
+            )
     upserted = conn.execute(
         """
         INSERT INTO market_dim AS d (condition_id, market_id, question, category, is_resolved,
@@ -230,10 +299,12 @@ def _refresh_market_dim(conn: psycopg.Connection, markets: list[signals.MarketIn
               IS DISTINCT FROM
               (EXCLUDED.market_id, EXCLUDED.question, EXCLUDED.category, EXCLUDED.is_resolved,
                EXCLUDED.resolved_outcome, EXCLUDED.end_date)
-        """).rowcount
+        """
+    ).rowcount
     deleted = conn.execute(
         "DELETE FROM market_dim d WHERE NOT EXISTS "
-        "(SELECT 1 FROM market_dim_new n WHERE n.condition_id = d.condition_id)").rowcount
+        "(SELECT 1 FROM market_dim_new n WHERE n.condition_id = d.condition_id)"
+    ).rowcount
     return {"rows": len(markets), "changed": upserted, "removed": deleted}
 
 
@@ -246,18 +317,28 @@ def _complete_from_market_dim(conn: psycopg.Connection, candidates: list[Candida
             continue
         row = None
         if c.condition_id:
-            row = conn.execute("SELECT condition_id, market_id, category, question FROM market_dim "
-                               "WHERE condition_id = %s", (c.condition_id,)).fetchone()
+            row = conn.execute(
+                "SELECT condition_id, market_id, category, question FROM market_dim WHERE condition_id = %s",
+                (c.condition_id,),
+            ).fetchone()
         elif c.market_id:
-            row = conn.execute("SELECT condition_id, market_id, category, question FROM market_dim "
-                               "WHERE market_id = %s ORDER BY condition_id LIMIT 1",
-                               (c.market_id,)).fetchone()
+            row = conn.execute(
+                "SELECT condition_id, market_id, category, question FROM market_dim "
+                "WHERE market_id = %s ORDER BY condition_id LIMIT 1",
+                (c.market_id,),
+            ).fetchone()
         if row:
             meta = dict(c.metadata)
             meta["category"] = meta.get("category") or row[2]
             meta["question"] = meta.get("question") or row[3]
-            c = Candidate(c.condition_id or row[0], c.market_id or (row[1] or ""),
-                          c.category or row[2], meta, c.wallet, c.opened_at)
+            c = Candidate(
+                c.condition_id or row[0],
+                c.market_id or (row[1] or ""),
+                c.category or row[2],
+                meta,
+                c.wallet,
+                c.opened_at,
+            )
         out.append(c)
     return out
 
@@ -272,22 +353,29 @@ def _choose(plan: Plan, strategy: Strategy, cfg: WatchlistConfig) -> list[Candid
         if w is not None:
             if strategy.max_wallet_rank is not None and w.rank > strategy.max_wallet_rank:
                 continue
-            if strategy.min_resolved_markets is not None and w.n_resolved_markets < strategy.min_resolved_markets:
+            if (
+                strategy.min_resolved_markets is not None
+                and w.n_resolved_markets < strategy.min_resolved_markets
+            ):
                 continue
             if strategy.min_coverage is not None and w.coverage < strategy.min_coverage:
                 continue
         best = chosen.get(c.market_id)
         # the best-ranked wallet triggers a market several signal wallets opened
-        if best is None or (w is not None and best.wallet is not None
-                            and (w.rank, c.opened_at) < (best.wallet.rank, best.opened_at)):
+        if best is None or (
+            w is not None
+            and best.wallet is not None
+            and (w.rank, c.opened_at) < (best.wallet.rank, best.opened_at)
+        ):
             chosen[c.market_id] = c
     if plan.mode == MODE_MOST_ACTIVE:
-        return list(chosen.values())[:cfg.fallback_size]
+        return list(chosen.values())[: cfg.fallback_size]
     return list(chosen.values())
 
 
-def _write(url: str, ctx: RunContext, cfg: WatchlistConfig, plan: Plan,
-           strategies: list[Strategy]) -> dict[str, Any]:
+def _write(
+    url: str, ctx: RunContext, cfg: WatchlistConfig, plan: Plan, strategies: list[Strategy]
+) -> dict[str, Any]:
     out: dict[str, Any] = {"added": {}, "skipped_existing": 0}
     with db.connect(url) as conn:
         with conn.transaction():
@@ -298,7 +386,8 @@ def _write(url: str, ctx: RunContext, cfg: WatchlistConfig, plan: Plan,
             for c in unusable:
                 plan.warnings.append(
                     f"{c.metadata.get('configured_by', 'market')} {c.condition_id or ''}: no market id "
-                    "is known for it (not in dim_markets or market_dim): not added")
+                    "is known for it (not in dim_markets or market_dim): not added"
+                )
             plan.candidates = [c for c in candidates if c.market_id]
             if plan.mode == MODE_DEFAULTS:
                 plan.candidates = _drop_resolved(conn, plan)
@@ -308,7 +397,8 @@ def _write(url: str, ctx: RunContext, cfg: WatchlistConfig, plan: Plan,
                     cur = conn.execute(
                         "INSERT INTO strategy_watchlists (strategy_id, market_id, condition_id, reason, metadata) "
                         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (strategy_id, market_id) DO NOTHING",
-                        (s.id, c.market_id, c.condition_id, REASONS[plan.mode], json.dumps(c.metadata)))
+                        (s.id, c.market_id, c.condition_id, REASONS[plan.mode], json.dumps(c.metadata)),
+                    )
                     if cur.rowcount:
                         added += 1
                     else:
@@ -316,23 +406,41 @@ def _write(url: str, ctx: RunContext, cfg: WatchlistConfig, plan: Plan,
                 out["added"][s.id] = added
             out["marked_resolved"] = conn.execute(
                 "UPDATE strategy_watchlists w SET status = 'resolved' FROM market_dim m "
-                "WHERE w.status = 'active' AND m.condition_id = w.condition_id AND m.is_resolved").rowcount
+                "WHERE w.status = 'active' AND m.condition_id = w.condition_id AND m.is_resolved"
+            ).rowcount
             total = sum(out["added"].values())
             conn.execute(
                 "INSERT INTO watchlist_publish_runs (run_id, mode, fills_since, fills_watermark, "
                 "entries_added, details) VALUES (%s, %s, %s, %s, %s, %s)",
-                (ctx.run_id, plan.mode, plan.fills_since, plan.fills_watermark, total,
-                 json.dumps({"added": out["added"], "warnings": plan.warnings,
-                             "signal_wallets": plan.signal_wallets,
-                             "candidates": len(plan.candidates)})))
+                (
+                    ctx.run_id,
+                    plan.mode,
+                    plan.fills_since,
+                    plan.fills_watermark,
+                    total,
+                    json.dumps(
+                        {
+                            "added": out["added"],
+                            "warnings": plan.warnings,
+                            "signal_wallets": plan.signal_wallets,
+                            "candidates": len(plan.candidates),
+                        }
+                    ),
+                ),
+            )
     return out
 
 
 def _drop_resolved(conn: psycopg.Connection, plan: Plan) -> list[Candidate]:
     keep = []
     for c in plan.candidates:
-        row = conn.execute("SELECT is_resolved FROM market_dim WHERE condition_id = %s",
-                           (c.condition_id,)).fetchone() if c.condition_id else None
+        row = (
+            conn.execute(
+                "SELECT is_resolved FROM market_dim WHERE condition_id = %s", (c.condition_id,)
+            ).fetchone()
+            if c.condition_id
+            else None
+        )
         if row and row[0]:
             plan.warnings.append(f"default market {c.market_id} ({c.condition_id}) is resolved: not added")
         else:
@@ -341,6 +449,7 @@ def _drop_resolved(conn: psycopg.Connection, plan: Plan) -> list[Candidate]:
 
 
 # --- the step -------------------------------------------------------------------------------
+
 
 def publish(ctx: RunContext, cfg: WatchlistConfig | None = None, build_models: bool = True) -> StepResult:
     url = ctx.settings.postgres_url
@@ -354,13 +463,21 @@ def publish(ctx: RunContext, cfg: WatchlistConfig | None = None, build_models: b
         log.warning(w)
     total = sum(written["added"].values())
     details: dict[str, Any] = {
-        "mode": plan.mode, "strategies": len(strategies), "signal_wallets": plan.signal_wallets,
+        "mode": plan.mode,
+        "strategies": len(strategies),
+        "signal_wallets": plan.signal_wallets,
         "fills_since": plan.fills_since.isoformat() if plan.fills_since else None,
         "fills_watermark": plan.fills_watermark.isoformat() if plan.fills_watermark else None,
-        **pg_info, **written}
-    result = StepResult(rows_in=len(plan.candidates), rows_out=total, details=details,
-                        warnings=list(plan.warnings),
-                        message=f"{plan.mode}: {total} entries added to {len(strategies)} strategies")
+        **pg_info,
+        **written,
+    }
+    result = StepResult(
+        rows_in=len(plan.candidates),
+        rows_out=total,
+        details=details,
+        warnings=list(plan.warnings),
+        message=f"{plan.mode}: {total} entries added to {len(strategies)} strategies",
+    )
     if build_models:
         from watchlist.app_models import build_app_models
 
@@ -376,4 +493,3 @@ def publish(ctx: RunContext, cfg: WatchlistConfig | None = None, build_models: b
 def step_watchlist_publish(ctx: RunContext) -> StepResult:
     """Pipeline step: fill the active strategies' watchlists (module docstring)."""
     return publish(ctx)
-

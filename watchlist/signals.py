@@ -13,11 +13,12 @@ Definitions (docs/api.md, "Watchlist rules"):
   market is unresolved. `watermark` is the newest fill the marts know (max last_fill_at);
   `since` is the previous publish's watermark (first publish: watermark - lookback).
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from clickhouse_connect.driver.client import Client
 
@@ -46,7 +47,7 @@ class MarketInfo:
 class SignalWallet:
     wallet: str
     rank: int
-    realized_pnl: int           # 10^6 base units
+    realized_pnl: int  # 10^6 base units
     n_markets: int
     n_resolved_markets: int
     coverage: float
@@ -59,9 +60,9 @@ class OpenedPosition:
     market_id: str
     question: str | None
     category: str
-    outcome: str                # the outcome (YES/NO) of which it holds more
+    outcome: str  # the outcome (YES/NO) of which it holds more
     opened_at: dt.datetime
-    open_amount: int            # tokens still held, 10^6 base units
+    open_amount: int  # tokens still held, 10^6 base units
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,15 @@ class ActiveMarket:
     condition_id: str
     market_id: str
     question: str | None
-    category: str | None        # None: unknown here (raw tables only)
-    volume: int                 # 10^6 base units of collateral
+    category: str | None  # None: unknown here (raw tables only)
+    volume: int  # 10^6 base units of collateral
     n_fills: int
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def missing_marts(ch: Client) -> list[str]:
@@ -88,19 +89,23 @@ def check_signals_computable(ch: Client) -> None:
     """Raise SignalsUnavailable when the marts or the resolutions are missing."""
     missing = missing_marts(ch)
     if missing:
-        raise SignalsUnavailable(f"marts missing: analytics.{', analytics.'.join(missing)} "
-                                 "(dbt build has not produced them)")
+        raise SignalsUnavailable(
+            f"marts missing: analytics.{', analytics.'.join(missing)} (dbt build has not produced them)"
+        )
     resolved = int(ch.command("SELECT countIf(is_resolved) FROM analytics.dim_markets"))
     if resolved == 0:
-        raise SignalsUnavailable("resolutions missing: no resolved market in analytics.dim_markets, "
-                                 "so no wallet can be ranked by realized PnL")
+        raise SignalsUnavailable(
+            "resolutions missing: no resolved market in analytics.dim_markets, "
+            "so no wallet can be ranked by realized PnL"
+        )
     if not int(ch.command("SELECT count() FROM analytics.fct_wallet_category_pnl")):
         raise SignalsUnavailable("no wallet in analytics.fct_wallet_category_pnl")
 
 
 def fills_watermark(ch: Client) -> dt.datetime | None:
-    value = ch.command("SELECT max(last_fill_at) FROM analytics.fct_wallet_positions "
-                       "WHERE condition_id IS NOT NULL")
+    value = ch.command(
+        "SELECT max(last_fill_at) FROM analytics.fct_wallet_positions WHERE condition_id IS NOT NULL"
+    )
     if value in (None, "", "\\N"):
         return None
     if isinstance(value, str):
@@ -129,14 +134,25 @@ def signal_wallets(ch: Client, top: int, min_resolved: int, min_coverage: float)
         ORDER BY rank
         LIMIT {top:UInt64}
         """,
-        parameters={"min_resolved": min_resolved, "min_coverage": min_coverage, "top": top})
-    return [SignalWallet(wallet=w, rank=int(r), realized_pnl=int(p), n_markets=int(n),
-                         n_resolved_markets=int(nr), coverage=round(float(c), 4))
-            for w, r, p, n, nr, c in result.result_rows if int(p) > 0]
+        parameters={"min_resolved": min_resolved, "min_coverage": min_coverage, "top": top},
+    )
+    return [
+        SignalWallet(
+            wallet=w,
+            rank=int(r),
+            realized_pnl=int(p),
+            n_markets=int(n),
+            n_resolved_markets=int(nr),
+            coverage=round(float(c), 4),
+        )
+        for w, r, p, n, nr, c in result.result_rows
+        if int(p) > 0
+    ]
 
 
-def opened_positions(ch: Client, wallets: Iterable[str], since: dt.datetime,
-                     until: dt.datetime) -> list[OpenedPosition]:
+def opened_positions(
+    ch: Client, wallets: Iterable[str], since: dt.datetime, until: dt.datetime
+) -> list[OpenedPosition]:
     wallets = sorted(set(wallets))
     if not wallets:
         return []
@@ -164,25 +180,44 @@ def opened_positions(ch: Client, wallets: Iterable[str], since: dt.datetime,
            AND open_amount > 0
         ORDER BY opened_at, wallet, condition_id
         """,
-        parameters={"wallets": wallets, "since": since, "until": until})
-    return [OpenedPosition(wallet=w, condition_id=c, market_id=str(m), question=q,
-                           category=cat or UNCATEGORIZED, outcome=o, opened_at=_utc(t),
-                           open_amount=int(a))
-            for w, c, m, q, cat, o, t, a in result.result_rows]
+        parameters={"wallets": wallets, "since": since, "until": until},
+    )
+    return [
+        OpenedPosition(
+            wallet=w,
+            condition_id=c,
+            market_id=str(m),
+            question=q,
+            category=cat or UNCATEGORIZED,
+            outcome=o,
+            opened_at=_utc(t),
+            open_amount=int(a),
+        )
+        for w, c, m, q, cat, o, t, a in result.result_rows
+    ]
 
 
 def market_dimension(ch: Client) -> list[MarketInfo]:
     """Every row of analytics.dim_markets (copied to Postgres as market_dim)."""
     result = ch.query(
         "SELECT condition_id, market_id, question, category, is_resolved, resolved_outcome, end_date "
-        "FROM analytics.dim_markets")
-    return [MarketInfo(condition_id=c, market_id=m, question=q, category=cat or UNCATEGORIZED,
-                       is_resolved=bool(r), resolved_outcome=o, end_date=_utc(e))
-            for c, m, q, cat, r, o, e in result.result_rows]
+        "FROM analytics.dim_markets"
+    )
+    return [
+        MarketInfo(
+            condition_id=c,
+            market_id=m,
+            question=q,
+            category=cat or UNCATEGORIZED,
+            is_resolved=bool(r),
+            resolved_outcome=o,
+            end_date=_utc(e),
+        )
+        for c, m, q, cat, r, o, e in result.result_rows
+    ]
 
 
-def lookup_markets(ch: Client, condition_ids: Iterable[str],
-                   market_ids: Iterable[str]) -> list[MarketInfo]:
+def lookup_markets(ch: Client, condition_ids: Iterable[str], market_ids: Iterable[str]) -> list[MarketInfo]:
     """The markets named by condition or market id, from dim_markets (else raw.markets)."""
     conditions, markets = sorted(set(condition_ids)), sorted(set(market_ids))
     if not conditions and not markets:
@@ -192,13 +227,16 @@ def lookup_markets(ch: Client, condition_ids: Iterable[str],
         rows = ch.query(
             "SELECT condition_id, market_id, question, category, is_resolved FROM analytics.dim_markets "
             "WHERE condition_id IN {c:Array(String)} OR market_id IN {m:Array(String)}",
-            parameters=params).result_rows
+            parameters=params,
+        ).result_rows
         return [MarketInfo(c, m, q, cat or UNCATEGORIZED, bool(r)) for c, m, q, cat, r in rows]
     if table_exists(ch, "raw", "markets"):
         rows = ch.query(
             "SELECT condition_id, any(market_id), any(question) FROM raw.markets "
             "WHERE condition_id IN {c:Array(String)} OR market_id IN {m:Array(String)} "
-            "GROUP BY condition_id", parameters=params).result_rows
+            "GROUP BY condition_id",
+            parameters=params,
+        ).result_rows
         return [MarketInfo(c, m or None, q, UNCATEGORIZED, False) for c, m, q in rows]
     return []
 
@@ -222,9 +260,12 @@ def most_active_markets(ch: Client, per_category: int) -> list[ActiveMarket]:
             ORDER BY volume DESC, condition_id
             LIMIT {n:UInt64} BY category
             """,
-            parameters={"n": per_category}).result_rows
-        return [ActiveMarket(str(c), str(m), q, cat or UNCATEGORIZED, int(vol), int(n))
-                for c, m, q, cat, vol, n in rows]
+            parameters={"n": per_category},
+        ).result_rows
+        return [
+            ActiveMarket(str(c), str(m), q, cat or UNCATEGORIZED, int(vol), int(n))
+            for c, m, q, cat, vol, n in rows
+        ]
     if table_exists(ch, "raw", "order_filled") and table_exists(ch, "raw", "markets"):
         # The marts are missing: rank by the last 7 days of raw fills (maker side only, as
         # the marts credit them). Categories are unknown here; the caller looks them up.
@@ -257,6 +298,7 @@ def most_active_markets(ch: Client, per_category: int) -> list[ActiveMarket]:
             ORDER BY volume DESC, tokens.condition_id
             LIMIT {{n:UInt64}}
             """,
-            parameters={"n": max(per_category * 20, 200)}).result_rows
+            parameters={"n": max(per_category * 20, 200)},
+        ).result_rows
         return [ActiveMarket(str(c), str(m), q, None, int(vol), int(n)) for c, m, q, vol, n in rows]
     return []

@@ -5,6 +5,7 @@ transaction together with its row in `schema_migrations` (version, name, checksu
 migration already applied is skipped; one whose file changed after it was applied is an
 error (add a new migration instead). Concurrent migrators serialize on an advisory lock.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,36 +69,41 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise MigrationError(f"migration file {path.name} is not named NNNN_name.sql")
         version = int(match.group(1))
         if version in found:
-            raise MigrationError(f"two migrations have version {version}: "
-                                 f"{found[version].path.name}, {path.name}")
+            raise MigrationError(
+                f"two migrations have version {version}: {found[version].path.name}, {path.name}"
+            )
         found[version] = Migration(version, match.group(2), path)
     return [found[v] for v in sorted(found)]
 
 
-def apply_migrations(conn: psycopg.Connection,
-                     directory: Path = MIGRATIONS_DIR) -> MigrationReport:
+def apply_migrations(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> MigrationReport:
     """Apply what is missing on `conn` (an autocommit connection); idempotent."""
     report = MigrationReport()
     migrations = discover(directory)
     conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
     try:
         conn.execute(SCHEMA_MIGRATIONS)
-        applied = {v: (n, c) for v, n, c in
-                   conn.execute("SELECT version, name, checksum FROM schema_migrations").fetchall()}
+        applied = {
+            v: (n, c)
+            for v, n, c in conn.execute("SELECT version, name, checksum FROM schema_migrations").fetchall()
+        }
         for m in migrations:
             label = f"{m.version:04d}_{m.name}"
             if m.version in applied:
                 if applied[m.version][1] != m.checksum:
                     raise MigrationError(
                         f"migration {label} was changed after it was applied "
-                        "(add a new migration instead of editing an applied one)")
+                        "(add a new migration instead of editing an applied one)"
+                    )
                 report.already.append(label)
                 continue
             try:
                 with conn.transaction():
                     conn.execute(m.sql)
-                    conn.execute("INSERT INTO schema_migrations (version, name, checksum) "
-                                 "VALUES (%s, %s, %s)", (m.version, m.name, m.checksum))
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                        (m.version, m.name, m.checksum),
+                    )
             except psycopg.Error as exc:
                 raise MigrationError(f"migration {label} failed: {exc}".strip()) from exc
             log.info("migration applied", extra={"ctx": {"migration": label}})
@@ -125,7 +131,8 @@ def seed_sample_strategies(conn: psycopg.Connection) -> int:
             cur = conn.execute(
                 "INSERT INTO strategies (id, name, description, category_filter, max_wallet_rank) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                (sid, name, "sample strategy (GOLDSKY_SOURCE=sample)", categories, max_rank))
+                (sid, name, "sample strategy (GOLDSKY_SOURCE=sample)", categories, max_rank),
+            )
             added += cur.rowcount
     return added
 
@@ -147,7 +154,13 @@ def step_migrate(ctx: RunContext) -> StepResult:
     report = migrate(url, seed_sample=ctx.settings.goldsky_source == "sample")
     return StepResult(
         rows_out=len(report.applied),
-        details={"applied": report.applied, "already_applied": len(report.already),
-                 "sample_strategies_added": report.seeded},
-        message=(f"{len(report.applied)} migrations applied, {len(report.already)} already applied"
-                 + (f", {report.seeded} sample strategies added" if report.seeded else "")))
+        details={
+            "applied": report.applied,
+            "already_applied": len(report.already),
+            "sample_strategies_added": report.seeded,
+        },
+        message=(
+            f"{len(report.applied)} migrations applied, {len(report.already)} already applied"
+            + (f", {report.seeded} sample strategies added" if report.seeded else "")
+        ),
+    )

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from health.config import HealthSettings, load_health_settings
-from pipeline.config import Settings, _redact_url
+from pipeline.config import Settings
+from pipeline.redact import redact_url
 from pipeline.runlock import process_alive
 
 UTC = dt.UTC
@@ -239,7 +240,7 @@ def check_goldsky(env: CheckEnv) -> Outcome:
     )
     lag = subgraph_lag(quick)
     details = {"source": source, **lag, "critical_lag_minutes": hs.goldsky_lag_critical_minutes}
-    endpoint = lag.get("endpoint") or _redact_url(s.goldsky_subgraph_url)
+    endpoint = lag.get("endpoint") or redact_url(s.goldsky_subgraph_url)
     if lag.get("error"):
         return Outcome(CRITICAL, f"subgraph unreachable: {lag['error']}", details)
     minutes = lag.get("lag_minutes")
@@ -266,7 +267,7 @@ def check_goldsky(env: CheckEnv) -> Outcome:
 
 def check_clickhouse(env: CheckEnv) -> Outcome:
     s = env.settings
-    where = f"embedded at {s.clickhouse_path}" if s.embedded else _redact_url(s.clickhouse_url or "")
+    where = f"embedded at {s.clickhouse_path}" if s.embedded else redact_url(s.clickhouse_url or "")
     try:
         version, tz = env.warehouse.query("SELECT version(), timezone()")[0]
     except HealthError as exc:
@@ -361,7 +362,7 @@ def check_postgres(env: CheckEnv) -> Outcome:
         return Outcome(WARNING, "Postgres not configured (POSTGRES_URL is unset)", {"configured": False})
     import psycopg
 
-    target = _redact_url(s.postgres_url)
+    target = redact_url(s.postgres_url)
     details: dict[str, Any] = {"configured": True, "url": target}
     try:
         with psycopg.connect(
@@ -545,7 +546,7 @@ def check_api(env: CheckEnv) -> Outcome:
     routes = {r: results[r] for r in hs.api_routes}
     details = {
         "configured": True,
-        "base_url": _redact_url(hs.api_base_url),
+        "base_url": redact_url(hs.api_base_url),
         "routes": routes,
         "slow_ms": hs.api_slow_ms,
         "timeout_s": hs.api_timeout_s,

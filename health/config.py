@@ -11,7 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline.config import ConfigError, _redact_url, env_number
+from pipeline.config import ConfigError, env_number
+from pipeline.redact import redact_url
 
 DEFAULT_API_ROUTES = ("/api/health", "/api/strategies")
 DEFAULT_POSTGRES_TABLES = ("strategies", "strategy_watchlists")
@@ -49,7 +50,7 @@ class HealthSettings:
 
     def describe(self) -> dict[str, object]:
         d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
-        d["api_base_url"] = _redact_url(self.api_base_url) if self.api_base_url else None
+        d["api_base_url"] = redact_url(self.api_base_url) if self.api_base_url else None
         return d
 
 

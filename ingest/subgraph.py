@@ -48,7 +48,8 @@ from clickhouse_connect.driver.client import Client
 from ingest import goldsky_files
 from ingest.tables import ensure_tables
 from pipeline import warehouse
-from pipeline.config import Settings, _redact_url
+from pipeline.config import Settings
+from pipeline.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ class SubgraphClient:
         cancel: threading.Event | None = None,
     ):
         self.url = url
-        self.label = _redact_url(url)
+        self.label = redact_url(url)
         headers = {"content-type": "application/json", "accept": "application/json"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
@@ -391,7 +392,7 @@ def subgraph_lag(settings: Settings, url: str | None = None) -> dict[str, Any]:
             report = meta(client)
     except Exception as exc:  # the healthcheck shows it; it must not crash
         return {
-            "endpoint": _redact_url(url or settings.goldsky_subgraph_url),
+            "endpoint": redact_url(url or settings.goldsky_subgraph_url),
             "ok": False,
             "error": f"{type(exc).__name__}: {exc}",
             "max_lag_minutes": settings.goldsky_max_lag_minutes,

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.redact import redact_url
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 GOLDSKY_SOURCES = ("sample", "dataset", "subgraph")
@@ -81,14 +83,14 @@ class Settings:
         return {
             "clickhouse": "embedded:" + str(self.clickhouse_path)
             if self.embedded
-            else _redact_url(self.clickhouse_url or ""),
+            else redact_url(self.clickhouse_url or ""),
             "data_dir": str(self.data_dir),
             "goldsky_source": self.goldsky_source,
             "goldsky_dataset_dir": str(self.goldsky_dataset_dir),
-            "postgres": _redact_url(self.postgres_url) if self.postgres_url else "not configured",
+            "postgres": redact_url(self.postgres_url) if self.postgres_url else "not configured",
             "reports_dir": str(self.reports_dir),
-            "goldsky_subgraph_url": _redact_url(self.goldsky_subgraph_url),
-            "goldsky_pnl_subgraph_url": _redact_url(self.goldsky_pnl_subgraph_url),
+            "goldsky_subgraph_url": redact_url(self.goldsky_subgraph_url),
+            "goldsky_pnl_subgraph_url": redact_url(self.goldsky_pnl_subgraph_url),
             "goldsky_rate_limit": str(self.goldsky_rate_limit),
         }
 
@@ -107,19 +109,6 @@ def environ_updated(updates: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def _redact_url(url: str) -> str:
-    """Drop user and password from a URL so it can be logged."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def env_number(

@@ -13,10 +13,11 @@ import datetime as dt
 import json
 import logging
 import logging.handlers
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+from pipeline.redact import redact
 
 run_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("run_id", default=None)
 step_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("step", default=None)
@@ -35,26 +36,6 @@ def _fields(record: logging.LogRecord) -> dict:
     if record.exc_info:
         fields["exc"] = logging.Formatter().formatException(record.exc_info)
     return {k: v for k, v in fields.items() if v is not None}
-
-
-# Environment variables whose values must never reach a log line or a report.
-SECRET_VARIABLES = ("CLICKHOUSE_PASSWORD", "GOLDSKY_API_KEY", "API_TOKEN", "POSTGRES_PASSWORD")
-
-
-def _secrets() -> list[str]:
-    values = [os.environ.get(name, "") for name in SECRET_VARIABLES]
-    from urllib.parse import urlsplit
-
-    for name in ("POSTGRES_URL", "CLICKHOUSE_URL"):
-        password = urlsplit(os.environ.get(name, "")).password
-        values.append(password or "")
-    return [v for v in values if len(v) >= 4]
-
-
-def redact(text: str) -> str:
-    for secret in _secrets():
-        text = text.replace(secret, "***")
-    return text
 
 
 class JsonFormatter(logging.Formatter):

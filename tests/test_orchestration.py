@@ -17,7 +17,7 @@ import pytest
 import runner
 from pipeline import history, schedule, warehouse
 from pipeline.config import PROJECT_ROOT
-from pipeline.logs import redact
+from pipeline.redact import redact
 from pipeline.nightly import run_nightly
 from pipeline.runlock import RunLockHeld, run_lock
 from pipeline.steps import SkipStep, Step, StepResult

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import psycopg
 
-from pipeline.config import _redact_url
+from pipeline.redact import redact_url
 
 CONNECT_TIMEOUT_S = 10
 
@@ -17,7 +17,7 @@ class AppDatabaseUnavailable(RuntimeError):
 
 
 def redact(url: str) -> str:
-    return _redact_url(url)
+    return redact_url(url)
 
 
 def open_connection(url: str, autocommit: bool = False, **kwargs) -> psycopg.Connection:

@@ -14,6 +14,10 @@ runner.py health [--json]         the healthcheck (exit 0 healthy, 1 warning, 2 
 runner.py report --run-id ID      re-render a run's health report from its stored inputs
 runner.py migrate                 apply the app database's migrations, build its dbt models
 runner.py serve [--host --port]   the read API (docs/api.md)
+runner.py config [--markdown]     every setting, its variable, default and meaning
+
+Also installed as the console script `cascadian` (`cascadian run` = `runner.py run`).
+Exit codes (pipeline/exit_codes.py): 0 ok, 1 worth a look, 2 failed, 3 busy.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 
-from pipeline.config import ConfigError, load_settings  # noqa: E402
+from pipeline.config import ConfigError, load_env_file, load_settings  # noqa: E402
+from pipeline.exit_codes import RUN_STATUS, ExitCode  # noqa: E402
 from pipeline.logs import setup_logging  # noqa: E402
 from pipeline.runlock import RunLockHeld  # noqa: E402
 from pipeline.warehouse import WarehouseBusy, WarehouseUnavailable  # noqa: E402
@@ -46,11 +51,11 @@ def _print_run(run: dict) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.nightly import EXIT_CODES, run_nightly
+    from nightly.run import run_nightly
 
     status, run = run_nightly(load_settings(), trigger=args.trigger)
     _print_run(run)
-    return EXIT_CODES[status]
+    return RUN_STATUS[status]
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -74,9 +79,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_schedule(args: argparse.Namespace) -> int:
     import datetime as dt
 
+    from nightly.run import run_nightly
     from pipeline import schedule
-    from pipeline.nightly import run_nightly
-    from pipeline.runlock import RunLockHeld
 
     config = schedule.schedule_config()
     if args.next:
@@ -119,22 +123,24 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     import datetime as dt
     import functools
 
-    from pipeline.nightly import step_ingest_fills
-    from pipeline.steps import RunContext, Step, new_run_id, run_step
+    from nightly.steps import step_ingest_fills
+    from pipeline.steps import PARTIAL, SKIPPED, SUCCESS, RunContext, Step, new_run_id, run_step
 
     now = dt.datetime.now(dt.UTC)
     ctx = RunContext(load_settings(), new_run_id(now), "manual", now)
     step_fn = functools.partial(step_ingest_fills, since=args.since, until=args.until)
     result = run_step(Step("ingest_fills", step_fn), ctx)
     print(f"ingest: {result.status}: {result.message or result.error}")
-    return {"success": 0, "skipped": 0}.get(result.status, 2)
+    if result.status == SKIPPED:
+        return ExitCode.FAILED if result.missing_input else ExitCode.OK
+    return {SUCCESS: ExitCode.OK, PARTIAL: ExitCode.WARNING}.get(result.status, ExitCode.FAILED)
 
 
 def cmd_dbt(args: argparse.Namespace) -> int:
     from pipeline.dbt_chdb import run_dbt
 
     outcome = run_dbt(load_settings(), args.dbt_args)
-    return 0 if outcome.success else 1
+    return ExitCode.OK if outcome.success else ExitCode.WARNING
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -169,22 +175,22 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = load_settings()
     if not settings.postgres_url:
         print("configuration error: POSTGRES_URL is not set", file=sys.stderr)
-        return 2
+        return ExitCode.FAILED
     try:
         report = migrate(settings.postgres_url, seed_sample=settings.goldsky_source == "sample")
     except (AppDatabaseUnavailable, MigrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.FAILED
     print(
         f"migrations: {len(report.applied)} applied ({', '.join(report.applied) or 'none'}), "
         f"{len(report.already)} already applied"
         + (f"; {report.seeded} sample strategies added" if report.seeded else "")
     )
     if args.skip_models:
-        return 0
+        return ExitCode.OK
     outcome = build_app_models(settings)
     print(f"dbt_app: {', '.join(f'{k} {v}' for k, v in sorted(outcome.counts().items())) or outcome.error}")
-    return 0 if outcome.success else 1
+    return ExitCode.OK if outcome.success else ExitCode.WARNING
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -192,6 +198,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     serve(load_settings(), host=args.host, port=args.port)
     return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from pipeline.config import configuration_markdown, variables
+
+    if args.markdown:
+        sys.stdout.write(configuration_markdown())
+        return ExitCode.OK
+    rows = variables()
+    width = max(len(r["variable"]) for r in rows)
+    for row in rows:
+        value = os.environ.get(row["variable"])
+        shown = (
+            "(set)"
+            if value and any(k in row["variable"] for k in ("PASSWORD", "TOKEN", "KEY", "URL"))
+            else value
+        )
+        print(f"{row['variable']:<{width}}  {shown or row['default']:<24}  {row['meaning']}")
+    return ExitCode.OK
 
 
 def _utc_arg(value: str):
@@ -250,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--skip-models", action="store_true", help="migrations only, no dbt_app build")
     p.set_defaults(func=cmd_migrate)
+    p = sub.add_parser("config", help="every setting: its variable, value or default, and meaning")
+    p.add_argument("--markdown", action="store_true", help="print docs/configuration.md")
+    p.set_defaults(func=cmd_config)
     p = sub.add_parser("serve", help="serve the read API (docs/api.md)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -260,22 +288,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        load_env_file()
         settings = load_settings()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(settings.log_level, os.environ.get("LOG_FORMAT", "auto"))
+        return ExitCode.FAILED
+    setup_logging(settings.log_level, settings.log_format)
     try:
         return args.func(args)
     except (WarehouseBusy, RunLockHeld) as exc:
         print(str(exc), file=sys.stderr)
-        return 3
+        return ExitCode.BUSY
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.FAILED
     except WarehouseUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        # one line: the cause, not a traceback (LOG_LEVEL=DEBUG logs it)
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return ExitCode.FAILED
 
 
 if __name__ == "__main__":

@@ -34,9 +34,8 @@ from pydantic import BaseModel
 
 from api import stream
 from api.health import HealthCache
-from api.settings import ApiSettings
 from pipeline import warehouse
-from pipeline.config import Settings, load_settings
+from pipeline.config import ApiSettings, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +179,7 @@ def _pool_kwargs(url: str, api: ApiSettings) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    api = api or ApiSettings.from_env()
+    api = api or settings.api
     url = settings.postgres_url
     health = HealthCache(settings, api.health_cache_s)
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import uvicorn
 
 from api.app import create_app
-from api.settings import ApiSettings
-from pipeline.config import Settings
+from pipeline.config import ApiSettings, Settings
 
 
 def serve(
     settings: Settings, host: str = "127.0.0.1", port: int = 8000, api: ApiSettings | None = None
 ) -> None:
-    app = create_app(settings, api or ApiSettings.from_env())
+    app = create_app(settings, api or settings.api)
     uvicorn.run(
         app,
         host=host,

@@ -2,7 +2,7 @@
 
     python -m bench.goldsky_ingest [--events 200000] [--reps 3] [--write-docs]
 
-The fake server (tests/goldsky_fake.py) runs in its own process, so it does not share our
+The fake server (tests/support/goldsky_fake.py) runs in its own process, so it does not share our
 interpreter lock, and answers with no artificial delay. Three measurements, each the median
 of REPS runs:
 
@@ -42,7 +42,7 @@ START = 1704067200  # 2024-01-01
 def _serve(n_events: int, delay_s: float, ready: Any, stop: Any) -> None:
     """The server process: a data set at a busy day's density, with crowded seconds."""
     sys.path.insert(0, str(PROJECT_ROOT))
-    from tests.goldsky_fake import FakeGoldsky, make_events
+    from tests.support.goldsky_fake import FakeGoldsky, make_events
 
     crowded = {3_600 * h: 3_500 for h in range(1, 6)}
     events = make_events(
@@ -131,7 +131,7 @@ def render(
         "",
         f"`python -m bench.goldsky_ingest --events {events} --reps {len(full)} --write-docs` "
         f"({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"embedded chDB; medians of {len(full)}). The fake Goldsky server (tests/goldsky_fake.py) "
+        f"embedded chDB; medians of {len(full)}). The fake Goldsky server (tests/support/goldsky_fake.py) "
         "runs in its own process with no artificial delay (first two rows) and no faults, serving "
         f"{unique:,} distinct events at about 20 events per second of chain time plus five "
         "seconds of 3,500 events each; pages of 1,000; GOLDSKY_RATE_LIMIT=0 (no client-side "

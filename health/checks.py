@@ -23,18 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from health.config import HealthSettings, load_health_settings
-from pipeline.config import Settings
+from pipeline import names
+from pipeline.config import HealthSettings, Settings
+from pipeline.exit_codes import HEALTH_STATUS
 from pipeline.redact import redact_url
 from pipeline.runlock import process_alive
 
 UTC = dt.UTC
 HEALTHY, WARNING, CRITICAL = "healthy", "warning", "critical"
 SEVERITY = {HEALTHY: 0, WARNING: 1, CRITICAL: 2}
-EXIT_CODES = {HEALTHY: 0, WARNING: 1, CRITICAL: 2}
 SCHEMA_VERSION = 1
 
-RAW_TABLES = ("order_filled", "resolutions", "markets", "category_map")
+# The raw tables the marts are built from (the optional ones are not required).
+REQUIRED_RAW_TABLES = (names.ORDER_FILLED, names.RESOLUTIONS, names.MARKETS_TABLE, names.CATEGORY_MAP)
 BUSY_MESSAGE = "busy: pipeline running (another process holds the embedded ClickHouse)"
 
 GX_RESULTS_FILE = "gx_results.json"
@@ -232,8 +233,7 @@ def check_goldsky(env: CheckEnv) -> Outcome:
             "subgraph lag check not available (ingest.subgraph missing)",
             {"source": source, "error": str(exc)},
         )
-    quick = dataclasses.replace(
-        s,
+    quick = s.replace(
         goldsky_timeout_s=min(s.goldsky_timeout_s, max(0.5, hs.check_timeout_s - 1)),
         goldsky_max_attempts=1,
         goldsky_retry_wait_s=0.0,
@@ -288,9 +288,7 @@ VIEW = -1  # table_counts' row count for a view: not counted
 
 
 def required_tables() -> list[str]:
-    from pipeline.nightly import MARTS
-
-    return [f"raw.{t}" for t in RAW_TABLES] + [f"analytics.{t}" for t in MARTS]
+    return list(REQUIRED_RAW_TABLES) + [f"{names.ANALYTICS}.{t}" for t in names.MARTS]
 
 
 def table_counts(probe: WarehouseProbe, tables: list[str]) -> dict[str, int | None]:
@@ -420,7 +418,7 @@ def check_reference_freshness(env: CheckEnv) -> Outcome:
         }
     others = {}
     if s.data_dir.is_dir():
-        from ingest.reference_files import CATEGORY_DEFINITIONS, LOOKUPS, MARKETS, RESOLUTION_MAP
+        from pipeline.names import CATEGORY_DEFINITIONS, LOOKUPS, MARKETS, RESOLUTION_MAP
 
         for name in (RESOLUTION_MAP, MARKETS, CATEGORY_DEFINITIONS, LOOKUPS):
             path = s.data_dir / name
@@ -777,7 +775,7 @@ def run_checks(
     only: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Run the checks concurrently; return the report (schemas/health_report.schema.json)."""
-    health = health or load_health_settings()
+    health = health or settings.health
     started_at = dt.datetime.now(UTC)
     now = _aware(now) if now else started_at
     started = time.monotonic()
@@ -824,7 +822,7 @@ def run_checks(
     return {
         "schema_version": SCHEMA_VERSION,
         "status": status,
-        "exit_code": EXIT_CODES[status],
+        "exit_code": int(HEALTH_STATUS[status]),
         "generated_at": started_at.isoformat(),
         "as_of": now.isoformat(),
         "seconds": round(time.monotonic() - started, 3),

@@ -11,9 +11,9 @@ import sys
 import textwrap
 from typing import Any, TextIO
 
-from health.checks import EXIT_CODES, run_checks
-from health.config import load_health_settings
+from health.checks import run_checks
 from pipeline.config import ConfigError, load_settings
+from pipeline.exit_codes import HEALTH_STATUS, ExitCode
 
 
 def render_table(report: dict[str, Any], out: TextIO, width: int | None = None) -> None:
@@ -37,13 +37,14 @@ def render_table(report: dict[str, Any], out: TextIO, width: int | None = None) 
 def main(as_json: bool = False, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
-        settings, health = load_settings(), load_health_settings()
+        settings = load_settings()
+        health = settings.health
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.FAILED
     report = run_checks(settings, health)
     if as_json:
         out.write(json.dumps(report, indent=2) + "\n")
     else:
         render_table(report, out)
-    return EXIT_CODES[report["status"]]
+    return HEALTH_STATUS[report["status"]]

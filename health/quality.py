@@ -33,9 +33,8 @@ from typing import Any
 
 import pandas as pd
 
-from health.config import HealthSettings, load_health_settings
 from pipeline import history, warehouse
-from pipeline.config import PROJECT_ROOT, Settings
+from pipeline.config import PROJECT_ROOT, HealthSettings, Settings
 from pipeline.steps import RunContext, StepResult
 
 log = logging.getLogger(__name__)
@@ -134,16 +133,6 @@ RESOLUTION_COLUMNS = [
 LOOKUP_COLUMNS = ["market_id", "conditions", "share", "rows_with_market_id"]
 
 
-def _frame(ch, sql: str, columns: list[str], parameters: dict[str, Any] | None = None) -> pd.DataFrame:
-    """A query's rows as a frame that keeps its columns even when no row comes back (the
-    embedded engine reports no column names for an empty result)."""
-    result = ch.query(sql, parameters=parameters or {})
-    names = list(result.column_names) or columns
-    if names != columns:
-        raise RuntimeError(f"query returned columns {names}, expected {columns}")
-    return pd.DataFrame(list(result.result_rows), columns=columns)
-
-
 def query_frames(
     ch, hs: HealthSettings, as_of: dt.datetime
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
@@ -155,15 +144,17 @@ def query_frames(
     frames: dict[str, pd.DataFrame] = {}
     skipped: dict[str, str] = {}
     if exists("raw", "order_filled"):
-        frames["fills"] = _frame(ch, FILLS_SQL, FILL_COLUMNS, {"as_of": as_of, "days": hs.gx_window_days})
+        frames["fills"] = warehouse.query_frame(
+            ch, FILLS_SQL, FILL_COLUMNS, {"as_of": as_of, "days": hs.gx_window_days}
+        )
     else:  # no table: an empty window, which the fills suite fails
         frames["fills"] = pd.DataFrame(columns=FILL_COLUMNS)
     if exists("raw", "resolutions"):
-        frames["resolutions"] = _frame(ch, RESOLUTIONS_SQL, RESOLUTION_COLUMNS)
+        frames["resolutions"] = warehouse.query_frame(ch, RESOLUTIONS_SQL, RESOLUTION_COLUMNS)
     else:
         frames["resolutions"] = pd.DataFrame(columns=RESOLUTION_COLUMNS)
     if exists("raw", "market_id_lookups"):
-        frames["lookups"] = _frame(ch, LOOKUPS_SQL, LOOKUP_COLUMNS)
+        frames["lookups"] = warehouse.query_frame(ch, LOOKUPS_SQL, LOOKUP_COLUMNS)
     else:
         skipped["lookups"] = "raw.market_id_lookups does not exist (no lookup file loaded yet)"
     marts = []
@@ -194,10 +185,10 @@ def query_frames(
     frames["marts"] = pd.DataFrame(marts).astype(
         {"rows": "Int64", "null_keys": "Int64", "duplicate_keys": "Int64", "negative_positions": "Int64"}
     )
-    return {k: _plain_frame(v) for k, v in frames.items()}, skipped
+    return {k: plain_frame(v) for k, v in frames.items()}, skipped
 
 
-def _plain_frame(df: pd.DataFrame) -> pd.DataFrame:
+def plain_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Parquet- and GX-friendly dtypes: numbers as numbers (nullable integers stay integers)."""
     df = df.copy()
     for col in df.columns:
@@ -335,7 +326,7 @@ def run_quality(
     settings: Settings, folder: Path, *, as_of: dt.datetime, run_id: str, health: HealthSettings | None = None
 ) -> dict[str, Any]:
     """Query, validate, store: returns (and writes) the summary `<folder>/gx_results.json`."""
-    hs = health or load_health_settings()
+    hs = health or settings.health
     started = time.monotonic()
     with warehouse.connect(settings) as ch:
         frames, skipped = query_frames(ch, hs, as_of)

@@ -32,11 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from health.checks import CRITICAL, required_tables, run_checks
-from health.config import HealthSettings, load_health_settings
-from health.quality import RESULTS_FILE, _frame, _plain_frame
+from health.quality import RESULTS_FILE, plain_frame
 from health.steps import FINAL_FILE
 from pipeline import history, warehouse
-from pipeline.config import PROJECT_ROOT, Settings, environ_updated
+from pipeline.config import PROJECT_ROOT, HealthSettings, Settings, environ_updated
 from pipeline.steps import FAILED, RunContext, StepResult
 
 log = logging.getLogger(__name__)
@@ -218,8 +217,10 @@ def export_report_data(
             for t in required_tables()
         }
         if "analytics.fct_wallet_category_pnl" in present:
-            top = _frame(ch, TOP_WALLETS_SQL, TOP_WALLETS_COLUMNS, {"n": hs.report_top_wallets})
-            pnl = _frame(ch, PNL_SQL, PNL_COLUMNS)
+            top = warehouse.query_frame(
+                ch, TOP_WALLETS_SQL, TOP_WALLETS_COLUMNS, {"n": hs.report_top_wallets}
+            )
+            pnl = warehouse.query_frame(ch, PNL_SQL, PNL_COLUMNS)
         else:
             top = pnl = None
     exported = {"table_counts": counts}
@@ -229,7 +230,7 @@ def export_report_data(
         if frame is None:
             path.unlink(missing_ok=True)
             continue
-        _plain_frame(frame).to_parquet(path, index=False)
+        plain_frame(frame).to_parquet(path, index=False)
         exported[name] = len(frame)
     if ctx is not None:
         _write_json(data / "steps.json", steps_from_context(ctx))
@@ -401,7 +402,8 @@ def render(settings: Settings, folder: Path, hs: HealthSettings) -> dict[str, An
 
 def step_health_report(ctx: RunContext) -> StepResult:
     """Pipeline step (last): export the report's inputs, close the warehouse, run papermill."""
-    settings, hs = ctx.settings, load_health_settings()
+    settings = ctx.settings
+    hs = settings.health
     folder = history.run_folder(settings, ctx.run_id, ctx.started_at.isoformat())
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / FINAL_FILE).exists():  # no final health step before this one: check now
@@ -427,7 +429,8 @@ def main(run_id: str) -> int:
     """`runner.py report --run-id ID`: render the run's report again from its stored inputs."""
     from pipeline.config import load_settings
 
-    settings, hs = load_settings(), load_health_settings()
+    settings = load_settings()
+    hs = settings.health
     folder = find_run_folder(settings, run_id)
     if folder is None:
         print(f"no run {run_id!r} under {settings.reports_dir}", file=sys.stderr)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from health.checks import CRITICAL, HEALTHY, run_checks
-from health.config import load_health_settings
 from pipeline import history
 from pipeline.steps import FAILED, RunContext, StepResult
 
@@ -57,7 +56,7 @@ def _details(report: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def step_preflight_health(ctx: RunContext) -> StepResult:
     """Checks before the run (the previous run's state); fails only if ClickHouse is unreachable."""
-    report = run_checks(ctx.settings, load_health_settings(), now=ctx.started_at, run=None)
+    report = run_checks(ctx.settings, ctx.settings.health, now=ctx.started_at, run=None)
     path = _record(ctx, PREFLIGHT_FILE, report)
     result = StepResult(message=_message(report), details=_details(report, path))
     clickhouse = next(c for c in report["checks"] if c["name"] == "clickhouse")
@@ -69,9 +68,11 @@ def step_preflight_health(ctx: RunContext) -> StepResult:
 
 def step_final_health(ctx: RunContext) -> StepResult:
     """Checks after the run's work, recorded as the run's `health.json`; never fails the run."""
-    report = run_checks(ctx.settings, load_health_settings(), now=ctx.started_at, run=ctx)
+    report = run_checks(ctx.settings, ctx.settings.health, now=ctx.started_at, run=ctx)
     path = _record(ctx, FINAL_FILE, report)
-    result = StepResult(message=_message(report), details=_details(report, path))
+    # the run's status reads this: a critical warehouse is never a successful night
+    details = {**_details(report, path), "health_status": report["status"]}
+    result = StepResult(message=_message(report), details=details)
     result.warnings += [
         f"health {c['name']} critical: {c['message']}" for c in report["checks"] if c["status"] == CRITICAL
     ]

@@ -1256,6 +1256,10 @@ def _write_reference_files(
     _write_if_changed(data_dir / RESOLUTION_MAP, (json.dumps(doc, indent=2) + "\n").encode())
     _write_if_changed(data_dir / MARKETS, _markets_bytes(seed))
     _write_if_changed(data_dir / CATEGORY_DEFINITIONS, _definitions_bytes())
+    # the sample world lives on the run's clock: a file without a `last_updated` header
+    # (markets.jsonl) is as fresh as the map, by its modification time
+    stamp = reference_time.timestamp()
+    os.utime(data_dir / MARKETS, (stamp, stamp))
     return doc
 
 

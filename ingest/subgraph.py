@@ -923,7 +923,7 @@ def _run(
 
 
 def step_ingest_subgraph(ctx: Any, since: dt.datetime | None = None, until: dt.datetime | None = None) -> Any:
-    """The ingest step for GOLDSKY_SOURCE=subgraph (pipeline/nightly.py dispatches here)."""
+    """The ingest step for GOLDSKY_SOURCE=subgraph (nightly/steps.py dispatches here)."""
     from pipeline.steps import StepResult
 
     report = ingest_fills(ctx.settings, since=since, until=until)

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ingest import validation
-
-EXIT_CODES = {"valid": 0, "warnings": 1, "invalid": 2}
+from pipeline.exit_codes import VALIDATION_STATUS, ExitCode
 
 
 def default_paths() -> tuple[Path, list[Path]]:
@@ -39,15 +38,17 @@ def main(paths: list[str], as_json: bool, out: TextIO | None = None) -> int:
         if not files:
             message = f"no reference files in {data_dir}"
             print(
-                json.dumps({"status": "invalid", "exit_code": 2, "error": message, "files": []})
+                json.dumps(
+                    {"status": "invalid", "exit_code": int(ExitCode.FAILED), "error": message, "files": []}
+                )
                 if as_json
                 else f"error: {message}",
                 file=out,
             )
-            return 2
+            return ExitCode.FAILED
     reports = [validation.validate_file(f) for f in files]
-    code = max(EXIT_CODES[r.status] for r in reports)
-    status = next(s for s, c in EXIT_CODES.items() if c == code)
+    code = max(VALIDATION_STATUS[r.status] for r in reports)
+    status = next(s for s, c in VALIDATION_STATUS.items() if c == code)
     if as_json:
         print(
             json.dumps(

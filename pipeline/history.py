@@ -18,6 +18,8 @@ from clickhouse_connect.driver.client import Client
 
 from pipeline import warehouse
 from pipeline.config import Settings
+from pipeline.redact import redact_obj
+from pipeline.runlock import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,22 @@ def run_folder(settings: Settings, run_id: str, started_at_iso: str) -> Path:
     return settings.reports_dir / started_at_iso[:10] / run_id
 
 
+RUNNING = "running"
+
+
+def summary_path(settings: Settings, run_id: str, started_at_iso: str) -> Path:
+    return run_folder(settings, run_id, started_at_iso) / "summary.json"
+
+
 def summary_exists(settings: Settings, run_id: str, started_at_iso: str) -> bool:
-    return (run_folder(settings, run_id, started_at_iso) / "summary.json").exists()
+    return summary_path(settings, run_id, started_at_iso).exists()
+
+
+def read_summary(settings: Settings, run_id: str, started_at_iso: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(summary_path(settings, run_id, started_at_iso).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def summary_files(settings: Settings) -> list[Path]:
@@ -73,33 +89,53 @@ def summary_files(settings: Settings) -> list[Path]:
     return sorted(settings.reports_dir.glob("*/*/summary.json"), key=lambda p: p.parent.name)
 
 
-def recent_runs(settings: Settings, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest `limit` run summaries, newest first."""
+def _as_seen_now(run: dict[str, Any]) -> dict[str, Any]:
+    """A `running` record whose process is gone is shown as interrupted (the next run
+    records it so for good)."""
+    if run.get("status") == RUNNING and not process_alive(run.get("pid")):
+        return {**run, "status": "interrupted", "error": run.get("error") or "its process is gone"}
+    return run
+
+
+def recent_runs(settings: Settings, limit: int = 20, finished_only: bool = False) -> list[dict[str, Any]]:
+    """The newest `limit` run summaries, newest first (a run in progress included, unless
+    `finished_only`)."""
     runs = []
     for path in reversed(summary_files(settings)):
         try:
-            runs.append(json.loads(path.read_text()))
+            run = _as_seen_now(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError):
-            continue  # a run still writing its file, or a damaged one: not a run to report
+            continue  # a damaged file: not a run to report
+        if finished_only and run.get("status") == RUNNING:
+            continue
+        runs.append(run)
         if len(runs) >= limit:
             break
     return runs
 
 
 def last_run(settings: Settings) -> dict[str, Any] | None:
-    runs = recent_runs(settings, limit=1)
+    """The newest finished run (a run in progress is not the last run)."""
+    runs = recent_runs(settings, limit=1, finished_only=True)
     return runs[0] if runs else None
+
+
+def write_summary(settings: Settings, run: dict[str, Any]) -> Path:
+    """Write `summary.json` atomically (readers never see half a file), secrets masked."""
+    folder = run_folder(settings, run["run_id"], run["started_at"])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "summary.json"
+    partial = path.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(redact_obj(run), indent=2, default=str))
+    partial.replace(path)
+    return path
 
 
 def record_run(settings: Settings, run: dict[str, Any]) -> Path:
     """Write the run's summary file, then its rows in `ops` (best effort: the file is the
     record of last resort when the warehouse is what failed)."""
-    folder = run_folder(settings, run["run_id"], run["started_at"])
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "summary.json"
-    partial = path.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(run, indent=2, default=str))
-    partial.replace(path)  # readers never see half a summary
+    run = redact_obj(run)
+    path = write_summary(settings, run)
     try:
         with warehouse.connect(settings) as ch:
             ensure_tables(ch)

@@ -52,6 +52,21 @@ SECRET_PARAMETERS = frozenset(
 # Shorter values are not treated as secrets: replacing "ab" everywhere would garble text.
 MIN_SECRET_LENGTH = 4
 
+# Secrets the process learned from its settings (which may come from an env file or a
+# mapping rather than the environment): masked wherever text leaves the process.
+_registered: set[str] = set()
+
+
+def register(values: Iterable[str | None]) -> None:
+    """Remember credential values to mask from now on (pipeline.config does it for every
+    settings object it loads)."""
+    _registered.update(v for v in values if v and len(v) >= MIN_SECRET_LENGTH)
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The credentials a URL carries: its password and credential query parameters."""
+    return _url_secrets(url) if url else []
+
 
 def _url_secrets(url: str) -> list[str]:
     try:
@@ -70,7 +85,7 @@ def secret_values(env: Mapping[str, str] | None = None, extra: Iterable[str] = (
     values = [env.get(name, "") for name in SECRET_VARIABLES]
     for name in URL_VARIABLES:
         values += _url_secrets(env.get(name, ""))
-    values += list(extra)
+    values += list(extra) + list(_registered)
     unique = {v for v in values if v and len(v) >= MIN_SECRET_LENGTH}
     return sorted(unique, key=len, reverse=True)
 

@@ -60,7 +60,9 @@ def _read(fh) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def run_lock(settings: Settings, run_id: str, started_at: str) -> Iterator[LockGrant]:
+def run_lock(
+    settings: Settings, run_id: str, started_at: str, trigger: str = "manual"
+) -> Iterator[LockGrant]:
     path = lock_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held across the yield below
@@ -76,7 +78,9 @@ def run_lock(settings: Settings, run_id: str, started_at: str) -> Iterator[LockG
         previous = _read(fh)
         fh.seek(0)
         fh.truncate()
-        fh.write(json.dumps({"run_id": run_id, "pid": os.getpid(), "started_at": started_at}))
+        fh.write(
+            json.dumps({"run_id": run_id, "pid": os.getpid(), "started_at": started_at, "trigger": trigger})
+        )
         fh.flush()
         try:
             yield LockGrant(path, previous)

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
 from pipeline import history
-from pipeline.config import ConfigError, Settings
+from pipeline.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +43,12 @@ class ScheduleConfig:
         return CronTrigger(hour=self.hour, minute=self.minute, timezone=self.zone)
 
 
-def schedule_config(env: dict[str, str] | None = None) -> ScheduleConfig:
-    env = dict(os.environ) if env is None else env
-    try:
-        hour, minute = (int(x) for x in env.get("SCHEDULE_AT", "03:00").split(":"))
-        config = ScheduleConfig(
-            timezone=env.get("SCHEDULE_TZ", "America/New_York"),
-            hour=hour,
-            minute=minute,
-            catchup_hours=float(env.get("SCHEDULE_CATCHUP_HOURS", "26")),
-        )
-        config.zone  # noqa: B018 - an unknown zone fails here, at start
-        config.trigger()
-    except Exception as exc:
-        raise ConfigError(
-            f"bad schedule setting (SCHEDULE_AT=HH:MM, SCHEDULE_TZ=IANA zone, "
-            f"SCHEDULE_CATCHUP_HOURS=hours): {exc}"
-        ) from None
-    return config
+def schedule_config(env: Mapping[str, str] | None = None) -> ScheduleConfig:
+    """The schedule from the settings (SCHEDULE_AT, SCHEDULE_TZ, SCHEDULE_CATCHUP_HOURS)."""
+    chosen = load_settings(env).schedule
+    return ScheduleConfig(
+        timezone=chosen.tz, hour=chosen.hour, minute=chosen.minute, catchup_hours=chosen.catchup_hours
+    )
 
 
 def next_fire_times(config: ScheduleConfig, after: dt.datetime, n: int) -> list[dt.datetime]:

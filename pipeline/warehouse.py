@@ -10,18 +10,22 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-from collections.abc import Iterator
+import os
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from pipeline import names
 from pipeline.config import Settings
 
 log = logging.getLogger(__name__)
 
-DATABASES = ("raw", "analytics", "ops")
+DATABASES = names.DATABASES
 
 # What chDB says when another process holds the data directory's lock.
 _LOCK_MARKERS = ("Cannot lock file", "Another server instance in same directory")
@@ -121,3 +125,94 @@ def table_exists(client: Client, database: str, table: str) -> bool:
 
 def count_rows(client: Client, table: str, final: bool = False) -> int:
     return int(client.command(f"SELECT count() FROM {table}{' FINAL' if final else ''}"))
+
+
+def query_frame(client: Client, sql: str, columns: list[str], parameters: dict[str, Any] | None = None):
+    """A query's rows as a pandas frame that keeps its columns even when no row comes back
+    (the embedded engine reports no column names for an empty result)."""
+    import pandas as pd
+
+    result = client.query(sql, parameters=parameters or {})
+    found = list(result.column_names) or columns
+    if found != columns:
+        raise RuntimeError(f"query returned columns {found}, expected {columns}")
+    return pd.DataFrame(list(result.result_rows), columns=columns)
+
+
+def has_rows(client: Client, relation: str) -> bool:
+    """Whether a table or view has at least one row (a view stops computing at the first)."""
+    return bool(client.query(f"SELECT 1 FROM {relation} LIMIT 1").result_rows)
+
+
+def table_rows(client: Client, database: str, tables: Iterable[str]) -> dict[str, int | None]:
+    """Row counts of existing `tables` from the engine's own bookkeeping (no scan); None for a
+    view, whose rows only a query over it could count."""
+    rows = client.query(
+        "SELECT name, total_rows FROM system.tables WHERE database = {db:String} AND name IN {names:Array(String)}",
+        parameters={"db": database, "names": list(tables)},
+    ).result_rows
+    return {name: (int(total) if total is not None else None) for name, total in rows}
+
+
+def _holder(path: Path) -> str:
+    """Who holds the engine's lock on `<path>/status`, from /proc/locks (Linux; best effort)."""
+    try:
+        status = (path / "status").stat()
+        wanted = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 5 and fields[5] == wanted:
+                pid = fields[4]
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                return f"pid {pid} ({cmd.strip()[:120]})"
+    except (OSError, ValueError):
+        pass
+    return "another process"
+
+
+@contextlib.contextmanager
+def hold(settings: Settings, wait_s: float, poll_s: float = 0.5) -> Iterator[Client | None]:
+    """Keep the embedded engine open in this process for the block (a whole run), so that no
+    other process can open it, and with it make a step fail, until the block ends.
+
+    Another process holding it (a `runner.py sql`, the API answering a request) is waited
+    for, up to `wait_s` seconds, with a log line every 10 s naming the holder; after that
+    WarehouseBusy (exit 3). A server (CLICKHOUSE_URL) has no such lock: nothing is held.
+    """
+    if not settings.embedded:
+        yield None
+        return
+    started = time.monotonic()
+    logged = 0.0
+    while True:
+        try:
+            client = open_client(settings)
+            break
+        except WarehouseBusy:
+            waited = time.monotonic() - started
+            if waited >= wait_s:
+                raise WarehouseBusy(
+                    f"busy: the embedded ClickHouse at {settings.clickhouse_path} is still held by "
+                    f"{_holder(settings.clickhouse_path)} after waiting {wait_s:g} s (CLICKHOUSE_WAIT_S)"
+                ) from None
+            if waited - logged >= 10 or logged == 0:
+                logged = waited or 0.001
+                log.warning(
+                    "waiting for the embedded engine",
+                    extra={
+                        "ctx": {
+                            "holder": _holder(settings.clickhouse_path),
+                            "waited_s": round(waited, 1),
+                            "wait_s": wait_s,
+                        }
+                    },
+                )
+            time.sleep(poll_s)
+    if time.monotonic() - started > poll_s:
+        log.info(
+            "embedded engine acquired", extra={"ctx": {"waited_s": round(time.monotonic() - started, 1)}}
+        )
+    try:
+        yield client
+    finally:
+        client.close()

@@ -4,7 +4,6 @@ health, bounds, errors and the bearer token."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -15,11 +14,10 @@ import pytest
 
 from api.app import RequestTimeout
 from api.health import compute_health
-from api.settings import ApiSettings
-from pipeline.config import PROJECT_ROOT
-from tests.api_helpers import running_api
-from tests.conftest import make_settings
-from tests.watchlist_world import EXPECTED, WALLETS, market_id
+from pipeline.config import PROJECT_ROOT, ApiSettings
+from tests.support.api_helpers import running_api
+from tests.support.settings import make_settings
+from tests.support.watchlist_world import EXPECTED, WALLETS, market_id
 
 TOKEN = "t0ken-for-tests"
 
@@ -168,7 +166,7 @@ HOLDER = textwrap.dedent("""
 
 
 def test_busy_embedded_engine_is_503_with_retry_after(tmp_path, watchlist_world):
-    settings = dataclasses.replace(make_settings(tmp_path), postgres_url=watchlist_world.pg_url)
+    settings = make_settings(tmp_path).replace(postgres_url=watchlist_world.pg_url)
     settings.clickhouse_path.mkdir(parents=True)
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(settings.clickhouse_path)],
@@ -192,9 +190,7 @@ def test_busy_embedded_engine_is_503_with_retry_after(tmp_path, watchlist_world)
 
 
 def test_postgres_down_is_503_not_a_crash(tmp_path, watchlist_world):
-    settings = dataclasses.replace(
-        watchlist_world.settings, postgres_url="postgresql://postgres@127.0.0.1:1/x"
-    )
+    settings = watchlist_world.settings.replace(postgres_url="postgresql://postgres@127.0.0.1:1/x")
     with running_api(settings, ApiSettings(pg_pool_timeout_s=0.5)) as base:
         response = httpx.get(f"{base}/api/strategies", timeout=15)
         assert response.status_code == 503 and "app database is unavailable" in response.json()["detail"]

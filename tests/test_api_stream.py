@@ -10,9 +10,9 @@ import httpx
 import psycopg
 import pytest
 
-from api.settings import ApiSettings
-from tests.api_helpers import iter_sse, next_event, running_api
-from tests.watchlist_world import EXPECTED, context, market_id
+from pipeline.config import ApiSettings
+from tests.support.api_helpers import iter_sse, next_event, running_api
+from tests.support.watchlist_world import EXPECTED, context, market_id
 from watchlist.publish import publish
 
 

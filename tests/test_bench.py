@@ -21,7 +21,7 @@ from bench.run import BUILD_FULL
 from pipeline import warehouse
 from pipeline.dbt_chdb import run_dbt
 from pipeline.steps import StepResult
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 ROWS = 20_000
 UNIT = 10**6
@@ -140,7 +140,8 @@ def _build_models(ctx) -> StepResult:
 def test_yardstick_equals_the_marts(tmp_path):
     """The nightly job on a small generated set, then the yardstick on the same warehouse:
     every row of both marts equal, every documented column."""
-    from pipeline.nightly import run_nightly, steps
+    from nightly.run import run_nightly
+    from nightly.steps import steps
 
     data = tmp_path / "gen"
     generate.generate(data, 4_000, delta_day=False)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from pipeline.config import PROJECT_ROOT, ConfigError, load_settings
+from pipeline.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    configuration_markdown,
+    load_env_file,
+    load_settings,
+    variables,
+)
 
 
 def test_defaults_are_embedded_sample_and_project_folders():
@@ -35,11 +44,82 @@ def test_environment_overrides(tmp_path):
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"GOLDSKY_SOURCE": "ftp"}, "GOLDSKY_SOURCE='ftp' is not one of"),
-        ({"SAMPLE_DAYS": "ten"}, "must be integers"),
-        ({"SAMPLE_DAYS": "0"}, "SAMPLE_DAYS must be at least 1"),
+        (
+            {"GOLDSKY_SOURCE": "ftp"},
+            "GOLDSKY_SOURCE='ftp': Input should be 'sample', 'dataset' or 'subgraph'",
+        ),
+        ({"SAMPLE_DAYS": "ten"}, "SAMPLE_DAYS='ten': Input should be a valid integer"),
+        ({"SAMPLE_DAYS": "0"}, "SAMPLE_DAYS='0': Input should be greater than or equal to 1"),
+        (
+            {"LOG_LEVEL": "verbose"},
+            "LOG_LEVEL='VERBOSE': Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'",
+        ),
+        ({"LOG_FORMAT": "yaml"}, "LOG_FORMAT='yaml': Input should be 'auto', 'json' or 'text'"),
+        (
+            {"GOLDSKY_PAGE_SIZE": "5000"},
+            "GOLDSKY_PAGE_SIZE='5000': Input should be less than or equal to 1000",
+        ),
+        ({"API_RETRY_AFTER_S": "soon"}, "API_RETRY_AFTER_S='soon': Input should be a valid integer"),
+        ({"HEALTH_TRADES_WARN_HOURS": "50"}, "HEALTH_TRADES_WARN_HOURS (50.0) must not exceed"),
+        ({"SCHEDULE_AT": "3am"}, "SCHEDULE_AT='3am': '3am' is not a time of day as HH:MM"),
+        ({"CLICKHOUSE_WAIT_S": "-1"}, "CLICKHOUSE_WAIT_S='-1': Input should be greater than or equal to 0"),
     ],
 )
-def test_bad_values_are_configuration_errors(env, message):
-    with pytest.raises(ConfigError, match=message):
+def test_bad_values_are_configuration_errors_naming_the_variable(env, message):
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
         load_settings(env)
+
+
+def test_every_group_reads_its_variables():
+    s = load_settings(
+        {
+            "API_TOKEN": "t0ken",
+            "MIN_RESOLVED_CONDITIONS": "7",
+            "WATCHLIST_TOP_WALLETS": "3",
+            "SCHEDULE_TZ": "Europe/Paris",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert (s.api.token, s.health.min_resolved_conditions, s.watchlist.top_wallets) == ("t0ken", 7, 3)
+    assert (s.schedule.tz, s.schedule.hour, s.log_level) == ("Europe/Paris", 3, "DEBUG")
+    assert "t0ken" not in repr(s)
+
+
+def test_an_empty_value_means_the_default():
+    assert load_settings({"SAMPLE_DAYS": "", "LOG_LEVEL": " "}).sample_days == 30
+
+
+def test_the_env_file_completes_the_environment_without_overriding_it(tmp_path, monkeypatch):
+    env_file = tmp_path / "cascadian.env"
+    env_file.write_text("SAMPLE_DAYS=12\nSAMPLE_SEED=5\n# a comment\nexport LOG_LEVEL=debug\n")
+    monkeypatch.setenv("CASCADIAN_ENV_FILE", str(env_file))
+    monkeypatch.setenv("SAMPLE_SEED", "9")
+    for name in ("SAMPLE_DAYS", "LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    assert load_env_file() == env_file
+    s = load_settings()
+    assert (s.sample_days, s.sample_seed, s.log_level) == (12, 9, "DEBUG")
+
+
+def test_a_named_env_file_that_is_missing_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CASCADIAN_ENV_FILE", str(tmp_path / "nope.env"))
+    with pytest.raises(ConfigError, match=r"CASCADIAN_ENV_FILE=.*does not exist"):
+        load_env_file()
+
+
+def test_every_variable_is_documented_once():
+    rows = variables()
+    names = [r["variable"] for r in rows]
+    assert len(names) == len(set(names))
+    assert all(r["meaning"] for r in rows), [r["variable"] for r in rows if not r["meaning"]]
+    assert {
+        "CASCADIAN_HOME",
+        "API_TOKEN",
+        "MIN_RESOLVED_CONDITIONS",
+        "DEFAULT_CONDITION_IDS",
+        "SCHEDULE_AT",
+    } <= set(names)
+    documented = (PROJECT_ROOT / "docs" / "configuration.md").read_text()
+    assert documented == configuration_markdown(), (
+        "docs/configuration.md is stale: run `runner.py config --markdown > docs/configuration.md`"
+    )

@@ -11,8 +11,8 @@ import pytest
 from ingest import goldsky_files
 from ingest.tables import ensure_tables
 from pipeline import warehouse
-from tests.conftest import make_settings
-from tests.factories import fill, token, wallet, write_jsonl
+from tests.support.factories import fill, token, wallet, write_jsonl
+from tests.support.settings import make_settings
 
 T0 = 1764300000  # 2025-11-28 03:20:00 UTC
 

@@ -9,12 +9,12 @@ import pytest
 
 from ingest import reference_files, refresh
 from ingest.subgraph import MalformedPage
+from nightly.steps import steps
 from pipeline import warehouse
-from pipeline.nightly import steps
 from pipeline.steps import SKIPPED, SUCCESS, RunContext, Step, run_step
-from tests.conftest import make_settings
-from tests.factories import write_jsonl
-from tests.goldsky_fake import FakeGoldsky, conditions, market_datas
+from tests.support.factories import write_jsonl
+from tests.support.goldsky_fake import FakeGoldsky, conditions, market_datas
+from tests.support.settings import make_settings
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=UTC)

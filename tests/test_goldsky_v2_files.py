@@ -9,8 +9,8 @@ import pytest
 from ingest import goldsky_files
 from ingest.tables import ensure_tables
 from pipeline import warehouse
-from tests.conftest import make_settings
-from tests.factories import fill, token, wallet, write_jsonl
+from tests.support.factories import fill, token, wallet, write_jsonl
+from tests.support.settings import make_settings
 
 T0 = 1777400000  # 2026-04-28 18:13 UTC, after the v2 migration
 V2_EXCHANGE = "0xe111180000d2663c0091e4f400237545b87b996b"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -19,13 +18,12 @@ import pytest
 
 from health import checks
 from health.checks import CRITICAL, HEALTHY, WARNING, run_checks
-from health.config import HealthSettings, load_health_settings
 from pipeline import warehouse
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, HealthSettings, load_settings
 from pipeline.steps import RunContext, StepResult
-from tests.conftest import SAMPLE_NOW, make_settings
-from tests.factories import condition, resolution
-from tests.goldsky_fake import FakeGoldsky
+from tests.support.factories import condition, resolution
+from tests.support.goldsky_fake import FakeGoldsky
+from tests.support.settings import SAMPLE_NOW, make_settings
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -82,9 +80,13 @@ def free_port() -> int:
 # --- configuration --------------------------------------------------------------------------
 
 
+def health_settings(env: dict[str, str]) -> HealthSettings:
+    return load_settings(env).health
+
+
 def test_every_threshold_comes_from_the_environment_with_defaults():
-    assert load_health_settings({}) == HealthSettings()
-    hs = load_health_settings(
+    assert load_settings({}).health == HealthSettings()
+    hs = health_settings(
         {
             "MIN_RESOLVED_CONDITIONS": "10",
             "API_BASE_URL": "http://x:1/",
@@ -109,9 +111,9 @@ def test_every_threshold_comes_from_the_environment_with_defaults():
         3,
     )
     with pytest.raises(ConfigError, match="HEALTH_TRADES_WARN_HOURS"):
-        load_health_settings({"HEALTH_TRADES_WARN_HOURS": "50"})
+        health_settings({"HEALTH_TRADES_WARN_HOURS": "50"})
     with pytest.raises(ConfigError, match="API_SLOW_MS"):
-        load_health_settings({"API_SLOW_MS": "fast"})
+        health_settings({"API_SLOW_MS": "fast"})
 
 
 # --- 1. Goldsky -----------------------------------------------------------------------------
@@ -245,7 +247,7 @@ def test_unreachable_clickhouse_server_is_critical(tmp_path):
 def test_a_held_engine_reads_busy_and_the_other_checks_still_run(held_directory):
     held = held_directory
     write_map(held.data_dir, resolved=5)
-    hs = dataclasses.replace(FAST, min_resolved_conditions=3)
+    hs = FAST.replace(min_resolved_conditions=3)
     report = run_checks(held, hs, now=NOW)
     by = {c["name"]: c for c in report["checks"]}
     for name in ("clickhouse", "tables", "trade_freshness"):
@@ -326,7 +328,7 @@ def test_reference_file_missing_is_critical_and_taxonomy_is_listed_not_graded(tm
 
 def test_resolution_integrity_statuses(tmp_path):
     settings = make_settings(tmp_path)
-    hs = dataclasses.replace(FAST, min_resolved_conditions=10)
+    hs = FAST.replace(min_resolved_conditions=10)
     assert one(settings, "resolution_integrity", hs)["status"] == CRITICAL  # no file
     write_map(settings.data_dir, resolved=12)
     ok = one(settings, "resolution_integrity", hs)
@@ -358,7 +360,7 @@ def test_resolution_integrity_counts_only_consistent_entries(tmp_path):
         }
     )
     path.write_text(json.dumps(doc))
-    check = one(settings, "resolution_integrity", dataclasses.replace(FAST, min_resolved_conditions=5))
+    check = one(settings, "resolution_integrity", FAST.replace(min_resolved_conditions=5))
     assert check["status"] == CRITICAL and check["details"]["resolved"] == 4
 
 
@@ -425,7 +427,7 @@ def test_api_not_configured_is_a_warning(tmp_path):
 )
 def test_api_routes(tmp_path, health_route, status, words):
     with FakeApi({"/api/health": health_route, "/api/strategies": (200, 0.0)}) as api:
-        hs = dataclasses.replace(FAST, api_base_url=api.url, api_slow_ms=200, api_timeout_s=1.0)
+        hs = FAST.replace(api_base_url=api.url, api_slow_ms=200, api_timeout_s=1.0)
         started = time.monotonic()
         check = one(make_settings(tmp_path), "api", hs)
         assert time.monotonic() - started < 2.5  # the routes are probed concurrently, each bounded
@@ -550,7 +552,7 @@ def test_a_hanging_check_is_cut_off_at_its_budget(tmp_path, monkeypatch):
 
     monkeypatch.setattr(checks, "CHECKS", [("api", "API routes", hang), *checks.CHECKS[:1]])
     started = time.monotonic()
-    report = run_checks(make_settings(tmp_path), dataclasses.replace(FAST, check_timeout_s=0.5), now=NOW)
+    report = run_checks(make_settings(tmp_path), FAST.replace(check_timeout_s=0.5), now=NOW)
     assert time.monotonic() - started < 2
     hung, goldsky = report["checks"]
     assert (hung["status"], hung["details"]) == (CRITICAL, {"timed_out": True})
@@ -572,8 +574,8 @@ def test_every_remote_part_hanging_stays_within_the_budget(tmp_path):
             GOLDSKY_SUBGRAPH_URL=f"http://{url}/gn",
             POSTGRES_URL=f"postgresql://postgres@{url}/test",
         )
-        hs = dataclasses.replace(
-            FAST, check_timeout_s=1.5, api_base_url=f"http://{url}", api_timeout_s=30, postgres_timeout_s=30
+        hs = FAST.replace(
+            check_timeout_s=1.5, api_base_url=f"http://{url}", api_timeout_s=30, postgres_timeout_s=30
         )
         started = time.monotonic()
         report = run_checks(settings, hs, now=NOW)

@@ -7,7 +7,6 @@ import json
 import re
 
 from health import quality
-from health.config import HealthSettings
 from health.quality import (
     GX_SOURCE_DIR,
     MART_KEYS,
@@ -18,10 +17,11 @@ from health.quality import (
 )
 from ingest.tables import ensure_tables
 from pipeline import history, warehouse
-from pipeline.nightly import MARTS
+from pipeline.config import HealthSettings
+from pipeline.names import MARTS
 from pipeline.steps import RunContext, new_run_id
-from tests.conftest import SAMPLE_NOW, make_settings
-from tests.factories import condition
+from tests.support.factories import condition
+from tests.support.settings import SAMPLE_NOW, make_settings
 
 UTC = dt.UTC
 

@@ -12,11 +12,11 @@ import shutil
 import pytest
 
 from ingest import sample_data
+from nightly.run import run_nightly
 from pipeline import warehouse
 from pipeline.dbt_chdb import run_dbt
-from pipeline.nightly import run_nightly
-from tests import pnl_reference
-from tests.conftest import make_settings
+from tests.support import pnl_reference
+from tests.support.settings import make_settings
 
 ANCHOR = dt.date(2026, 11, 20)
 

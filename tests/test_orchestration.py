@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import runner
+from nightly.run import run_nightly
 from pipeline import history, schedule, warehouse
-from pipeline.config import PROJECT_ROOT
+from pipeline.config import PROJECT_ROOT, ConfigError
 from pipeline.redact import redact
-from pipeline.nightly import run_nightly
 from pipeline.runlock import RunLockHeld, run_lock
 from pipeline.steps import SkipStep, Step, StepResult
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 NY = ZoneInfo("America/New_York")
 UTC = dt.UTC
@@ -142,7 +142,9 @@ def test_next_fire_times_and_cron_output(capsys):
 
 
 def test_bad_schedule_setting_is_a_configuration_error():
-    with pytest.raises(Exception, match="bad schedule setting"):
+    with pytest.raises(
+        ConfigError, match="SCHEDULE_TZ='Mars/Olympus': 'Mars/Olympus' is not an IANA time zone"
+    ):
         schedule.schedule_config({"SCHEDULE_TZ": "Mars/Olympus"})
 
 

@@ -15,11 +15,12 @@ import pytest
 
 from ingest import reference_files as rf
 from ingest.tables import REFERENCE_LOADS, ensure_tables
+from nightly.steps import step_load_reference
 from pipeline import warehouse
-from pipeline.nightly import OPTIONAL_REFERENCE_FILES, REFERENCE_FILES, step_load_reference
+from pipeline.names import OPTIONAL_REFERENCE_FILES, REFERENCE_FILES
 from pipeline.steps import RunContext
-from tests.conftest import make_settings
-from tests.factories import condition
+from tests.support.factories import condition
+from tests.support.settings import make_settings
 from tests.test_reference_validation import (
     GOOD,
     as_json,
@@ -344,14 +345,15 @@ def test_step_reports_a_rejected_optional_file_as_a_warning(step_settings):
     assert "lookup-uniform" in result.warnings[0] and "previous contents kept" in result.warnings[0]
 
 
-def test_step_fails_on_a_rejected_required_file_and_carries_warnings(step_settings):
+def test_a_rejected_required_file_makes_the_step_partial_and_keeps_its_last_good_version(step_settings):
     doc = good_map()
     doc["resolved_conditions"] = 6
     write(step_settings.data_dir, rf.RESOLUTION_MAP, as_json(doc))
     write(step_settings.data_dir, rf.MARKETS, GOOD[rf.MARKETS]().replace(b"\n", b"\n\n", 1))
     result = run_step(step_settings)
-    assert result.status == "failed"
+    assert result.status == "partial"  # the build still runs, on the last good markets.jsonl
     assert "markets.jsonl: line 2: [blank-line]" in result.error
+    assert any("markets.jsonl" in w and "last good version stays in use" in w for w in result.warnings)
     assert any("[header-count]" in w for w in result.warnings)
     assert result.details[rf.RESOLUTION_MAP] == {
         "entries": 6,

@@ -25,8 +25,8 @@ from ingest import sample_data, validate_cli
 from ingest import validation as v
 from ingest.tables import ensure_tables
 from pipeline import warehouse
-from tests.conftest import make_settings
-from tests.factories import CATEGORIES, condition, market
+from tests.support.factories import CATEGORIES, condition, market
+from tests.support.settings import make_settings
 
 FETCHED = "2025-10-26T21:00:00.000Z"
 

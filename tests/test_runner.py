@@ -8,10 +8,10 @@ import json
 import re
 
 import runner
-from pipeline.nightly import run_nightly
+from nightly.run import run_nightly
 from pipeline.sql_cli import run_query
-from tests.conftest import SAMPLE_NOW, make_settings
-from tests.factories import fill, market, resolution, token, wallet, write_jsonl, write_reference
+from tests.support.factories import fill, market, resolution, token, wallet, write_jsonl, write_reference
+from tests.support.settings import SAMPLE_NOW, make_settings
 
 
 def _env(monkeypatch, settings, **extra):
@@ -69,20 +69,26 @@ def test_a_failing_step_makes_the_run_exit_non_zero(tmp_path, monkeypatch, capsy
     _env(monkeypatch, settings)
     code = runner.main(["run"])
     out = capsys.readouterr().out
-    assert code == 1, out  # partial: ingest failed, the other steps still ran
-    assert re.search(r"ingest_fills +failed", out) and re.search(r"dbt_build +success", out)
+    assert code == 1, out  # partial: one file rejected, the other loaded and the build ran
+    assert re.search(r"ingest_fills +partial", out) and re.search(r"dbt_build +success", out)
     summary = json.loads(next(settings.reports_dir.rglob("summary.json")).read_text())
     assert summary["status"] == "partial"
     ingest = next(s for s in summary["steps"] if s["name"] == "ingest_fills")
     assert "bad.jsonl: rejected" in ingest["error"]
 
 
-def test_missing_input_skips_the_step_with_a_reason(tmp_path):
+def test_a_night_with_no_input_is_not_a_success(tmp_path, monkeypatch, capsys):
+    """DATA_DIR empty and no dataset files: nothing is loaded or built; the run used to end
+    `success` with exit 0 (issue 15). It fails, with the reason on each skipped step."""
     settings = make_settings(tmp_path, GOLDSKY_SOURCE="dataset")
     status, run = run_nightly(settings, now=SAMPLE_NOW)
     steps = {s["name"]: s for s in run["steps"]}
-    assert steps["ingest_fills"]["status"] == "skipped"
+    assert steps["ingest_fills"]["status"] == "skipped" and steps["ingest_fills"]["missing_input"]
     assert "no dataset files under" in steps["ingest_fills"]["message"]
+    assert steps["load_reference"]["status"] == "skipped" and steps["load_reference"]["missing_input"]
     assert steps["dbt_build"]["status"] == "skipped"
-    assert "needs load_reference" in steps["dbt_build"]["message"]
-    assert status == "success"
+    assert steps["dbt_build"]["message"].startswith("nothing to work on: ingest_fills, which was skipped")
+    assert status == "failed"
+    _env(monkeypatch, settings)
+    assert runner.main(["run"]) == 2
+    assert re.search(r"run \S+: failed", capsys.readouterr().out)

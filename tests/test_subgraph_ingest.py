@@ -1,4 +1,4 @@
-"""Live Goldsky ingest against a real HTTP server on 127.0.0.1 (tests/goldsky_fake.py).
+"""Live Goldsky ingest against a real HTTP server on 127.0.0.1 (tests/support/goldsky_fake.py).
 
 The promise under test: whatever the server does (crowded seconds at page boundaries, rate
 limits, 5xx, stalls, dropped connections, garbage, duplicates) and however the process
@@ -22,8 +22,8 @@ from ingest import subgraph
 from ingest.subgraph import Cursor, GoldskyError, MalformedPage, TokenBucket
 from pipeline import warehouse
 from pipeline.config import PROJECT_ROOT, ConfigError, load_settings
-from tests.conftest import make_settings
-from tests.goldsky_fake import TRANSIENT_FAULTS, FakeGoldsky, Fault, make_event, make_events
+from tests.support.goldsky_fake import TRANSIENT_FAULTS, FakeGoldsky, Fault, make_event, make_events
+from tests.support.settings import make_settings
 
 UTC = dt.UTC
 START = 1704067200  # 2024-01-01
@@ -396,8 +396,8 @@ def test_subgraph_settings():
         2024, 3, 1, 12, tzinfo=UTC
     )
     for env, message in [
-        ({"GOLDSKY_PAGE_SIZE": "5000"}, "at most 1000"),
-        ({"GOLDSKY_RATE_LIMIT": "fast"}, "not a number"),
+        ({"GOLDSKY_PAGE_SIZE": "5000"}, "less than or equal to 1000"),
+        ({"GOLDSKY_RATE_LIMIT": "fast"}, "GOLDSKY_RATE_LIMIT='fast': Input should be a valid number"),
         ({"GOLDSKY_START": "yesterday"}, "not an ISO date"),
     ]:
         with pytest.raises(ConfigError, match=message):
@@ -406,7 +406,7 @@ def test_subgraph_settings():
 
 def test_runner_ingest_takes_since_and_until_and_the_step_dispatches(tmp_path):
     import runner
-    from pipeline.nightly import step_ingest_fills
+    from nightly.steps import step_ingest_fills
     from pipeline.steps import RunContext
 
     args = runner.build_parser().parse_args(

@@ -6,7 +6,7 @@ import pytest
 
 import runner
 from pipeline import warehouse
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 def test_embedded_connect_creates_the_three_databases(tmp_path):

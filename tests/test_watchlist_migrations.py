@@ -11,7 +11,7 @@ import pytest
 
 import runner
 from pipeline.dbt_chdb import run_dbt
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 from watchlist.app_models import app_dbt_environment, build_app_models
 from watchlist.migrations import MIGRATIONS_DIR, MigrationError, apply_migrations, discover, migrate
 

@@ -11,11 +11,11 @@ import psycopg
 import pytest
 
 from pipeline import warehouse
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, WatchlistSettings, load_settings
 from pipeline.steps import FAILED, SKIPPED, SUCCESS, Step, run_step
-from tests.conftest import make_settings
-from tests.factories import condition
-from tests.watchlist_world import (
+from tests.support.factories import condition
+from tests.support.settings import make_settings
+from tests.support.watchlist_world import (
     CANONICAL,
     CATEGORY,
     EXPECTED,
@@ -24,7 +24,6 @@ from tests.watchlist_world import (
     insert_strategies,
     market_id,
 )
-from watchlist.config import WatchlistConfig
 from watchlist.migrations import migrate
 from watchlist.publish import publish, step_watchlist_publish
 
@@ -104,7 +103,7 @@ def test_publish_builds_the_app_models(watchlist_world):
 
 
 def _fresh(tmp_path, url, **env):
-    settings = dataclasses.replace(make_settings(tmp_path, GOLDSKY_SOURCE="dataset", **env), postgres_url=url)
+    settings = make_settings(tmp_path, GOLDSKY_SOURCE="dataset", **env).replace(postgres_url=url)
     migrate(url)
     insert_strategies(url)
     return settings
@@ -119,7 +118,7 @@ def test_missing_marts_fall_back_to_the_configured_defaults(tmp_path, empty_pg_u
             "(%s, '500011', 'Q11?', 'Crypto / DeFi', false)",
             (condition(10), condition(11)),
         )
-    cfg = WatchlistConfig.from_env({"DEFAULT_CONDITION_IDS": condition(10), "DEFAULT_MARKET_ID": "500011"})
+    cfg = watchlist_settings({"DEFAULT_CONDITION_IDS": condition(10), "DEFAULT_MARKET_ID": "500011"})
     result = publish(context(settings), cfg, build_models=False)
     assert result.status == SUCCESS and result.details["mode"] == "defaults"
     assert any("marts missing" in w and "DEFAULT_MARKET_ID" in w for w in result.warnings)
@@ -167,7 +166,7 @@ def _resolutionless_marts(settings):
 def test_missing_resolutions_fall_back_to_the_most_active_markets(tmp_path, empty_pg_url):
     settings = _fresh(tmp_path, empty_pg_url)
     _resolutionless_marts(settings)
-    cfg = WatchlistConfig(fallback_size=2)
+    cfg = WatchlistSettings(fallback_size=2)
     result = publish(context(settings), cfg, build_models=False)
     assert result.details["mode"] == "most_active"
     assert any("resolutions missing" in w and "2 most active" in w for w in result.warnings)
@@ -178,7 +177,7 @@ def test_missing_resolutions_fall_back_to_the_most_active_markets(tmp_path, empt
 
 def test_no_signals_and_nothing_to_fall_back_on_is_a_warning(tmp_path, empty_pg_url):
     settings = _fresh(tmp_path, empty_pg_url)
-    result = publish(context(settings), WatchlistConfig(), build_models=False)
+    result = publish(context(settings), WatchlistSettings(), build_models=False)
     assert result.status == SUCCESS and result.details["mode"] == "none" and result.rows_out == 0
     assert "nothing added" in result.warnings[0]
 
@@ -186,29 +185,37 @@ def test_no_signals_and_nothing_to_fall_back_on_is_a_warning(tmp_path, empty_pg_
 # --- configuration and availability ---------------------------------------------------------
 
 
+def watchlist_settings(env: dict[str, str]):
+    return load_settings(env).watchlist
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"DEFAULT_MARKET_ID": "0x" + "0" * 64}, "DEFAULT_MARKET_ID='0x000"),
-        ({"DEFAULT_CONDITION_IDS": f"{condition(1)}, 0xABC"}, "DEFAULT_CONDITION_IDS contains '0xABC'"),
-        ({"DEFAULT_CONDITION_IDS": "0x" + condition(1)[2:].upper()}, "DEFAULT_CONDITION_IDS contains '0x"),
-        ({"WATCHLIST_FALLBACK_SIZE": "ten"}, "WATCHLIST_FALLBACK_SIZE='ten' is not an integer"),
-        ({"WATCHLIST_FALLBACK_SIZE": "0"}, "WATCHLIST_FALLBACK_SIZE='0' is out of range"),
-        ({"WATCHLIST_MIN_COVERAGE": "1.5"}, "WATCHLIST_MIN_COVERAGE='1.5' is out of range"),
+        ({"DEFAULT_CONDITION_IDS": f"{condition(1)}, 0xABC"}, "DEFAULT_CONDITION_IDS="),
+        ({"DEFAULT_CONDITION_IDS": "0x" + condition(1)[2:].upper()}, "DEFAULT_CONDITION_IDS="),
+        (
+            {"WATCHLIST_FALLBACK_SIZE": "ten"},
+            "WATCHLIST_FALLBACK_SIZE='ten': Input should be a valid integer",
+        ),
+        (
+            {"WATCHLIST_FALLBACK_SIZE": "0"},
+            "WATCHLIST_FALLBACK_SIZE='0': Input should be greater than or equal to 1",
+        ),
+        (
+            {"WATCHLIST_MIN_COVERAGE": "1.5"},
+            "WATCHLIST_MIN_COVERAGE='1.5': Input should be less than or equal to 1",
+        ),
     ],
 )
-def test_bad_configuration_is_rejected_naming_the_variable(env, message, tmp_path, monkeypatch):
+def test_bad_configuration_is_rejected_at_start_naming_the_variable(env, message):
     with pytest.raises(ConfigError, match="^" + re.escape(message)):
-        WatchlistConfig.from_env(env)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    settings = dataclasses.replace(make_settings(tmp_path), postgres_url="postgresql://127.0.0.1:1/x")
-    result = run_step(Step("watchlist_publish", step_watchlist_publish), context(settings))
-    assert result.status == FAILED and result.message.startswith(message)
+        watchlist_settings(env)
 
 
 def test_defaults_parse(monkeypatch):
-    cfg = WatchlistConfig.from_env(
+    cfg = watchlist_settings(
         {
             "DEFAULT_CONDITION_IDS": f" {condition(1)},,{condition(2)},{condition(1)} ",
             "DEFAULT_MARKET_ID": "512345",
@@ -217,7 +224,7 @@ def test_defaults_parse(monkeypatch):
     )
     assert cfg.default_condition_ids == (condition(1), condition(2))
     assert cfg.default_market_id == "512345" and cfg.fallback_size == 3
-    assert WatchlistConfig.from_env({}).fallback_size == 10
+    assert watchlist_settings({}).fallback_size == 10
 
 
 def test_no_postgres_url_skips_the_step(tmp_path):
@@ -226,9 +233,7 @@ def test_no_postgres_url_skips_the_step(tmp_path):
 
 
 def test_postgres_down_fails_the_step_clearly(tmp_path):
-    settings = dataclasses.replace(
-        make_settings(tmp_path), postgres_url="postgresql://u:secret@127.0.0.1:1/app"
-    )
+    settings = make_settings(tmp_path).replace(postgres_url="postgresql://u:secret@127.0.0.1:1/app")
     result = run_step(Step("watchlist_publish", step_watchlist_publish), context(settings))
     assert result.status == FAILED
     assert result.message.startswith(

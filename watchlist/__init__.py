@@ -1,7 +1,6 @@
 """The platform side of the pipeline: the app database (PostgreSQL) and its watchlists.
 
 - `watchlist.migrations`: versioned SQL migrations of the app database (`runner.py migrate`).
-- `watchlist.config`: the watchlist settings (env), validated before any work.
 - `watchlist.signals`: what the ClickHouse marts say (signal wallets, their new positions,
   the fallback markets, the market metadata copied to Postgres).
 - `watchlist.publish`: the pipeline step that fills the watchlists.

@@ -2,7 +2,7 @@
 
     step_watchlist_publish(ctx) -> StepResult
 
-1. Configuration is validated (watchlist/config.py): a bad DEFAULT_MARKET_ID,
+1. Configuration is validated (pipeline/config.py, `WatchlistSettings`): a bad DEFAULT_MARKET_ID,
    DEFAULT_CONDITION_IDS or WATCHLIST_* value fails the step naming the variable and value.
 2. Postgres: the migrations are applied (and, on sample data, the sample strategies seeded);
    the active strategies and the last publish's fills watermark are read. Postgres down is a
@@ -34,9 +34,9 @@ from typing import Any
 import psycopg
 
 from pipeline import warehouse
+from pipeline.config import WatchlistSettings
 from pipeline.steps import FAILED, RunContext, SkipStep, StepResult
 from watchlist import db, signals
-from watchlist.config import WatchlistConfig
 from watchlist.migrations import apply_migrations, seed_sample_strategies
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def _prepare_postgres(url: str, seed_sample: bool) -> tuple[list[Strategy], dt.d
 # --- ClickHouse -------------------------------------------------------------------------------
 
 
-def _signal_plan(ch, cfg: WatchlistConfig, last_watermark: dt.datetime | None, run_id: str) -> Plan:
+def _signal_plan(ch, cfg: WatchlistSettings, last_watermark: dt.datetime | None, run_id: str) -> Plan:
     signals.check_signals_computable(ch)
     watermark = signals.fills_watermark(ch)
     if watermark is None:
@@ -158,7 +158,7 @@ def _signal_plan(ch, cfg: WatchlistConfig, last_watermark: dt.datetime | None, r
     return plan
 
 
-def _fallback_plan(ch, cfg: WatchlistConfig, reason: str, run_id: str) -> Plan:
+def _fallback_plan(ch, cfg: WatchlistSettings, reason: str, run_id: str) -> Plan:
     """Signals cannot be computed: the configured defaults, else the most active markets."""
     if cfg.has_defaults:
         plan = Plan(
@@ -205,7 +205,7 @@ def _fallback_plan(ch, cfg: WatchlistConfig, reason: str, run_id: str) -> Plan:
 
 
 def _default_candidates(
-    cfg: WatchlistConfig, known: list[signals.MarketInfo], reason: str, run_id: str
+    cfg: WatchlistSettings, known: list[signals.MarketInfo], reason: str, run_id: str
 ) -> list[Candidate]:
     by_condition = {m.condition_id: m for m in known}
     by_market = {m.market_id: m for m in known if m.market_id}
@@ -247,7 +247,7 @@ def _open_warehouse(settings):
             time.sleep(BUSY_WAIT_S)
 
 
-def _read_warehouse(ctx: RunContext, cfg: WatchlistConfig, last_watermark: dt.datetime | None) -> Plan:
+def _read_warehouse(ctx: RunContext, cfg: WatchlistSettings, last_watermark: dt.datetime | None) -> Plan:
     try:
         with contextlib.closing(_open_warehouse(ctx.settings)) as ch:
             try:
@@ -343,7 +343,7 @@ def _complete_from_market_dim(conn: psycopg.Connection, candidates: list[Candida
     return out
 
 
-def _choose(plan: Plan, strategy: Strategy, cfg: WatchlistConfig) -> list[Candidate]:
+def _choose(plan: Plan, strategy: Strategy, cfg: WatchlistSettings) -> list[Candidate]:
     """The candidates one strategy takes: its categories, its thresholds, one per market."""
     chosen: dict[str, Candidate] = {}
     for c in plan.candidates:
@@ -374,7 +374,7 @@ def _choose(plan: Plan, strategy: Strategy, cfg: WatchlistConfig) -> list[Candid
 
 
 def _write(
-    url: str, ctx: RunContext, cfg: WatchlistConfig, plan: Plan, strategies: list[Strategy]
+    url: str, ctx: RunContext, cfg: WatchlistSettings, plan: Plan, strategies: list[Strategy]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"added": {}, "skipped_existing": 0}
     with db.connect(url) as conn:
@@ -451,11 +451,11 @@ def _drop_resolved(conn: psycopg.Connection, plan: Plan) -> list[Candidate]:
 # --- the step -------------------------------------------------------------------------------
 
 
-def publish(ctx: RunContext, cfg: WatchlistConfig | None = None, build_models: bool = True) -> StepResult:
+def publish(ctx: RunContext, cfg: WatchlistSettings | None = None, build_models: bool = True) -> StepResult:
     url = ctx.settings.postgres_url
     if not url:
         raise SkipStep("POSTGRES_URL not set")
-    cfg = cfg or WatchlistConfig.from_env()
+    cfg = cfg or ctx.settings.watchlist
     strategies, last_watermark, pg_info = _prepare_postgres(url, ctx.settings.goldsky_source == "sample")
     plan = _read_warehouse(ctx, cfg, last_watermark)  # the ClickHouse client is closed here
     written = _write(url, ctx, cfg, plan, strategies)

@@ -16,7 +16,6 @@ m10 (A), m11 (A) and m12 (B).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +23,17 @@ from typing import Any
 import pytest
 
 from pipeline.config import Settings
-from tests.conftest import SAMPLE_NOW, make_settings
-from tests.factories import condition, fill, market, resolution, token, wallet, write_jsonl, write_reference
+from tests.support.factories import (
+    condition,
+    fill,
+    market,
+    resolution,
+    token,
+    wallet,
+    write_jsonl,
+    write_reference,
+)
+from tests.support.settings import SAMPLE_NOW, make_settings
 
 T0 = int((SAMPLE_NOW - dt.timedelta(days=1)).timestamp())
 HOUR, DAY = 3600, 86400
@@ -135,9 +143,9 @@ def context(settings: Settings, run_id: str = "test-run"):
 def watchlist_world(tmp_path_factory, pg_url) -> World:
     """The small world loaded and its marts built (`dbt run`: the marts' tests run elsewhere),
     the app database migrated with the test strategies, and a first publish."""
+    from nightly.steps import step_ingest_fills, step_load_reference
+    from pipeline.config import WatchlistSettings
     from pipeline.dbt_chdb import run_dbt
-    from pipeline.nightly import step_ingest_fills, step_load_reference
-    from watchlist.config import WatchlistConfig
     from watchlist.migrations import migrate
     from watchlist.publish import publish
 
@@ -148,10 +156,10 @@ def watchlist_world(tmp_path_factory, pg_url) -> World:
         assert result.status == "success", (result.error, result.warnings)
     outcome = run_dbt(base, ["run", "--quiet"])
     assert outcome.success, (outcome.error, outcome.failures)
-    settings = dataclasses.replace(base, postgres_url=pg_url)
+    settings = base.replace(postgres_url=pg_url)
     migrate(pg_url)
     insert_strategies(pg_url)
-    config = WatchlistConfig(min_resolved_markets=2, min_coverage=0.1, top_wallets=20, lookback_hours=24)
+    config = WatchlistSettings(min_resolved_markets=2, min_coverage=0.1, top_wallets=20, lookback_hours=24)
     first = publish(context(settings, "first-run"), config)
     assert first.status == "success", (first.error, first.warnings)
     return World(settings, pg_url, first, config)

@@ -13,8 +13,7 @@ import httpx
 import uvicorn
 
 from api.app import create_app
-from api.settings import ApiSettings
-from pipeline.config import Settings
+from pipeline.config import ApiSettings, Settings
 
 
 @contextlib.contextmanager

@@ -1,0 +1,53 @@
+"""Fixtures around the embedded engine.
+
+chDB admits one data directory per process at a time, so fixtures open clients only inside
+`with warehouse.connect(...)` blocks and never keep one across tests.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.config import PROJECT_ROOT
+from tests.support.settings import SAMPLE_NOW, make_settings
+
+HOLDER = """
+import sys, clickhouse_connect
+client = clickhouse_connect.get_client(interface="chdb", path=sys.argv[1])
+client.command("SELECT 1")
+print("holding", flush=True)
+sys.stdin.read()  # hold the directory until the test closes our stdin
+"""
+
+
+@pytest.fixture
+def held_directory(tmp_path):
+    """Settings whose embedded engine directory another process holds (as a pipeline run
+    would), for as long as the test runs."""
+    settings = make_settings(tmp_path)
+    settings.clickhouse_path.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(settings.clickhouse_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"TZ": "UTC", "PATH": ""},
+        cwd=PROJECT_ROOT,
+    )
+    assert holder.stdout.readline().strip() == "holding"
+    yield settings
+    holder.stdin.close()
+    holder.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory):
+    """The nightly job run once on the sample data (10 days), shared by read-only tests."""
+    from nightly.run import run_nightly
+
+    settings = make_settings(tmp_path_factory.mktemp("sample"))
+    status, run = run_nightly(settings, now=SAMPLE_NOW)
+    return settings, status, run

@@ -137,6 +137,7 @@ def _build_models(ctx) -> StepResult:
     return StepResult(message=str(outcome.counts()))
 
 
+@pytest.mark.slow
 def test_yardstick_equals_the_marts(tmp_path):
     """The nightly job on a small generated set, then the yardstick on the same warehouse:
     every row of both marts equal, every documented column."""

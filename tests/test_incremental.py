@@ -18,6 +18,8 @@ from pipeline.dbt_chdb import run_dbt
 from tests.support import pnl_reference
 from tests.support.settings import make_settings
 
+pytestmark = pytest.mark.slow
+
 ANCHOR = dt.date(2026, 11, 20)
 
 

@@ -66,6 +66,7 @@ def _simulate(tmp_path, seed_night: dt.datetime, first_wake: dt.datetime):
     return settings, fired, states
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("seed", "wake", "nights", "utc_hours"),
     [
@@ -207,6 +208,7 @@ def test_unreachable_clickhouse_fails_fast_and_is_still_recorded(tmp_path, monke
     assert (history.run_folder(settings, run["run_id"], run["started_at"]) / "health.json").exists()
 
 
+@pytest.mark.slow
 def test_configured_postgres_that_is_down_fails_fast(tmp_path):
     settings = make_settings(tmp_path, POSTGRES_URL="postgresql://postgres@127.0.0.1:1/test")
     status, run = run_nightly(settings)

@@ -7,6 +7,8 @@ import io
 import json
 import re
 
+import pytest
+
 import runner
 from nightly.run import run_nightly
 from pipeline.sql_cli import run_query
@@ -60,6 +62,7 @@ def test_dbt_pass_through_runs_plain_dbt_arguments(sample_run, monkeypatch):
     assert runner.main(["dbt", "compile", "--select", "nonsense+", "--bogus-flag"]) != 0
 
 
+@pytest.mark.slow
 def test_a_failing_step_makes_the_run_exit_non_zero(tmp_path, monkeypatch, capsys):
     settings = make_settings(tmp_path, GOLDSKY_SOURCE="dataset")
     write_reference(settings.data_dir, [market(1)], [resolution(1, "YES")])
@@ -77,6 +80,7 @@ def test_a_failing_step_makes_the_run_exit_non_zero(tmp_path, monkeypatch, capsy
     assert "bad.jsonl: rejected" in ingest["error"]
 
 
+@pytest.mark.slow
 def test_a_night_with_no_input_is_not_a_success(tmp_path, monkeypatch, capsys):
     """DATA_DIR empty and no dataset files: nothing is loaded or built; the run used to end
     `success` with exit 0 (issue 15). It fails, with the reason on each skipped step."""

@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,19 +24,34 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from ingest import validation
+from ingest.reference_contract import (
+    BACKFILL,
+    CATEGORY_DEFINITIONS,
+    CONDITION_ID,
+    LOOKUPS,
+    MARKETS,
+    RESOLUTION_MAP,
+    UNCATEGORIZED,
+    is_resolved,
+)
 from ingest.tables import RAW_TABLES
 
+__all__ = [
+    "BACKFILL",
+    "CATEGORY_DEFINITIONS",
+    "LOOKUPS",
+    "MARKETS",
+    "RESOLUTION_MAP",
+    "UNCATEGORIZED",
+    "ReferenceFileError",
+    "ReferenceFileRejected",
+    "ReferenceLoad",
+    "is_resolved",
+    "load_reference_file",
+    "resolution_rows",
+]
+
 log = logging.getLogger(__name__)
-
-RESOLUTION_MAP = "expanded_resolution_map.json"
-MARKETS = "markets.jsonl"
-CATEGORY_DEFINITIONS = "category_definitions.json"
-LOOKUPS = validation.LOOKUPS  # market_id_lookup_results.jsonl -> raw.market_id_lookups
-BACKFILL = validation.BACKFILL  # backfilled_market_ids.json: validated and recorded only
-UNCATEGORIZED = "Uncategorized"
-
-CONDITION_ID = re.compile(r"^0x[0-9a-f]{64}$")
-PAYOUTS = {"YES": (1, 0), "NO": (0, 1)}
 
 
 class ReferenceFileError(ValueError):
@@ -79,12 +93,6 @@ class ReferenceLoad:
     warnings: list[str] = field(default_factory=list)
     warning_count: int = 0  # all warnings; `warnings` holds at most validation.MAX_PROBLEMS
     unchanged: bool = False  # identical to the last loaded version: not loaded again
-
-
-def is_resolved(entry: dict[str, Any]) -> bool:
-    """Resolved means YES/NO with the matching payout pair; anything else is not resolved."""
-    expected = PAYOUTS.get(entry.get("resolved_outcome"))  # type: ignore[arg-type]
-    return expected is not None and (entry.get("payout_yes"), entry.get("payout_no")) == expected
 
 
 def parse_time(value: Any, path: Path, where: str) -> dt.datetime | None:

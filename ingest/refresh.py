@@ -27,6 +27,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from ingest.reference_contract import MARKETS, RESOLUTION_MAP, RESOLUTION_PAYOUTS, outcome_of_payouts
 from ingest.subgraph import GoldskyError, MalformedPage, SubgraphClient
 from ingest.tables import TOKEN_MAP, ensure_tables
 from pipeline import warehouse
@@ -36,9 +37,8 @@ from pipeline.steps import RunContext, SkipStep, StepResult
 log = logging.getLogger(__name__)
 
 UTC = dt.UTC
-RESOLUTION_MAP = "expanded_resolution_map.json"
-MARKETS = "markets.jsonl"
-CONDITION_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
+# The subgraph's ids may come in any case; they are stored lower-case.
+SUBGRAPH_CONDITION_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
 TOKEN_ID = re.compile(r"^[0-9]{1,78}$")
 
 TOKENS_QUERY = """
@@ -92,7 +92,7 @@ def token_rows(rows: list[dict], fetched_at: dt.datetime) -> list[list[Any]]:
         token, cond, index = r.get("id"), r.get("condition"), r.get("outcomeIndex")
         if not isinstance(token, str) or not TOKEN_ID.match(token):
             raise MalformedPage(f"marketDatas: id {token!r} is not a decimal token id")
-        if not isinstance(cond, str) or not CONDITION_ID.match(cond):
+        if not isinstance(cond, str) or not SUBGRAPH_CONDITION_ID.match(cond):
             raise MalformedPage(f"marketDatas {token[:20]}: condition {cond!r} is not 0x + 64 hex")
         if index is not None and not (str(index).isdigit() and int(index) < 256):
             raise MalformedPage(f"marketDatas {token[:20]}: outcomeIndex {index!r} is not a small integer")
@@ -138,10 +138,11 @@ def _int(value: Any, what: str, cid: str) -> int:
 
 
 def resolution_entry(cond: dict, market_ids: dict[str, str], fetched_at: str) -> dict[str, Any]:
-    """One map entry. YES/NO only for a binary payout of [1, 0] or [0, 1] (any common scale);
-    every other payout (unresolved, split, more outcomes) has a null outcome and payouts."""
+    """One map entry. YES, NO or 50-50 for a binary payout of [1, 0], [0, 1] or [1, 1] (at any
+    common scale, RESOLUTION_PAYOUTS); every other payout (unresolved, an uneven split, more
+    outcomes) has a null outcome and payouts."""
     cid = cond.get("id")
-    if not isinstance(cid, str) or not CONDITION_ID.match(cid):
+    if not isinstance(cid, str) or not SUBGRAPH_CONDITION_ID.match(cid):
         raise MalformedPage(f"conditions: id {cid!r} is not 0x + 64 hex")
     cid = cid.lower()
     nums = cond.get("payoutNumerators") or []
@@ -149,10 +150,8 @@ def resolution_entry(cond: dict, market_ids: dict[str, str], fetched_at: str) ->
         raise MalformedPage(f"conditions {cid}: payoutNumerators {nums!r} is not a list")
     numerators = [_int(n, "payout numerator", cid) for n in nums]
     denominator = _int(cond.get("payoutDenominator") or 0, "payoutDenominator", cid)
-    outcome = None
-    if len(numerators) == 2 and denominator > 0 and sum(numerators) == denominator:
-        outcome = {(denominator, 0): "YES", (0, denominator): "NO"}.get(tuple(numerators))  # type: ignore[arg-type]
-    payouts = {"YES": (1, 0), "NO": (0, 1)}.get(outcome, (None, None))  # type: ignore[arg-type]
+    outcome = outcome_of_payouts(numerators, denominator)
+    payouts: tuple[int | None, int | None] = RESOLUTION_PAYOUTS[outcome] if outcome else (None, None)
     return {
         "condition_id": cid,
         "market_id": market_ids.get(cid, "unknown"),

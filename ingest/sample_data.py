@@ -36,14 +36,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.reference_contract import (
+    CATEGORY_DEFINITIONS,
+    MARKETS,
+    RESOLUTION_MAP,
+    RESOLUTION_PAYOUTS,
+    UNCATEGORIZED,
+)
+
 UTC = dt.UTC
 
 DEFAULT_SEED = 20251029
 DEFAULT_DAYS = 30
 
-RESOLUTION_MAP = "expanded_resolution_map.json"
-MARKETS = "markets.jsonl"
-CATEGORY_DEFINITIONS = "category_definitions.json"
 SAMPLE_MARKER = ".sample"
 FILL_FILE_PATTERN = "order_filled-{day}.jsonl.gz"
 
@@ -88,7 +93,6 @@ _BLOCK_AT_EPOCH = 77_000_000
 # SeedSequence stream keys: one independent stream per purpose.
 _STREAM_UNIVERSE, _STREAM_WALLETS, _STREAM_REFERENCE, _STREAM_DAY = 1, 2, 3, 4
 
-UNCATEGORIZED = "Uncategorized"
 DEFINITIONS_UPDATED = "2025-10-29T00:00:00.000Z"
 
 # Canonical buckets, in the order the definitions file lists them. Every raw value is
@@ -1191,8 +1195,8 @@ def _resolution_doc(seed: int, reference_time: dt.datetime) -> dict:
                 "condition_id": cid,
                 "market_id": mid,
                 "resolved_outcome": outcome,
-                "payout_yes": 1 if outcome == "YES" else 0,
-                "payout_no": 0 if outcome == "YES" else 1,
+                "payout_yes": RESOLUTION_PAYOUTS[outcome][0],
+                "payout_no": RESOLUTION_PAYOUTS[outcome][1],
                 "resolved_at": at,
             }
         )

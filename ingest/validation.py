@@ -31,17 +31,20 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from ingest.reference_contract import (
+    BACKFILL,
+    CATEGORY_DEFINITIONS,
+    LOOKUPS,
+    MARKETS,
+    MARKETS_SEED,
+    RESOLUTION_MAP,
+    RESOLUTION_PAYOUTS,
+    UNCATEGORIZED,
+    is_resolved,
+)
 from pipeline.config import PROJECT_ROOT
 
 SCHEMA_DIR = PROJECT_ROOT / "schemas"
-
-RESOLUTION_MAP = "expanded_resolution_map.json"
-MARKETS = "markets.jsonl"
-CATEGORY_DEFINITIONS = "category_definitions.json"
-LOOKUPS = "market_id_lookup_results.jsonl"
-BACKFILL = "backfilled_market_ids.json"
-MARKETS_SEED = "markets_dim_seed.json"
-UNCATEGORIZED = "Uncategorized"
 
 MAX_PROBLEMS = 50  # per severity; the rest are counted, not listed
 MAX_BYTES = 256 * 1024 * 1024  # a mistaken multi-GB file must not exhaust memory
@@ -523,8 +526,6 @@ class Context:
 
 
 def _check_resolution_map(report: Report, doc: Any, ctx: Context) -> None:
-    from ingest.reference_files import PAYOUTS, is_resolved
-
     if not isinstance(doc, dict) or not isinstance(doc.get("resolutions"), list):
         return
     entries = doc["resolutions"]
@@ -554,7 +555,7 @@ def _check_resolution_map(report: Report, doc: Any, ctx: Context) -> None:
         else:
             seen[cid] = i
         outcome, pair = entry["resolved_outcome"], (entry["payout_yes"], entry["payout_no"])
-        expected = PAYOUTS.get(outcome) if outcome is not None else (None, None)
+        expected = RESOLUTION_PAYOUTS.get(outcome) if outcome is not None else (None, None)
         if pair != expected:
             why = (
                 "an unresolved entry (null outcome) must have null payouts"

@@ -40,9 +40,12 @@ def _ctx(settings):
 
 def test_resolution_map_is_rebuilt_in_the_documented_format(tmp_path):
     conds = conditions(250)
-    # Payouts on another scale still read as YES/NO; a three-way payout does not.
+    # Payouts on another scale still read as YES/NO/50-50; a three-way or uneven payout does not.
     conds.append({"id": "0x" + "ab" * 32, "payoutNumerators": ["1000", "0"], "payoutDenominator": "1000"})
     conds.append({"id": "0x" + "cd" * 32, "payoutNumerators": ["0", "0", "1"], "payoutDenominator": "1"})
+    conds.append({"id": "0x" + "ef" * 32, "payoutNumerators": ["5", "5"], "payoutDenominator": "10"})
+    conds.append({"id": "0x" + "12" * 32, "payoutNumerators": ["3", "1"], "payoutDenominator": "4"})
+    conds.append({"id": "0x" + "34" * 32, "payoutNumerators": ["1", "1"], "payoutDenominator": "1"})
     with FakeGoldsky(conditions=conds) as fake:
         settings = _settings(tmp_path, fake)
         listed = conds[0]["id"]
@@ -68,12 +71,18 @@ def test_resolution_map_is_rebuilt_in_the_documented_format(tmp_path):
     assert (
         by_id[conds[1]["id"]]["resolved_outcome"] == "NO" and by_id[conds[1]["id"]]["market_id"] == "unknown"
     )
-    for c in (conds[2], conds[3], conds[-1]):  # unresolved, 50/50, three outcomes
-        e = by_id[c["id"]]
+    # unresolved, three outcomes, an uneven split, numerators that do not add up
+    for cid in (conds[2]["id"], "0x" + "cd" * 32, "0x" + "12" * 32, "0x" + "34" * 32):
+        e = by_id[cid]
         assert (e["resolved_outcome"], e["payout_yes"], e["payout_no"], e["resolved_at"]) == (None,) * 4
     assert by_id["0x" + "ab" * 32]["resolved_outcome"] == "YES"
+    # [1, 1] (and [5, 5] of 10) is UMA's 50-50: each token redeems at half
+    for cid in (conds[3]["id"], "0x" + "ef" * 32):
+        e = by_id[cid]
+        assert (e["resolved_outcome"], e["payout_yes"], e["payout_no"]) == ("50-50", 1, 1)
+        assert e["resolved_at"] == "2026-11-28T08:00:00.000Z"
     assert doc["resolved_conditions"] == sum(e["resolved_outcome"] is not None for e in doc["resolutions"])
-    assert doc["resolved_conditions"] == 63 + 63 + 1
+    assert doc["resolved_conditions"] == 63 + 63 + 62 + 1 + 1
     # The reference loader reads it as it is, with a header that agrees with the entries.
     _rows, load = reference_files.resolution_rows(result.path)
     assert load.entries == len(conds) and load.resolved == doc["resolved_conditions"] and not load.warnings
@@ -137,5 +146,5 @@ def test_nightly_step_runs_before_ingest_only_for_the_subgraph_source(tmp_path):
         settings = _settings(tmp_path, fake)
         done = run_step(step, _ctx(settings))
     assert done.status == SUCCESS, done.error
-    assert (done.details["tokens"], done.details["conditions"], done.details["resolved"]) == (40, 20, 10)
+    assert (done.details["tokens"], done.details["conditions"], done.details["resolved"]) == (40, 20, 15)
     assert (settings.data_dir / "expanded_resolution_map.json").exists()

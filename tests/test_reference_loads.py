@@ -207,6 +207,20 @@ def test_null_payouts_are_unresolved_never_no(ch, tmp_path):
     assert rf.is_resolved({"resolved_outcome": "NO", "payout_yes": 0, "payout_no": 1})
 
 
+def test_a_fifty_fifty_map_loads_its_split_payouts(ch, tmp_path):
+    doc = good_map()
+    doc["resolutions"].append(map_entry(7, "50-50"))
+    doc["total_conditions"], doc["resolved_conditions"] = 7, 5
+    load = rf.load_reference_file(ch, write(tmp_path, rf.RESOLUTION_MAP, as_json(doc)))
+    assert (load.entries, load.resolved, load.warnings) == (7, 5, [])
+    assert rows(
+        ch,
+        "SELECT resolved_outcome, payout_yes, payout_no, entry_index FROM raw.resolutions "
+        f"WHERE condition_id = '{condition(7)}'",
+    ) == [("50-50", 1, 1, 6)]
+    assert last_record(ch, rf.RESOLUTION_MAP)["status"] == "loaded"
+
+
 def test_header_that_overstates_resolved_loads_with_a_warning_and_the_actual_count(ch, tmp_path):
     doc = good_map()
     doc["resolved_conditions"] = 6

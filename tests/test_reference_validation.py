@@ -23,6 +23,7 @@ import runner
 from ingest import reference_files as rf
 from ingest import sample_data, validate_cli
 from ingest import validation as v
+from ingest.reference_contract import RESOLUTION_PAYOUTS
 from ingest.tables import ensure_tables
 from pipeline import warehouse
 from tests.support.factories import CATEGORIES, condition, market
@@ -51,7 +52,7 @@ def map_entry(
             "resolved_at": None,
             "error": "No market_id available",
         }
-    pair = {"YES": (1, 0), "NO": (0, 1), None: (None, None)}[outcome]
+    pair = RESOLUTION_PAYOUTS[outcome] if outcome else (None, None)
     return {
         "condition_id": condition(n),
         "market_id": market_id or str(500000 + n),
@@ -378,6 +379,34 @@ MALFORMED = [
         lambda: edit_map(lambda d: _set(d["resolutions"][1], "payout_yes", None)),
         "payout-mismatch",
         "/resolutions/1",
+    ),
+    Case(
+        "fifty-fifty-with-a-winner's-payouts",
+        RM,
+        lambda: edit_map(lambda d: _set(d["resolutions"][0], "resolved_outcome", "50-50")),
+        "payout-mismatch",
+        "/resolutions/0",
+    ),
+    Case(
+        "fifty-fifty-with-null-payouts",
+        RM,
+        lambda: edit_map(lambda d: _set(d["resolutions"][4], "resolved_outcome", "50-50")),
+        "payout-mismatch",
+        "/resolutions/4",
+    ),
+    Case(
+        "fifty-fifty-spelled-otherwise",
+        RM,
+        lambda: edit_map(lambda d: d["resolutions"][0].update(resolved_outcome="50/50", payout_no=1)),
+        "schema:enum",
+        "/resolutions/0/resolved_outcome",
+    ),
+    Case(
+        "split-payouts-claimed-as-yes",
+        RM,
+        lambda: edit_map(lambda d: d["resolutions"][0].update(payout_no=1)),
+        "payout-mismatch",
+        "/resolutions/0",
     ),
     Case(
         "payouts-without-outcome",
@@ -708,6 +737,29 @@ def test_map_in_the_real_shape_warns_only_about_its_overstated_header():
     assert "claims resolved_conditions=6 but 4 conditions are resolved" in str(report.warnings[0])
 
 
+def test_a_fifty_fifty_entry_is_valid_and_counts_as_resolved():
+    doc = good_map()
+    doc["resolutions"].append(map_entry(7, "50-50"))
+    doc["total_conditions"], doc["resolved_conditions"] = 7, 5
+    report = check(RM, as_json(doc))
+    assert report.status == "valid", rules(report)
+    assert (report.entries, report.resolved, report.claimed) == (7, 5, 5)
+    assert doc["resolutions"][-1]["payout_yes"] == doc["resolutions"][-1]["payout_no"] == 1
+
+
+def test_the_schema_accepts_exactly_the_outcomes_of_the_payout_rule():
+    """The accepted outcomes are one rule (ingest.reference_contract.RESOLUTION_PAYOUTS):
+    the schema's enum must not drift from it."""
+    schema = json.loads((v.SCHEMA_DIR / v.KINDS[RM].schema).read_text())
+    enum = schema["$defs"]["entry"]["properties"]["resolved_outcome"]["enum"]
+    assert enum == [*RESOLUTION_PAYOUTS, None]
+    assert rf.is_resolved({"resolved_outcome": "50-50", "payout_yes": 1, "payout_no": 1})
+    for outcome, pair in RESOLUTION_PAYOUTS.items():
+        for other in {(1, 0), (0, 1), (1, 1), (0, 0), (None, None)} - {pair}:
+            entry = {"resolved_outcome": outcome, "payout_yes": other[0], "payout_no": other[1]}
+            assert not rf.is_resolved(entry)
+
+
 def test_header_total_that_disagrees_with_the_entries_is_a_warning():
     doc = good_map()
     doc["total_conditions"] = 2858
@@ -955,3 +1007,24 @@ def test_runner_validate_subcommand(files, monkeypatch, tmp_path, capsys):
     assert "VALID" in capsys.readouterr().out
     assert runner.main(["validate", "--json", str(files["bad"])]) == 2
     assert json.loads(capsys.readouterr().out)["status"] == "invalid"
+
+
+def test_validation_does_not_import_the_loader():
+    """The loader imports the validator; the rule both need lives in ingest.reference_contract,
+    so the validator never imports the loader back (not even inside a function)."""
+    import ast
+
+    def imported(module: str) -> set[str]:
+        tree = ast.parse((v.SCHEMA_DIR.parent / "ingest" / f"{module}.py").read_text())
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+                names.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+        return names
+
+    assert not {"ingest.reference_files", "ingest.validation"} & imported("reference_contract")
+    assert "ingest.reference_files" not in imported("validation")
+    assert "ingest.validation" in imported("reference_files")

@@ -28,8 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
+import jsonschema_rs
 
 from ingest.reference_contract import (
     BACKFILL,
@@ -398,54 +397,40 @@ def _parse_jsonl(report: Report, data: bytes) -> list[tuple[int, Any]]:
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})$")
 
-FORMAT_CHECKER = FormatChecker(formats=())
 
-
-@FORMAT_CHECKER.checks("date-time", raises=ValueError)
-def _date_time(value: object) -> bool:
-    """RFC 3339 with an explicit offset, within what DateTime64 stores. jsonschema checks
-    `date-time` only when an optional package is installed, so the check is ours."""
+def date_time_problem(value: object) -> str | None:
+    """Why `value` is not a `date-time` as the warehouse stores it (RFC 3339 with an explicit
+    offset, years 1970-2299), or None when it is one. Our own check: the compiled validator's
+    built-in one accepts what DateTime64 cannot hold."""
     if not isinstance(value, str):
-        return True
+        return None
     if not _RFC3339.match(value):
-        raise ValueError("expected RFC 3339 with an offset, e.g. 2025-10-29T18:00:00.000Z")
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return "expected RFC 3339 with an offset, e.g. 2025-10-29T18:00:00.000Z"
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        return str(exc)
     if not 1970 <= parsed.astimezone(dt.UTC).year <= 2299:
-        raise ValueError("year outside 1970-2299")
-    return True
-
-
-_ANNOTATIONS = {"description", "title", "examples", "$comment"}
-
-
-def _inline_refs(node: Any, root: dict[str, Any]) -> Any:
-    """Replace local `#/$defs/...` references by their targets. Same meaning (our schemas
-    are not recursive; a `$ref` with other assertions beside it becomes an `allOf`), but
-    about three times faster: jsonschema resolves a `$ref` anew for every instance, which
-    dominated validating a 20 MB map."""
-    if isinstance(node, list):
-        return [_inline_refs(item, root) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _inline_refs(v, root) for k, v in node.items() if k != "$ref"}
-    ref = node.get("$ref")
-    if not isinstance(ref, str) or not ref.startswith("#/"):
-        return out if ref is None else {**out, "$ref": ref}
-    target: Any = root
-    for part in ref[2:].split("/"):
-        target = target[part.replace("~1", "/").replace("~0", "~")]
-    target = _inline_refs(target, root)
-    if set(out) <= _ANNOTATIONS:
-        return {**target, **out}
-    return {**out, "allOf": [target, *out.get("allOf", [])]}
+        return "year outside 1970-2299"
+    return None
 
 
 @cache
-def schema_validator(kind: str) -> Draft202012Validator:
-    """The checked validator of a file kind's schema (schemas/<stem>.schema.json)."""
-    schema = json.loads((SCHEMA_DIR / KINDS[kind].schema).read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(_inline_refs(schema, schema), format_checker=FORMAT_CHECKER)
+def _schema(kind: str) -> dict[str, Any]:
+    return json.loads((SCHEMA_DIR / KINDS[kind].schema).read_text(encoding="utf-8"))
+
+
+@cache
+def schema_validator(kind: str) -> jsonschema_rs.Validator:
+    """The compiled validator of a file kind's schema (schemas/<stem>.schema.json).
+
+    jsonschema-rs (Rust) instead of the pure-Python `jsonschema`: the same Draft 2020-12
+    semantics, about fifty times faster on a 55,750-entry map (2 s -> 0.04 s)."""
+    schema = _schema(kind)
+    jsonschema_rs.meta.validate(schema)
+    return jsonschema_rs.validator_for(
+        schema, validate_formats=True, formats={"date-time": lambda v: date_time_problem(v) is None}
+    )
 
 
 _JSON_TYPES = (
@@ -463,10 +448,22 @@ def _type_name(value: Any) -> str:
     return next((name for cls, name in _JSON_TYPES if isinstance(value, cls)), type(value).__name__)
 
 
-def _describe(err: ValidationError) -> tuple[str, bool]:
+def _schema_value(kind: str, path: list[Any]) -> Any:
+    """The keyword's value in the schema document (`path` is the error's schema path)."""
+    node: Any = _schema(kind)
+    for part in path:
+        if isinstance(node, list):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def _describe(kw: str, want: Any, got: Any, details: dict[str, Any], message: str) -> tuple[str, bool]:
     """A short message for a schema error, and whether the offending value is worth showing
-    (jsonschema's own messages embed the whole instance, which may be megabytes)."""
-    kw, want, got = err.validator, err.validator_value, err.instance
+    (a validator's own messages embed the whole instance, which may be megabytes)."""
     if kw == "type":
         wanted = " or ".join(want) if isinstance(want, list) else want
         return f"expected {wanted}, got {_type_name(got)}", True
@@ -477,34 +474,70 @@ def _describe(err: ValidationError) -> tuple[str, bool]:
     if kw == "const":
         return f"must be {json.dumps(want)}", True
     if kw == "format":
-        return f"is not a valid {want}" + (f": {err.cause}" if err.cause else ""), True
+        cause = date_time_problem(got) if want == "date-time" else None
+        return f"is not a valid {want}" + (f": {cause}" if cause else ""), True
     if kw in ("minimum", "maximum"):
         return f"must be {'at least' if kw == 'minimum' else 'at most'} {want}", True
     if kw in ("minItems", "maxItems"):
-        return (
-            f"must have {'at least' if kw == 'minItems' else 'at most'} {want} item(s), has {len(got)}",
-            False,
-        )
+        has = len(got) if isinstance(got, list) else "?"
+        return f"must have {'at least' if kw == 'minItems' else 'at most'} {want} item(s), has {has}", False
     if kw == "minLength":
         return ("must not be empty" if want == 1 else f"must be at least {want} characters"), True
     if kw == "uniqueItems":
         return "holds the same item more than once", True
-    if kw in ("required", "additionalProperties", "items", "unevaluatedProperties"):
-        return err.message[:300], False
-    return err.message[:300], False
+    if kw == "required":
+        return f"{details.get('property')!r} is a required property", False
+    if kw == "additionalProperties":
+        extra = [str(x) for x in details.get("unexpected") or []]
+        verb = "was" if len(extra) == 1 else "were"
+        shown = ", ".join(repr(x) for x in extra[:5]) + (", ..." if len(extra) > 5 else "")
+        return f"Additional properties are not allowed ({shown} {verb} unexpected)", False
+    return message[:300], False
+
+
+def _sanitized(value: Any, markers: set[tuple[Any, ...]], path: tuple[Any, ...] = ()) -> Any:
+    """A copy without the parser's markers: a BadNumber becomes null (its path is in
+    `markers`, so the schema's view of it is ignored: it is reported where it was parsed)
+    and an object with repeated keys a plain dict."""
+    if isinstance(value, BadNumber):
+        markers.add(path)
+        return None
+    if isinstance(value, dict):
+        return {k: _sanitized(item, markers, (*path, k)) for k, item in value.items()}
+    if isinstance(value, list):
+        return [_sanitized(item, markers, (*path, i)) for i, item in enumerate(value)]
+    return value
 
 
 def _schema_problems(
-    report: Report, kind: str, instance: Any, *, line: int | None, root: Callable[[tuple[Any, ...]], Any]
+    report: Report,
+    kind: str,
+    instance: Any,
+    *,
+    line: int | None,
+    root: Callable[[tuple[Any, ...]], Any],
+    flagged: bool = False,
 ) -> None:
+    """Every schema error of `instance`. `flagged`: the parser marked something in it
+    (a bad number, repeated keys) that was already reported and the validator cannot read."""
+    markers: set[tuple[Any, ...]] = set()
+    if flagged:
+        instance = _sanitized(instance, markers)
     for err in schema_validator(kind).iter_errors(instance):
-        if isinstance(err.instance, BadNumber):
+        path = tuple(err.instance_path)
+        if path in markers:
             continue  # already reported where it was parsed
-        path = tuple(err.absolute_path)
         report.bad.add(root(path))
-        message, show = _describe(err)
+        schema_path = list(err.schema_path)
+        message, show = _describe(
+            err.kind.name,
+            _schema_value(kind, schema_path),
+            err.instance,
+            err.kind.as_dict(),
+            err.message,
+        )
         report.error(
-            f"schema:{err.validator}",
+            f"schema:{err.kind.name}",
             message,
             line=line,
             pointer=pointer(*path),
@@ -950,7 +983,9 @@ def validate_bytes(path: Path, data: bytes, kind: str, ctx: Context = Context())
     doc = _parse_json(report, data, spec.depth)
     if doc is None and report.error_count:
         return report
-    _schema_problems(report, kind, doc, line=None, root=lambda path: path[: spec.depth])
+    _schema_problems(
+        report, kind, doc, line=None, root=lambda path: path[: spec.depth], flagged=bool(report.bad)
+    )
     report.data = doc
     # Entry rules need the containers to have their shape; bad entries are skipped one by one.
     if () not in report.bad and not any((c,) in report.bad for c in _CONTAINERS):

@@ -1,24 +1,27 @@
-"""Load Goldsky `polymarket.order_filled` dataset files into `raw.order_filled`.
+"""Load Goldsky `polymarket.order_filled` dataset files into `raw.order_filled`, each on its own.
+
+Every file is accepted or rejected by itself: an unreadable, zero-byte or empty file, or one
+with a row that breaks the contract (ingest/fill_contract.py, plausibility included), is
+rejected with its name, the row and the reason, recorded in `ops.rejected_files` and in the
+report's warnings, and the files before and after it in name order load, tonight and on later
+nights (a rejected file is tried again, and reported again, each night until it is fixed or
+removed). A file that is not a dataset file at all (`.json`, `.csv`, ...) is a warning naming
+it. Only a failure that is not the file's fault (the warehouse itself) stops the load.
 
 One pass over a file does the work: the engine parses it (`file()` table function), checks
 every row against the contract (a row that breaks it aborts the query), converts the rows to
 the raw types and writes them, sorted, into an empty staging table shaped like
-`raw.order_filled`. Only a file that passed whole reaches `raw.order_filled`: its parts are
-attached as they are (no second write) or, when some of its ids may be stored already,
-inserted minus those ids. A bad file therefore loads nothing; a second pass over it, only
-then, names its bad rows (row numbers and reasons), while the other files still load. A
-manifest of content hashes in `ops.loaded_files` makes each file load once, and rows whose
-id is already stored in the file's time window are not inserted again, so overlapping
-deliveries add no rows; ids repeated inside a file load once (the first occurrence).
+`raw.order_filled`. Only a file that passed whole reaches `raw.order_filled`, through
+ingest/fill_store.py: each fill id once (ids normalised: trimmed, lower-case), the first
+stored row winning over any re-send; ids repeated inside a file load once (the first
+occurrence). A bad file loads nothing; a second pass over it, only then, names its bad rows.
+A manifest of content hashes in `ops.loaded_files` makes each file load once.
 
 Both dataset versions load: 1.1.0 (v1 exchanges: maker/taker asset ids) and 2.0.0 (v2
 exchanges since 2026-04-28: the maker order's `side` and one `token_id`). The version is
 told per file from its columns (a JSONL file's first line) and v2 rows are normalized to
 the v1 shape as they are read, so validation, dedup and everything downstream is one code
 path; `contract_version` records where a row came from.
-
-The subgraph source (ingest/subgraph.py) stages its pages as strings and shares the same
-rules and conversion: `create_stage`, `find_problems`, `insert_new_rows`.
 """
 
 from __future__ import annotations
@@ -29,38 +32,46 @@ import hashlib
 import json
 import logging
 import time
-import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-log = logging.getLogger(__name__)
+from ingest import fill_store, stage_tables
+from ingest.fill_contract import (
+    MAX_REPORTED_ERRORS,
+    NORMALIZED_ID,
+    OPTIONAL_COLUMNS,
+    RAW_COLUMN_LIST,
+    RAW_COLUMNS,
+    RAW_EXPRESSIONS,
+    REQUIRED_BY_VERSION,
+    REQUIRED_COLUMNS,
+    SIDE_EXPR,
+    V2_COLUMNS,
+    plausible_window,
+    problem_list,
+    problems_sql,
+    row_problem,
+)
 
-# Columns of the 1.1.0 dataset that the pipeline needs; others (vid, chain_id, _gs_*) are
-# tolerated and ignored.
-REQUIRED_COLUMNS = (
-    "id",
-    "timestamp",
-    "transaction_hash",
-    "order_hash",
-    "maker",
-    "taker",
-    "maker_asset_id",
-    "taker_asset_id",
-    "maker_amount_filled",
-    "taker_amount_filled",
-)
-OPTIONAL_COLUMNS = ("fee", "block_number")
-# The 2.0.0 dataset (v2 exchanges) names the maker order's side (0 BUY, 1 SELL) and the
-# outcome token instead of the two asset ids; `builder` and `metadata` are not kept.
-V2_COLUMNS = ("side", "token_id")
-REQUIRED_COLUMNS_V2 = (
-    tuple(c for c in REQUIRED_COLUMNS if c not in ("maker_asset_id", "taker_asset_id")) + V2_COLUMNS
-)
-STAGE_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + V2_COLUMNS
-REQUIRED_BY_VERSION = {"v1": REQUIRED_COLUMNS, "v2": REQUIRED_COLUMNS_V2}
+__all__ = [
+    "LOAD_STAGES",
+    "MAX_REPORTED_ERRORS",
+    "REQUIRED_COLUMNS",
+    "FileLoad",
+    "FileRejected",
+    "IngestReport",
+    "discover",
+    "load_directory",
+    "load_file",
+    "record_rejection",
+    "unknown_files",
+]
+
+log = logging.getLogger(__name__)
 
 SUFFIX_FORMATS = {
     ".parquet": "Parquet",
@@ -69,14 +80,14 @@ SUFFIX_FORMATS = {
     ".jsonl.gz": "JSONEachRow",
     ".ndjson.gz": "JSONEachRow",
 }
-MAX_REPORTED_ERRORS = 20
-# How the engine reads a dataset file: every value as a string (the rules below judge the
-# text), unknown columns skipped, optional Parquet columns may be absent.
+# How the engine reads a dataset file: every value as a string (the rules judge the text),
+# unknown columns skipped, optional Parquet columns may be absent.
 FILE_SETTINGS = (
     "input_format_json_read_numbers_as_strings = 1, "
     "input_format_skip_unknown_fields = 1, "
     "input_format_parquet_allow_missing_columns = 1"
 )
+Window = tuple[dt.datetime, dt.datetime]
 
 
 class FileRejected(ValueError):
@@ -86,6 +97,7 @@ class FileRejected(ValueError):
         self.path = path
         self.problems = problems
         self.bad_rows = bad_rows
+        self.sha256 = ""  # the content's hash, when the file could be read
         more = f" ({bad_rows} bad rows in all)" if bad_rows > len(problems) else ""
         super().__init__(f"{path.name}: rejected{more}: " + "; ".join(problems))
 
@@ -100,14 +112,30 @@ class FileLoad:
     error: str | None = None
     version: str | None = None  # v1 (dataset 1.1.0) or v2 (2.0.0)
     route: str | None = None  # attached | filtered: how the rows reached raw.order_filled
+    # ids stored already (by an earlier file or source): identical, or with other content
+    # (the first stored row is kept; see ingest/fill_store.py)
+    rows_resent: int = 0
+    rows_conflicting: int = 0
+    conflict_examples: list[str] = field(default_factory=list)
     # seconds per stage of load_file (hash, parse, dedup, publish, other): the benchmark's
     # breakdown of where a load's time goes
     phases: dict[str, float] = field(default_factory=dict)
+
+    def conflict_warning(self) -> str | None:
+        if not self.rows_conflicting:
+            return None
+        shown = ", ".join(self.conflict_examples)
+        return (
+            f"{self.path.name}: {self.rows_conflicting} re-sent ids with different content; "
+            f"the first stored rows were kept (e.g. {shown})"
+        )
 
 
 @dataclass
 class IngestReport:
     files: list[FileLoad] = field(default_factory=list)
+    unknown: list[Path] = field(default_factory=list)  # files that are no dataset file
+    directory: Path | None = None
 
     @property
     def rows_in(self) -> int:
@@ -118,8 +146,51 @@ class IngestReport:
         return sum(f.rows_new for f in self.files if f.status == "loaded")
 
     @property
+    def rows_resent(self) -> int:
+        return sum(f.rows_resent for f in self.files if f.status == "loaded")
+
+    @property
+    def rows_conflicting(self) -> int:
+        return sum(f.rows_conflicting for f in self.files if f.status == "loaded")
+
+    @property
     def rejected(self) -> list[FileLoad]:
         return [f for f in self.files if f.status == "rejected"]
+
+    def counts(self) -> dict[str, int]:
+        statuses = [f.status for f in self.files]
+        return {
+            "loaded": statuses.count("loaded"),
+            "skipped": statuses.count("skipped"),
+            "rejected": statuses.count("rejected"),
+            "unknown": len(self.unknown),
+        }
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per file that needs a look, naming it: rejected, re-sent with other
+        content, or not a dataset file."""
+        out = [f.error for f in self.rejected if f.error]
+        out += [w for f in self.files if (w := f.conflict_warning())]
+        out += [
+            f"{_shown(p, self.directory)}: not a dataset file ({_suffix(p)}): ignored; dataset files "
+            f"are {', '.join(SUFFIX_FORMATS)}"
+            for p in self.unknown
+        ]
+        return out
+
+
+def _suffix(path: Path) -> str:
+    return "".join(path.suffixes[-2:]) or "no suffix"
+
+
+def _shown(path: Path, directory: Path | None) -> str:
+    if directory is not None:
+        try:
+            return str(path.relative_to(directory))
+        except ValueError:
+            pass
+    return path.name
 
 
 def file_format(path: Path) -> str | None:
@@ -130,11 +201,27 @@ def file_format(path: Path) -> str | None:
     return None
 
 
+def _visible_files(directory: Path) -> list[Path]:
+    """Files under `directory`, without dot files and dot folders (sync tools' state)."""
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+    )
+
+
 def discover(directory: Path) -> list[Path]:
     """Dataset files under `directory`, in name order (Goldsky names sort by time)."""
     if not directory.is_dir():
         return []
-    return sorted(p for p in directory.rglob("*") if p.is_file() and file_format(p))
+    return [p for p in _visible_files(directory) if file_format(p)]
+
+
+def unknown_files(directory: Path) -> list[Path]:
+    """Files under `directory` that are no dataset file (e.g. `.json`, `.csv`)."""
+    if not directory.is_dir():
+        return []
+    return [p for p in _visible_files(directory) if not file_format(p)]
 
 
 def sha256_of(path: Path) -> str:
@@ -173,11 +260,21 @@ def _parse(client: Client, sql: str, local: bool):
     return client.query_arrow(sql) if local else _local_arrow(sql)
 
 
+def _first_line(text: str) -> str:
+    return (text.strip() or "no message").splitlines()[0][:300]
+
+
 def _source_columns(client: Client, path: Path, fmt: str) -> list[str] | None:
-    """Column names a self-describing file declares (Parquet), else None."""
+    """Column names a self-describing file declares (Parquet), else None; a Parquet file the
+    engine cannot describe is rejected as unreadable."""
     if fmt != "Parquet":
         return None
-    described = _parse(client, f"DESCRIBE file({_sql_str(str(path))}, 'Parquet')", reads_local_files(client))
+    try:
+        described = _parse(
+            client, f"DESCRIBE file({_sql_str(str(path))}, 'Parquet')", reads_local_files(client)
+        )
+    except Exception as exc:  # the engine could not read the file's metadata
+        raise FileRejected(path, [f"unreadable as Parquet: {_first_line(str(exc))}"]) from None
     return [str(name) for name in described.column("name").to_pylist()]
 
 
@@ -196,153 +293,9 @@ def _first_line_keys(path: Path) -> list[str] | None:
                 if line.strip():
                     obj = json.loads(line)
                     return list(obj) if isinstance(obj, dict) else None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, EOFError, ValueError, zlib.error):  # ValueError: bad UTF-8 or JSON
         return None  # the engine reports the unreadable file when it parses it
     return None
-
-
-# --- the contract's rules and the conversion to raw types (shared with the subgraph) ------
-
-# v2 side -> 0 (BUY) / 1 (SELL) / -1 (anything else). The dataset's UInt8 arrives as '0'/'1'.
-_SIDE_EXPR = "multiIf(upper(trim(side)) IN ('0', 'BUY'), 0, upper(trim(side)) IN ('1', 'SELL'), 1, -1)"
-_TS_EXPR = (
-    "if(match(timestamp, '^[0-9]+$'), "
-    "if(toUInt64(timestamp) > 100000000000, "
-    "fromUnixTimestamp64Milli(toInt64(timestamp), 'UTC'), "
-    "toDateTime64(toUInt64(timestamp), 3, 'UTC')), "
-    "parseDateTime64BestEffortOrNull(timestamp, 3, 'UTC'))"
-)
-
-
-def _row_problem(version: str | None = None) -> str:
-    """One expression that names the first broken rule of a row of strings, '' when clean.
-
-    `version` None reads each row's `contract_version` (a stage may mix versions); a file
-    has one version, and a v1 file has no side/token_id columns for the v2 rules to read."""
-    guard = "contract_version = 'v2' AND " if version is None else ""
-    v2_rules = (
-        "".join(f"{guard}`{c}` IS NULL, 'field {c} is missing', " for c in V2_COLUMNS)
-        + f"{guard}{_SIDE_EXPR} = -1, "
-        "concat('side ', side, ' is not 0 (BUY) or 1 (SELL)'), "
-        f"{guard}NOT match(token_id, '^[0-9]{{1,78}}$'), "
-        "concat('token_id ', token_id, ' is not a decimal token id'), "
-    )
-    rules = (
-        "".join(f"`{c}` IS NULL, 'field {c} is missing', " for c in REQUIRED_COLUMNS)
-        + "id = '', 'field id is empty', "
-        + f"{_TS_EXPR} IS NULL, concat('timestamp ', timestamp, ' is not a unix time or ISO date'), "
-        + "".join(
-            f"NOT match({c}, '^0[xX][0-9a-fA-F]{{40}}$'), concat('{c} ', {c}, ' is not an address'), "
-            for c in ("maker", "taker")
-        )
-        + "".join(
-            f"NOT match({c}, '^[0-9]{{1,78}}$'), concat('{c} ', {c}, ' is not a decimal token id'), "
-            for c in ("maker_asset_id", "taker_asset_id")
-        )
-        + "(maker_asset_id = '0') + (taker_asset_id = '0') != 1, "
-        "concat('asset pair (', maker_asset_id, ', ', taker_asset_id, ') needs exactly one \"0\"'), "
-        + "".join(
-            f"toUInt64OrNull({c}) IS NULL, concat('{c} ', {c}, ' is not an unsigned 64-bit integer'), "
-            for c in ("maker_amount_filled", "taker_amount_filled")
-        )
-        + "".join(
-            f"{c} IS NOT NULL AND toUInt64OrNull({c}) IS NULL, "
-            f"concat('{c} ', {c}, ' is not an unsigned 64-bit integer'), "
-            for c in OPTIONAL_COLUMNS
-        )
-    )
-    # v2 rows first: their asset pair is derived from side/token_id, so name those fields
-    return "multiIf(" + ("" if version == "v1" else v2_rules) + rules + "'')"
-
-
-_ROW_PROBLEM = _row_problem()
-
-# raw.order_filled's columns and the conversion of a clean row of strings to them. Files and
-# subgraph pages both go through this list, so a fill is stored the same from either.
-_RAW_SELECT = (
-    ("id", "id"),
-    ("timestamp", _TS_EXPR),
-    ("transaction_hash", "lower(transaction_hash)"),
-    ("order_hash", "lower(order_hash)"),
-    ("maker", "lower(maker)"),
-    ("taker", "lower(taker)"),
-    ("maker_asset_id", "maker_asset_id"),
-    ("taker_asset_id", "taker_asset_id"),
-    ("maker_amount_filled", "toUInt64(maker_amount_filled)"),
-    ("taker_amount_filled", "toUInt64(taker_amount_filled)"),
-    ("fee", "toUInt64(ifNull(fee, '0'))"),
-    ("block_number", "toUInt64(ifNull(block_number, '0'))"),
-    ("contract_version", "contract_version"),
-)
-RAW_COLUMNS = tuple(name for name, _ in _RAW_SELECT)
-_RAW_COLUMN_LIST = ", ".join(f"`{c}`" for c in RAW_COLUMNS)
-# Positional (no aliases): an alias named like a source column would replace that column
-# in the query's other expressions.
-_RAW_EXPRESSIONS = ", ".join(expr for _, expr in _RAW_SELECT)
-# Every insert here carries distinct ids (deduplicated by the loader), so the table's own
-# insert-time collapsing of equal sort keys (ReplacingMergeTree) would only cost time.
-_INSERT_SETTINGS = "max_partitions_per_insert_block = 0, optimize_on_insert = 0"
-# The stored ids an event could collide with: an event's id fixes its timestamp, so only
-# the batch's time window is read (partition pruning).
-_STORED_IDS = (
-    "SELECT id FROM raw.order_filled WHERE timestamp "
-    "BETWEEN {lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')}"
-)
-
-
-def _problems_sql(relation: str, problem: str, limit: int) -> str:
-    """The first `limit` broken rows of `relation` (row_number, problem, bad rows in all)."""
-    return (
-        f"SELECT row_number, problem, count() OVER () AS bad FROM "
-        f"(SELECT row_number, {problem} AS problem FROM {relation}) "
-        f"WHERE problem != '' ORDER BY row_number LIMIT {int(limit)}"
-    )
-
-
-def _problem_list(rows: list[tuple[Any, Any, Any]]) -> tuple[list[str], int]:
-    """'row N: why' for each broken row, and how many broken rows there are in all."""
-    if not rows:
-        return [], 0
-    return [f"row {r[0]}: {r[1]}" for r in rows], int(rows[0][2])
-
-
-# --- the subgraph's staging table of strings ---------------------------------------------
-
-
-def create_stage(client: Client, name: str | None = None, memory: bool = False) -> str:
-    """An empty staging table of nullable strings, the shape the subgraph stages pages in.
-    A fixed `name` replaces what a killed run of the same source left behind; `memory` suits
-    small batches (no parts to write), MergeTree a large batch."""
-    stage = name or f"raw._stage_order_filled_{uuid.uuid4().hex[:12]}"
-    client.command(f"DROP TABLE IF EXISTS {stage}")
-    cols = ", ".join(f"`{c}` Nullable(String)" for c in STAGE_COLUMNS)
-    engine = "Memory" if memory else "MergeTree ORDER BY row_number"
-    client.command(
-        f"CREATE TABLE {stage} (row_number UInt64, {cols}, "
-        f"contract_version LowCardinality(String) DEFAULT 'v1') ENGINE = {engine}"
-    )
-    return stage
-
-
-def find_problems(client: Client, stage: str, limit: int = MAX_REPORTED_ERRORS) -> tuple[list[str], int]:
-    """The first `limit` broken rows of a staging table as 'row N: why', and how many in all."""
-    return _problem_list(client.query(_problems_sql(stage, _ROW_PROBLEM, limit)).result_rows)
-
-
-def insert_new_rows(client: Client, stage: str) -> int:
-    """Insert the staged (validated) rows whose id is not stored yet, each id once; returns
-    the rows inserted, so a re-fetched event never becomes a second row."""
-    lo, hi, n = client.query(f"SELECT min({_TS_EXPR}), max({_TS_EXPR}), count() FROM {stage}").result_rows[0]
-    if n == 0:
-        return 0
-    before = client.command("SELECT count() FROM raw.order_filled")
-    client.command(
-        f"INSERT INTO raw.order_filled ({_RAW_COLUMN_LIST}) SELECT {_RAW_EXPRESSIONS} "
-        f"FROM {stage} WHERE id NOT IN ({_STORED_IDS}) "
-        f"ORDER BY row_number LIMIT 1 BY id SETTINGS {_INSERT_SETTINGS}",
-        parameters={"lo": lo, "hi": hi},
-    )
-    return int(client.command("SELECT count() FROM raw.order_filled")) - int(before)
 
 
 # --- a dataset file, read by the engine ---------------------------------------------------
@@ -356,6 +309,7 @@ class FileSource:
 
     path: Path
     fmt: str
+    window: Window
     version: str = "v1"
 
     def relation(self) -> str:
@@ -364,8 +318,8 @@ class FileSource:
         structure = ", ".join(f"`{c}` Nullable(String)" for c in file_cols)
         select = {c: f"`{c}`" for c in file_cols}
         if self.version == "v2":
-            select["maker_asset_id"] = f"multiIf({_SIDE_EXPR} = 0, '0', {_SIDE_EXPR} = 1, token_id, NULL)"
-            select["taker_asset_id"] = f"multiIf({_SIDE_EXPR} = 0, token_id, {_SIDE_EXPR} = 1, '0', NULL)"
+            select["maker_asset_id"] = f"multiIf({SIDE_EXPR} = 0, '0', {SIDE_EXPR} = 1, token_id, NULL)"
+            select["taker_asset_id"] = f"multiIf({SIDE_EXPR} = 0, token_id, {SIDE_EXPR} = 1, '0', NULL)"
         return (
             "(SELECT _row_number + 1 AS row_number, "
             + ", ".join(f"{expr} AS `{name}`" for name, expr in select.items())
@@ -376,19 +330,21 @@ class FileSource:
     def raw_rows_sql(self, first_of_each_id: bool = False) -> str:
         """The file's rows converted to raw.order_filled's columns. The query fails on the
         first row that breaks the contract, so the one pass that writes the rows also
-        validates every one of them. `first_of_each_id` keeps each id's first occurrence in
-        file order (only asked for when the file repeats ids: it costs a sort)."""
-        dedup = " ORDER BY row_number LIMIT 1 BY id" if first_of_each_id else ""
+        validates every one of them. `first_of_each_id` keeps each (normalised) id's first
+        occurrence in file order (only asked for when the file repeats ids: it costs a sort)."""
+        dedup = f" ORDER BY row_number LIMIT 1 BY {NORMALIZED_ID}" if first_of_each_id else ""
         return (
-            f"SELECT {_RAW_EXPRESSIONS} FROM {self.relation()} "
-            f"WHERE throwIf({_row_problem(self.version)} != '', 'a row breaks the data contract') = 0"
+            f"SELECT {RAW_EXPRESSIONS} FROM {self.relation()} "
+            f"WHERE throwIf({row_problem(self.window, self.version)} != '', "
+            "'a row breaks the data contract') = 0"
             f"{dedup} SETTINGS {FILE_SETTINGS}"
         )
 
     def problems_sql(self, limit: int = MAX_REPORTED_ERRORS) -> str:
         """The file's first broken rows and their count (the second pass of a failed file)."""
         return (
-            _problems_sql(self.relation(), _row_problem(self.version), limit) + f" SETTINGS {FILE_SETTINGS}"
+            problems_sql(self.relation(), row_problem(self.window, self.version), limit)
+            + f" SETTINGS {FILE_SETTINGS}"
         )
 
 
@@ -402,30 +358,13 @@ class StageSummary:
     hi: dt.datetime | None
 
 
-def _create_raw_stage(client: Client) -> str:
-    """An empty table with raw.order_filled's columns, partitioning and sort order, so its
-    parts can be attached to raw.order_filled as they are. Plain MergeTree: it keeps every
-    row written (no collapsing on insert or merge), so its count is the file's."""
-    part_key, sort_key, primary_key = client.query(
-        "SELECT partition_key, sorting_key, primary_key FROM system.tables "
-        "WHERE database = 'raw' AND name = 'order_filled'"
-    ).result_rows[0]
-    stage = f"raw._stage_order_filled_{uuid.uuid4().hex[:12]}"
-    partition = f" PARTITION BY {part_key}" if part_key else ""
-    client.command(
-        f"CREATE TABLE {stage} AS raw.order_filled ENGINE = MergeTree{partition} "
-        f"ORDER BY ({sort_key}) PRIMARY KEY ({primary_key})"
-    )
-    return stage
-
-
 def _write_rows(client: Client, stage: str, source: FileSource, first_of_each_id: bool = False) -> None:
     """Parse, validate, convert and write the file's rows into `stage` in one pass: the
     engine reads the file itself, or for a server a local chDB does and the rows go over
     as Arrow (a server's `file()` would read the server's disk)."""
     sql = source.raw_rows_sql(first_of_each_id)
     if reads_local_files(client):
-        client.command(f"INSERT INTO {stage} ({_RAW_COLUMN_LIST}) {sql}, max_partitions_per_insert_block = 0")
+        client.command(f"INSERT INTO {stage} ({RAW_COLUMN_LIST}) {sql}, max_partitions_per_insert_block = 0")
     else:
         rows = _local_arrow(sql).rename_columns(list(RAW_COLUMNS))
         client.insert_arrow(stage, rows, settings={"max_partitions_per_insert_block": 0})
@@ -438,9 +377,9 @@ def _rejection(client: Client, source: FileSource, error: Exception) -> Exceptio
     try:
         found = _file_problems(client, source)
     except Exception as exc:  # the engine could not parse the file at all
-        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
+        reason = _first_line(str(exc) or type(exc).__name__)
         return FileRejected(source.path, [f"unreadable as {source.fmt}: {reason}"])
-    problems, bad_rows = _problem_list(found)
+    problems, bad_rows = problem_list(found)
     return FileRejected(source.path, problems, bad_rows) if problems else error
 
 
@@ -463,60 +402,6 @@ def _summarize(client: Client, stage: str) -> StageSummary:
     return StageSummary(int(rows), int(distinct), lo, hi)
 
 
-def _stored_between(client: Client, lo: dt.datetime, hi: dt.datetime) -> bool:
-    """Whether raw.order_filled has any row in [lo, hi]: only then can a file's id be stored
-    already (an event's id fixes its timestamp). Partition pruning makes this cheap."""
-    return bool(
-        client.query(
-            "SELECT 1 FROM raw.order_filled WHERE timestamp BETWEEN "
-            "{lo:DateTime64(3, 'UTC')} AND {hi:DateTime64(3, 'UTC')} LIMIT 1",
-            parameters={"lo": lo, "hi": hi},
-        ).result_rows
-    )
-
-
-def _attach(client: Client, stage: str) -> None:
-    """Move the written parts into raw.order_filled (hard links, no rewrite): the file's ids
-    are all new there and distinct."""
-    database, table = stage.split(".", 1)
-    partitions = client.query(
-        "SELECT DISTINCT partition_id FROM system.parts "
-        "WHERE database = {d:String} AND table = {t:String} AND active",
-        parameters={"d": database, "t": table},
-    ).result_rows
-    for (partition,) in partitions:
-        client.command(f"ALTER TABLE raw.order_filled ATTACH PARTITION ID {_sql_str(partition)} FROM {stage}")
-
-
-def _insert_not_stored(client: Client, stage: str, summary: StageSummary) -> None:
-    """Insert the written rows whose id raw.order_filled does not hold yet."""
-    client.command(
-        f"INSERT INTO raw.order_filled ({_RAW_COLUMN_LIST}) SELECT {_RAW_COLUMN_LIST} FROM {stage} "
-        f"WHERE id NOT IN ({_STORED_IDS}) SETTINGS {_INSERT_SETTINGS}",
-        parameters={"lo": summary.lo, "hi": summary.hi},
-    )
-
-
-def _publish(client: Client, stage: str, summary: StageSummary, path: Path) -> str:
-    """Put the file's (distinct) rows into raw.order_filled, skipping ids stored already;
-    returns the route taken. Nothing reaches the table before this point. A server that
-    refuses the attach (e.g. another storage policy) gets the insert instead; it is right
-    even after some partitions were attached, since their ids now count as stored."""
-    if summary.rows and _stored_between(client, summary.lo, summary.hi):
-        _insert_not_stored(client, stage, summary)
-        return "filtered"
-    try:
-        _attach(client, stage)
-    except Exception as exc:
-        log.warning(
-            "attach refused, inserting instead",
-            extra={"ctx": {"file": path.name, "error": str(exc).splitlines()[0][:300]}},
-        )
-        _insert_not_stored(client, stage, summary)
-        return "filtered"
-    return "attached"
-
-
 LOAD_STAGES = ("hash", "parse", "dedup", "publish", "other")
 
 
@@ -536,34 +421,48 @@ class _Laps:
         return time.monotonic() - self.started
 
 
-def _checked_source(client: Client, path: Path, fmt: str) -> FileSource:
+def _checked_source(client: Client, path: Path, fmt: str, window: Window) -> FileSource:
     """The file's version, from its declared columns (Parquet) or first line (JSONL);
     a Parquet file missing a required column is rejected before any row is read."""
     declared = _source_columns(client, path, fmt)
     if declared is None:
-        return FileSource(path, fmt, dataset_version(_first_line_keys(path) or []))
+        return FileSource(path, fmt, window, dataset_version(_first_line_keys(path) or []))
     version = dataset_version(declared)
     missing = [c for c in REQUIRED_BY_VERSION[version] if c not in declared]
     if missing:
         raise FileRejected(path, [f"missing columns: {', '.join(missing)}"])
-    return FileSource(path, fmt, version)
+    return FileSource(path, fmt, window, version)
 
 
-def _keep_first_of_each_id(client: Client, stage: str, source: FileSource, summary: StageSummary) -> None:
+def _keep_first_of_each_id(
+    client: Client, stage: str, source: FileSource, summary: StageSummary
+) -> tuple[int, list[str]]:
     """Rewrite the staging table with each id's first row in file order: the file repeats
-    ids (rare: a second pass over the file, with a sort)."""
+    ids (rare: a second pass over the file, with a sort). Returns the ids it repeats with
+    different content, and examples."""
+    conflicting, examples = fill_store.repeated_conflicts(client, stage)
     log.info(
         "file repeats ids: keeping each id's first row",
-        extra={"ctx": {"file": source.path.name, "rows": summary.rows, "distinct_ids": summary.distinct_ids}},
+        extra={
+            "ctx": {
+                "file": source.path.name,
+                "rows": summary.rows,
+                "distinct_ids": summary.distinct_ids,
+                "ids_with_other_content": conflicting,
+            }
+        },
     )
     client.command(f"TRUNCATE TABLE {stage}")
     _write_rows(client, stage, source, first_of_each_id=True)
+    return conflicting, examples
 
 
-def _load_rows(client: Client, source: FileSource, laps: _Laps) -> tuple[StageSummary, str]:
+def _load_rows(
+    client: Client, source: FileSource, laps: _Laps
+) -> tuple[StageSummary, fill_store.Publication]:
     """Write, check and publish the file's rows through a staging table that is always
-    dropped; returns what was written and the route to raw.order_filled."""
-    stage = _create_raw_stage(client)
+    dropped; returns what was written and what publishing it did."""
+    stage = fill_store.create_raw_stage(client)
     try:
         try:
             _write_rows(client, stage, source)
@@ -571,14 +470,19 @@ def _load_rows(client: Client, source: FileSource, laps: _Laps) -> tuple[StageSu
             raise _rejection(client, source, exc) from None
         laps.lap("parse")
         summary = _summarize(client, stage)
+        if summary.rows == 0:
+            raise FileRejected(source.path, ["no rows (an empty file)"])
+        repeated = (0, [])
         if summary.distinct_ids != summary.rows:
-            _keep_first_of_each_id(client, stage, source, summary)
+            repeated = _keep_first_of_each_id(client, stage, source, summary)
         laps.lap("dedup")
-        route = _publish(client, stage, summary, source.path)
+        published = fill_store.publish(client, stage, label=source.path.name)
+        published.rows_conflicting += repeated[0]
+        published.conflict_examples = (published.conflict_examples + repeated[1])[: fill_store.EXAMPLES]
     finally:
         client.command(f"DROP TABLE IF EXISTS {stage}")
     laps.lap("publish")
-    return summary, route
+    return summary, published
 
 
 def _record(client: Client, digest: str, path: Path, summary: StageSummary, rows_new: int) -> None:
@@ -604,6 +508,28 @@ def _record(client: Client, digest: str, path: Path, summary: StageSummary, rows
     )
 
 
+def record_rejection(client: Client, path: Path, rejected: FileRejected) -> None:
+    """One ops.rejected_files row per rejection (a file is retried, and recorded, each night)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    client.command(
+        "INSERT INTO ops.rejected_files (sha256, file_name, path, size_bytes, reason, bad_rows, "
+        "rejected_at) SELECT {sha256:String}, {file_name:String}, {path:String}, {size:UInt64}, "
+        "{reason:String}, {bad:UInt64}, {at:DateTime64(3, 'UTC')}",
+        parameters={
+            "sha256": rejected.sha256,
+            "file_name": path.name,
+            "path": str(path),
+            "size": size,
+            "reason": str(rejected)[:4000],
+            "bad": rejected.bad_rows or (1 if rejected.problems else 0),
+            "at": _now(),
+        },
+    )
+
+
 def already_loaded(client: Client, sha256: str) -> bool:
     return bool(
         client.command(
@@ -613,31 +539,55 @@ def already_loaded(client: Client, sha256: str) -> bool:
     )
 
 
-def load_file(client: Client, path: Path) -> FileLoad:
-    """Load one file, all or nothing. Raises FileRejected when the file breaks the contract."""
+def load_file(client: Client, path: Path, now: dt.datetime | None = None, sync: bool = True) -> FileLoad:
+    """Load one file, all or nothing. Raises FileRejected (after recording it in
+    ops.rejected_files) when the file breaks the contract or cannot be read; `now` is when
+    the load began (the plausible window's upper end); `sync` first indexes raw rows the id
+    index may lack (load_directory does that once for all its files)."""
+    try:
+        return _load_file(client, path, plausible_window(now), sync)
+    except FileRejected as exc:
+        record_rejection(client, path, exc)
+        raise
+
+
+def _load_file(client: Client, path: Path, window: Window, sync: bool) -> FileLoad:
     laps = _Laps()
     fmt = file_format(path)
     if fmt is None:
-        raise FileRejected(path, ["not a .parquet, .jsonl or .jsonl.gz file"])
-    digest = sha256_of(path)
+        raise FileRejected(path, [f"not a dataset file ({_suffix(path)})"])
+    try:
+        size = path.stat().st_size
+        digest = sha256_of(path)
+    except OSError as exc:
+        raise FileRejected(path, [f"unreadable: {exc.strerror or exc}"]) from None
     if already_loaded(client, digest):
         return FileLoad(path, "skipped", seconds=laps.total())
     laps.lap("hash")
-    source = _checked_source(client, path, fmt)
-    before = int(client.command("SELECT count() FROM raw.order_filled"))
-    laps.lap("other")
-    summary, route = _load_rows(client, source, laps)
-    rows_new = int(client.command("SELECT count() FROM raw.order_filled")) - before
-    _record(client, digest, path, summary, rows_new)
+    try:
+        if size == 0:
+            raise FileRejected(path, ["zero-byte file"])
+        if sync:
+            fill_store.sync(client)
+        source = _checked_source(client, path, fmt, window)
+        laps.lap("other")
+        summary, published = _load_rows(client, source, laps)
+    except FileRejected as exc:
+        exc.sha256 = digest
+        raise
+    _record(client, digest, path, summary, published.rows_new)
     laps.lap("other")
     return FileLoad(
         path,
         "loaded",
         rows=summary.rows,
-        rows_new=rows_new,
+        rows_new=published.rows_new,
         seconds=laps.total(),
         version=source.version,
-        route=route,
+        route=published.route,
+        rows_resent=published.rows_resent,
+        rows_conflicting=published.rows_conflicting,
+        conflict_examples=published.conflict_examples,
         phases=laps.seconds,
     )
 
@@ -646,34 +596,84 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def load_directory(client: Client, directory: Path) -> IngestReport:
-    """Load every new file under `directory`; a rejected file does not stop the others."""
-    report = IngestReport()
+def load_directory(client: Client, directory: Path, now: dt.datetime | None = None) -> IngestReport:
+    """Load every new dataset file under `directory`, each on its own: a rejected file is
+    reported and recorded and does not stop the others. Logs one line per file that loads
+    or is rejected (files loaded before go to DEBUG and into the counts)."""
+    now = now or _now()
+    report = IngestReport(directory=directory)
+    stage_tables.drop_orphans(client, embedded=reads_local_files(client))
     files = discover(directory)
+    report.unknown = unknown_files(directory)
+    for path in report.unknown:
+        log.warning(
+            "not a dataset file: ignored",
+            extra={"ctx": {"file": _shown(path, directory), "suffix": _suffix(path)}},
+        )
+    if files:
+        fill_store.sync(client)
     for index, path in enumerate(files, 1):
         try:
-            result = load_file(client, path)
+            result = load_file(client, path, now=now, sync=False)
         except FileRejected as exc:
-            log.error(
-                "file rejected",
-                extra={"ctx": {"file": str(path), "problems": exc.problems, "bad_rows": exc.bad_rows}},
-            )
             result = FileLoad(path, "rejected", error=str(exc))
+            log.warning(
+                "dataset file rejected",
+                extra={
+                    "ctx": {
+                        "file": path.name,
+                        "progress": f"{index}/{len(files)}",
+                        "rows": 0,
+                        "problems": exc.problems,
+                        "bad_rows": exc.bad_rows,
+                    }
+                },
+            )
+        else:
+            _log_file(result, index, len(files))
         report.files.append(result)
-        log.info(
-            "dataset file %s",
-            result.status,
-            extra={
-                "ctx": {
-                    "file": path.name,
-                    "progress": f"{index}/{len(files)}",
-                    "contract_version": result.version,
-                    "rows": result.rows,
-                    "rows_new": result.rows_new,
-                    "route": result.route,
-                    "seconds": round(result.seconds, 3),
-                    "phases": result.phases or None,
-                }
-            },
-        )
+    log.info(
+        "dataset files done",
+        extra={
+            "ctx": {
+                **report.counts(),
+                "rows": report.rows_in,
+                "rows_new": report.rows_new,
+                "rows_resent": report.rows_resent,
+                "rows_conflicting": report.rows_conflicting,
+            }
+        },
+    )
     return report
+
+
+def _log_file(result: FileLoad, index: int, total: int) -> None:
+    if result.status == "skipped":
+        log.debug(
+            "dataset file already loaded",
+            extra={"ctx": {"file": result.path.name, "progress": f"{index}/{total}", "rows": 0}},
+        )
+        return
+    ctx: dict[str, Any] = {
+        "file": result.path.name,
+        "progress": f"{index}/{total}",
+        "rows": result.rows,
+        "rows_new": result.rows_new,
+        "seconds": round(result.seconds, 3),
+    }
+    if result.rows_resent:
+        ctx.update(rows_resent=result.rows_resent, rows_conflicting=result.rows_conflicting)
+    log.info("dataset file loaded", extra={"ctx": ctx})
+    if result.rows_conflicting:
+        log.warning(result.conflict_warning(), extra={"ctx": {"file": result.path.name}})
+    log.debug(
+        "dataset file load stages",
+        extra={
+            "ctx": {
+                "file": result.path.name,
+                "contract_version": result.version,
+                "route": result.route,
+                "phases": result.phases,
+            }
+        },
+    )

@@ -1,9 +1,9 @@
-"""What the reference files are called and the one rule they share: when a condition is resolved.
+"""The one rule the reference files share: when a condition is resolved.
 
 A leaf module (it imports nothing of the project) so that the loader
 (ingest/reference_files.py), the validator (ingest/validation.py), the subgraph refresh
-(ingest/refresh.py) and the sample generator read the same names and the same rule instead of
-importing each other or re-stating them.
+(ingest/refresh.py) and the sample generator read the same rule instead of importing each
+other or re-stating it. The files' names are in pipeline/names.py.
 """
 
 from __future__ import annotations
@@ -11,14 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-
-RESOLUTION_MAP = "expanded_resolution_map.json"
-MARKETS = "markets.jsonl"
-CATEGORY_DEFINITIONS = "category_definitions.json"
-LOOKUPS = "market_id_lookup_results.jsonl"  # -> raw.market_id_lookups
-BACKFILL = "backfilled_market_ids.json"  # validated and recorded only
-MARKETS_SEED = "markets_dim_seed.json"  # validated only (runner.py validate)
-UNCATEGORIZED = "Uncategorized"
 
 CONDITION_ID = re.compile(r"^0x[0-9a-f]{64}$")
 

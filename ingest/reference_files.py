@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,18 +22,10 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from ingest import validation
-from ingest.reference_contract import (
-    BACKFILL,
-    CATEGORY_DEFINITIONS,
-    CONDITION_ID,
-    LOOKUPS,
-    MARKETS,
-    RESOLUTION_MAP,
-    UNCATEGORIZED,
-    is_resolved,
-)
+from ingest import stage_tables, validation
+from ingest.reference_contract import CONDITION_ID, is_resolved
 from ingest.tables import RAW_TABLES
+from pipeline.names import BACKFILL, CATEGORY_DEFINITIONS, LOOKUPS, MARKETS, RESOLUTION_MAP, UNCATEGORIZED
 
 __all__ = [
     "BACKFILL",
@@ -250,7 +241,7 @@ def backfill_summary(path: Path, doc: Any = None) -> tuple[list[list[Any]], Refe
 
 def replace_table(client: Client, table: str, rows: list[list[Any]], columns: list[str]) -> None:
     """Swap `raw.<table>` for a fully written copy: readers see the old or the new, never half."""
-    stage = f"raw._stage_{table}_{uuid.uuid4().hex[:12]}"
+    stage = stage_tables.stage_name(table)
     ddl = RAW_TABLES[table].replace(f"raw.{table}", stage, 1)
     client.command(ddl)
     try:

@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import tempfile
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,13 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from ingest.reference_contract import MARKETS, RESOLUTION_MAP, RESOLUTION_PAYOUTS, outcome_of_payouts
-from ingest.subgraph import GoldskyError, MalformedPage, SubgraphClient
+from ingest import stage_tables
+from ingest.goldsky_client import GoldskyError, MalformedPage, RetryBudget, SubgraphClient
+from ingest.reference_contract import RESOLUTION_PAYOUTS, outcome_of_payouts
 from ingest.tables import TOKEN_MAP, ensure_tables
 from pipeline import warehouse
 from pipeline.config import Settings
+from pipeline.names import MARKETS, RESOLUTION_MAP
 from pipeline.steps import RunContext, SkipStep, StepResult
 
 log = logging.getLogger(__name__)
@@ -102,13 +103,17 @@ def token_rows(rows: list[dict], fetched_at: dt.datetime) -> list[list[Any]]:
     return out
 
 
-def refresh_token_map(settings: Settings, ch: Client, client: SubgraphClient | None = None) -> int:
+def refresh_token_map(
+    settings: Settings, ch: Client, client: SubgraphClient | None = None, budget: RetryBudget | None = None
+) -> int:
     """Replace raw.token_map with the subgraph's marketDatas; returns the tokens stored. The
     table is swapped only once every page has arrived, so a failed fetch keeps the old map."""
     own = client is None
-    client = client or SubgraphClient.from_settings(settings)
+    client = client or SubgraphClient.from_settings(
+        settings, budget=budget or RetryBudget.from_settings(settings)
+    )
     fetched_at = dt.datetime.now(UTC)
-    stage = f"raw._stage_token_map_{uuid.uuid4().hex[:12]}"
+    stage = stage_tables.stage_name("token_map")
     ch.command(TOKEN_MAP.replace("raw.token_map", stage, 1))
     total = 0
     try:
@@ -209,13 +214,18 @@ class ResolutionRefresh:
 
 
 def refresh_resolutions(
-    settings: Settings, client: SubgraphClient | None = None, now: dt.datetime | None = None
+    settings: Settings,
+    client: SubgraphClient | None = None,
+    now: dt.datetime | None = None,
+    budget: RetryBudget | None = None,
 ) -> ResolutionRefresh:
     """Rebuild DATA_DIR/expanded_resolution_map.json from the pnl-subgraph's conditions."""
     now = now or dt.datetime.now(UTC)
     stamp = now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     own = client is None
-    client = client or SubgraphClient.from_settings(settings, settings.goldsky_pnl_subgraph_url)
+    client = client or SubgraphClient.from_settings(
+        settings, settings.goldsky_pnl_subgraph_url, budget=budget or RetryBudget.from_settings(settings)
+    )
     markets = market_ids(settings.data_dir)
     try:
         entries = [
@@ -254,14 +264,15 @@ def step_refresh_resolutions(ctx: RunContext) -> StepResult:
         )
     details: dict[str, Any] = {}
     errors: list[str] = []
+    budget = RetryBudget.from_settings(settings)  # one for the step: both endpoints share it
     try:
         with warehouse.connect(settings) as ch:
             ensure_tables(ch)
-            details["tokens"] = refresh_token_map(settings, ch)
+            details["tokens"] = refresh_token_map(settings, ch, budget=budget)
     except GoldskyError as exc:
         errors.append(f"token map: {exc}")
     try:
-        res = refresh_resolutions(settings, now=ctx.started_at)
+        res = refresh_resolutions(settings, now=ctx.started_at, budget=budget)
         details.update(
             resolution_map=str(res.path),
             conditions=res.total,
@@ -270,12 +281,16 @@ def step_refresh_resolutions(ctx: RunContext) -> StepResult:
         )
     except GoldskyError as exc:
         errors.append(f"resolutions: {exc}")
+    fetched = (
+        f"{details.get('tokens', 'no')} tokens, {details.get('conditions', 'no')} "
+        f"conditions ({details.get('resolved', 0)} resolved)"
+    )
     result = StepResult(
         rows_in=details.get("conditions"),
         rows_out=details.get("resolved"),
         details=details,
-        message=f"{details.get('tokens', 'no')} tokens, {details.get('conditions', 'no')} "
-        f"conditions ({details.get('resolved', 0)} resolved)",
+        # a failure says why first: "no tokens" after an unreachable endpoint is no news
+        message=("; ".join(errors) + (f" (refreshed: {fetched})" if details else "")) if errors else fetched,
     )
     if errors:
         result.status, result.error = "failed", "; ".join(errors)

@@ -36,13 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.reference_contract import (
-    CATEGORY_DEFINITIONS,
-    MARKETS,
-    RESOLUTION_MAP,
-    RESOLUTION_PAYOUTS,
-    UNCATEGORIZED,
-)
+from ingest.reference_contract import RESOLUTION_PAYOUTS
+from pipeline.names import CATEGORY_DEFINITIONS, MARKETS, RESOLUTION_MAP, UNCATEGORIZED
 
 UTC = dt.UTC
 

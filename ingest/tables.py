@@ -39,6 +39,22 @@ PARTITION BY toYYYYMM(timestamp)
 ORDER BY (maker, token_id, id)
 """
 
+# One row per stored fill id (ingest/fill_store.py): how a load tells which of its ids are
+# stored already without reading raw.order_filled (whose sort key cannot find an id alone).
+# 24 bytes a fill (~48 GB at 2 billion), read through the primary key: small granules and
+# compressed blocks of about one granule, so a night's few million random ids read the
+# granules that can hold them rather than the whole index.
+ORDER_FILLED_IDS = """
+CREATE TABLE IF NOT EXISTS raw.order_filled_ids
+(
+    id_hash      UInt128,  -- MD5 of the id, trimmed and lower-case (as stored)
+    content_hash UInt64    -- cityHash64 of the stored values: a re-send with other content
+)
+ENGINE = ReplacingMergeTree
+ORDER BY id_hash
+SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384
+"""
+
 RESOLUTIONS = """
 CREATE TABLE IF NOT EXISTS raw.resolutions
 (
@@ -112,6 +128,35 @@ ENGINE = ReplacingMergeTree(loaded_at)
 ORDER BY sha256
 """
 
+# Every raw.order_filled row inserted before `synced_to` is in raw.order_filled_ids.
+ORDER_FILLED_IDS_SYNC = """
+CREATE TABLE IF NOT EXISTS ops.order_filled_ids_sync
+(
+    synced_to DateTime64(3, 'UTC'),
+    rows      UInt64,
+    at        DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY synced_to
+"""
+
+# Every rejection of a dataset file (one row per file per attempt): the file keeps being
+# retried and reported each night until it is fixed or removed.
+REJECTED_FILES = """
+CREATE TABLE IF NOT EXISTS ops.rejected_files
+(
+    sha256       String,
+    file_name    String,
+    path         String,
+    size_bytes   UInt64,
+    reason       String,
+    bad_rows     UInt64,
+    rejected_at  DateTime64(3, 'UTC')
+)
+ENGINE = MergeTree
+ORDER BY (file_name, rejected_at)
+"""
+
 REFERENCE_LOADS = """
 CREATE TABLE IF NOT EXISTS ops.reference_loads
 (
@@ -173,6 +218,7 @@ ORDER BY source
 
 RAW_TABLES = {
     "order_filled": ORDER_FILLED,
+    "order_filled_ids": ORDER_FILLED_IDS,
     "resolutions": RESOLUTIONS,
     "markets": MARKETS,
     "category_map": CATEGORY_MAP,
@@ -184,7 +230,14 @@ RAW_TABLES = {
 def ensure_tables(client: Client) -> None:
     """Create databases and every table ingest writes; safe to call on every run."""
     ensure_databases(client)
-    for ddl in (*RAW_TABLES.values(), LOADED_FILES, REFERENCE_LOADS, INGEST_CURSOR):
+    for ddl in (
+        *RAW_TABLES.values(),
+        LOADED_FILES,
+        REFERENCE_LOADS,
+        INGEST_CURSOR,
+        ORDER_FILLED_IDS_SYNC,
+        REJECTED_FILES,
+    ):
         client.command(ddl)
     for ddl in REFERENCE_LOADS_MIGRATIONS:
         client.command(ddl)

@@ -30,18 +30,17 @@ from typing import Any
 
 import jsonschema_rs
 
-from ingest.reference_contract import (
+from ingest.reference_contract import RESOLUTION_PAYOUTS, is_resolved
+from pipeline.config import PROJECT_ROOT
+from pipeline.names import (
     BACKFILL,
     CATEGORY_DEFINITIONS,
     LOOKUPS,
     MARKETS,
     MARKETS_SEED,
     RESOLUTION_MAP,
-    RESOLUTION_PAYOUTS,
     UNCATEGORIZED,
-    is_resolved,
 )
-from pipeline.config import PROJECT_ROOT
 
 SCHEMA_DIR = PROJECT_ROOT / "schemas"
 

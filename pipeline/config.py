@@ -390,6 +390,11 @@ class Settings(_Group):
         1.0, ge=0, description="first backoff step (exponential, with jitter)"
     )
     goldsky_retry_max_wait_s: float = Field(60.0, ge=0, description="cap of one backoff wait")
+    goldsky_retry_budget_s: float = Field(
+        300.0,
+        ge=0,
+        description="seconds a step may lose to failed requests and the waits after them, all its requests together (0: no retries)",
+    )
     goldsky_batch_rows: int = Field(20000, ge=1, description="rows per write (and cursor advance)")
 
     api: ApiSettings = Field(default_factory=ApiSettings)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ingest import reference_files, refresh
-from ingest.subgraph import MalformedPage
+from ingest.goldsky_client import MalformedPage
 from nightly.steps import steps
 from pipeline import warehouse
 from pipeline.steps import SKIPPED, SUCCESS, RunContext, Step, run_step
@@ -21,17 +21,16 @@ NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 
 def _settings(tmp_path, fake, **env):
-    return make_settings(
-        tmp_path,
-        GOLDSKY_SOURCE="subgraph",
-        GOLDSKY_SUBGRAPH_URL=fake.url,
-        GOLDSKY_PNL_SUBGRAPH_URL=fake.pnl_url,
-        GOLDSKY_RATE_LIMIT="0",
-        GOLDSKY_RETRY_WAIT_S="0.01",
-        GOLDSKY_RETRY_MAX_WAIT_S="0.05",
-        GOLDSKY_PAGE_SIZE="100",
-        **env,
-    )
+    base = {
+        "GOLDSKY_SOURCE": "subgraph",
+        "GOLDSKY_SUBGRAPH_URL": fake.url,
+        "GOLDSKY_PNL_SUBGRAPH_URL": fake.pnl_url,
+        "GOLDSKY_RATE_LIMIT": "0",
+        "GOLDSKY_RETRY_WAIT_S": "0.01",
+        "GOLDSKY_RETRY_MAX_WAIT_S": "0.05",
+        "GOLDSKY_PAGE_SIZE": "100",
+    }
+    return make_settings(tmp_path, **{**base, **env})
 
 
 def _ctx(settings):
@@ -148,3 +147,27 @@ def test_nightly_step_runs_before_ingest_only_for_the_subgraph_source(tmp_path):
     assert done.status == SUCCESS, done.error
     assert (done.details["tokens"], done.details["conditions"], done.details["resolved"]) == (40, 20, 15)
     assert (settings.data_dir / "expanded_resolution_map.json").exists()
+
+
+def test_an_unresolvable_endpoint_fails_the_step_in_seconds_naming_the_cause(tmp_path):
+    """Issue 15, 7: after 16 minutes of retries the step said "no tokens, no conditions (0
+    resolved)" instead of why."""
+    import time
+
+    with FakeGoldsky(conditions=conditions(5)) as fake:
+        settings = _settings(
+            tmp_path,
+            fake,
+            GOLDSKY_SUBGRAPH_URL="http://goldsky.invalid/subgraphs/orderbook/gn",
+            GOLDSKY_PNL_SUBGRAPH_URL="http://127.0.0.1:9/subgraphs/pnl/gn",
+            GOLDSKY_MAX_ATTEMPTS="10",
+            GOLDSKY_RETRY_WAIT_S="1",
+            GOLDSKY_RETRY_MAX_WAIT_S="60",
+        )
+        started = time.monotonic()
+        done = run_step(Step("refresh_resolutions", refresh.step_refresh_resolutions), _ctx(settings))
+    assert time.monotonic() - started < 5
+    assert done.status == "failed"
+    assert "cannot resolve host goldsky.invalid" in done.error and "connection refused" in done.error
+    assert "no tokens" not in done.message and "cannot resolve host" in done.message
+    assert not (settings.data_dir / "expanded_resolution_map.json").exists()

@@ -226,13 +226,6 @@ def test_http_4xx_is_fatal_and_names_the_api_key(tmp_path):
         assert fake.requests == 2
 
 
-def test_unreachable_server_gives_up_after_the_configured_attempts(tmp_path):
-    with FakeGoldsky([]) as fake:
-        settings = _settings(tmp_path, fake, GOLDSKY_SUBGRAPH_URL="http://127.0.0.1:9/nothing")
-        with pytest.raises(GoldskyError, match="gave up after 6 attempts: connection failed"):
-            subgraph.ingest_fills(settings, check_lag=False)
-
-
 def test_empty_subgraph_and_empty_range(tmp_path):
     with FakeGoldsky([]) as fake:
         settings = _settings(tmp_path, fake)
@@ -336,7 +329,7 @@ def test_lag_is_reported_and_warned_about(tmp_path):
         fresh = subgraph.subgraph_lag(_settings(tmp_path / "fresh", fake))
         assert fresh["ok"] is True and fresh["lag_minutes"] < 5
     down = subgraph.subgraph_lag(_settings(tmp_path / "down", fake, GOLDSKY_MAX_ATTEMPTS="1"))
-    assert down["ok"] is False and "connection failed" in down["error"]
+    assert down["ok"] is False and "connection refused" in down["error"]
 
 
 def test_api_key_is_sent_as_bearer_and_never_shown(tmp_path, caplog):
@@ -427,3 +420,89 @@ def test_runner_ingest_takes_since_and_until_and_the_step_dispatches(tmp_path):
     assert result.details["source"] == "subgraph:2024-01-01T00:00:00+00:00..2024-01-01T02:00:00+00:00"
     with pytest.raises(ValueError, match="subgraph source only"):
         step_ingest_fills(RunContext(make_settings(tmp_path / "s"), "t", "test", now), since=args.since)
+
+
+# --- issue 15, 5: fail fast on infrastructure, retry the transient within a budget ----------
+
+
+@pytest.mark.parametrize(
+    ("url", "cause"),
+    [
+        ("http://127.0.0.1:9/subgraphs/closed/gn", r"connection refused"),
+        ("http://goldsky.invalid/subgraphs/nothing/gn", r"cannot resolve host goldsky\.invalid"),
+    ],
+)
+def test_an_unreachable_endpoint_stops_within_seconds_with_its_real_cause(tmp_path, url, cause):
+    """Issue 15, 7: DNS failures were retried 10 times per endpoint with waits up to 60 s
+    (16 minutes), although retrying cannot fix them."""
+    with FakeGoldsky([]) as fake:
+        settings = _settings(
+            tmp_path,
+            fake,
+            GOLDSKY_SUBGRAPH_URL=url,
+            GOLDSKY_MAX_ATTEMPTS="10",
+            GOLDSKY_RETRY_WAIT_S="1",
+            GOLDSKY_RETRY_MAX_WAIT_S="60",
+        )
+        started = time.monotonic()
+        with pytest.raises(GoldskyError, match=cause) as info:
+            subgraph.ingest_fills(settings)
+        assert time.monotonic() - started < 5
+    assert "retrying cannot fix" in str(info.value)
+    assert _cursor(settings) is None
+
+
+@pytest.mark.parametrize("status", ["401", "403"])
+def test_refused_credentials_stop_at_once(tmp_path, status):
+    with FakeGoldsky(EVENTS[:10]) as fake:
+        settings = _settings(tmp_path, fake)
+        fake.schedule(status)
+        with pytest.raises(GoldskyError, match=f"HTTP {status} \\(check GOLDSKY_API_KEY\\)"):
+            subgraph.ingest_fills(settings)
+        assert fake.requests == 1  # the _meta request: the run stopped there
+
+
+def test_graph_node_store_errors_are_retried(tmp_path):
+    """graph-node answers `store error ...` when its database is briefly unavailable: that is
+    transient, like a 503."""
+    with FakeGoldsky(EVENTS[:50]) as fake:
+        settings = _settings(tmp_path, fake)
+        fake.schedule("ok", "store_error", "store_error", "ok")
+        report = subgraph.ingest_fills(settings)
+        assert report.retries == 2 and report.rows_new == 50
+    assert len(_rows(settings)) == 50
+
+
+def test_transient_failures_give_up_when_the_retry_budget_is_spent(tmp_path):
+    with FakeGoldsky(EVENTS[:50]) as fake:
+        settings = _settings(
+            tmp_path,
+            fake,
+            GOLDSKY_RETRY_BUDGET_S="1.5",
+            GOLDSKY_MAX_ATTEMPTS="1000",
+            GOLDSKY_RETRY_WAIT_S="0.2",
+            GOLDSKY_RETRY_MAX_WAIT_S="0.2",
+        )
+        fake.schedule("ok", *["503"] * 200)
+        started = time.monotonic()
+        with pytest.raises(
+            GoldskyError, match=r"retry budget of 1\.5 s \(GOLDSKY_RETRY_BUDGET_S\).*HTTP 503"
+        ):
+            subgraph.ingest_fills(settings)
+        elapsed = time.monotonic() - started
+        assert 1.0 < elapsed < 4
+        assert 3 <= fake.requests < 20
+        # a Retry-After beyond what is left of the budget is not waited for
+        fake.faults.clear()
+        fake.schedule(Fault("429", retry_after="120"))
+        started = time.monotonic()
+        with pytest.raises(GoldskyError, match=r"Retry-After 120 s.*retry budget"):
+            subgraph.ingest_fills(settings, check_lag=False)
+        assert time.monotonic() - started < 3
+
+
+def test_retry_budget_setting():
+    assert load_settings({}).goldsky_retry_budget_s == 300.0
+    assert load_settings({"GOLDSKY_RETRY_BUDGET_S": "45"}).goldsky_retry_budget_s == 45.0
+    with pytest.raises(ConfigError, match="GOLDSKY_RETRY_BUDGET_S"):
+        load_settings({"GOLDSKY_RETRY_BUDGET_S": "-1"})

@@ -10,7 +10,8 @@ ones, and `first` above 1000 is refused.
 Faults are queued (`schedule`) or drawn at random (`chaos`) per request: 429 with or
 without Retry-After, Goldsky's allowance text in a 200, 500/502/503, a stall past the
 client's timeout, a connection dropped mid-body, truncated JSON, transient and fatal
-GraphQL errors, or a page with a broken event.
+GraphQL errors (graph-node's `store error` among the transient ones), or a page with a
+broken event.
 """
 
 from __future__ import annotations
@@ -303,6 +304,14 @@ class FakeGoldsky:
         if kind == "graphql_transient":
             return _send(
                 h, 200, json.dumps({"errors": [{"message": "bad indexers: BadResponse(timeout)"}]}).encode()
+            )
+        if kind == "store_error":  # graph-node's database briefly unavailable
+            return _send(
+                h,
+                200,
+                json.dumps(
+                    {"errors": [{"message": "store error: could not get a database connection"}]}
+                ).encode(),
             )
         if kind == "graphql_fatal":
             return _send(

@@ -94,9 +94,6 @@ def test_features_never_import_the_assembly():
     assert wrong == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="ingest.reference_files <-> ingest.validation: being untangled (issue 14)"
-)
 def test_no_two_modules_import_each_other():
     try:
         graphlib.TopologicalSorter(GRAPH).prepare()

@@ -890,7 +890,6 @@ def _check_markets_seed(report: Report, doc: Any, ctx: Context) -> None:
     report.entries = len(doc)
     seen: dict[str, int] = {}
     resolved = 0
-    winner = {"YES": ("payout_yes", "payout_no"), "NO": ("payout_no", "payout_yes")}
     for i, m in enumerate(doc):
         if (i,) in report.bad:
             continue
@@ -908,8 +907,12 @@ def _check_markets_seed(report: Report, doc: Any, ctx: Context) -> None:
         if outcome is None:
             ok = m["payout_yes"] is None and m["payout_no"] is None
         else:
-            win, lose = winner[outcome]
-            ok = m[win] == 1 and m[lose] in (0, None)
+            # the seed's shape of the payout rule: a losing payout may be null
+            expected = RESOLUTION_PAYOUTS[outcome]
+            ok = all(
+                m[key] == 1 if pay == 1 else m[key] in (0, None)
+                for key, pay in zip(("payout_yes", "payout_no"), expected)
+            )
             resolved += ok
         if not ok:
             report.error(

@@ -531,9 +531,11 @@ def record_rejection(client: Client, path: Path, rejected: FileRejected) -> None
 
 
 def already_loaded(client: Client, sha256: str) -> bool:
+    """Whether this content was loaded before. A record of no rows does not count: earlier
+    versions recorded empty files as loaded, which are now rejected (and reported)."""
     return bool(
         client.command(
-            "SELECT count() FROM ops.loaded_files WHERE sha256 = {h:String}",
+            "SELECT count() FROM ops.loaded_files WHERE sha256 = {h:String} AND rows > 0",
             parameters={"h": sha256},
         )
     )
@@ -561,12 +563,12 @@ def _load_file(client: Client, path: Path, window: Window, sync: bool) -> FileLo
         digest = sha256_of(path)
     except OSError as exc:
         raise FileRejected(path, [f"unreadable: {exc.strerror or exc}"]) from None
-    if already_loaded(client, digest):
-        return FileLoad(path, "skipped", seconds=laps.total())
-    laps.lap("hash")
     try:
         if size == 0:
             raise FileRejected(path, ["zero-byte file"])
+        if already_loaded(client, digest):
+            return FileLoad(path, "skipped", seconds=laps.total())
+        laps.lap("hash")
         if sync:
             fill_store.sync(client)
         source = _checked_source(client, path, fmt, window)

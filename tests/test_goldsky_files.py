@@ -603,3 +603,24 @@ def test_the_step_names_every_file_that_needs_a_look_and_loads_the_rest(tmp_path
         p.unlink()
     with pytest.raises(MissingInput, match=r"no dataset files under .* \(1 other files, e.g. notes.csv\)"):
         step_ingest_dataset(ctx, directory)
+
+
+def test_an_empty_file_recorded_as_loaded_by_an_earlier_version_is_rejected_now(ch, tmp_path):
+    """Earlier versions recorded empty files as "loaded, 0 rows": such a record must not make
+    that content (every zero-byte file has the same hash) a silent skip for ever."""
+    empty = tmp_path / "in" / "a.jsonl"
+    empty.parent.mkdir()
+    empty.write_bytes(b"")
+    blank = tmp_path / "in" / "b.jsonl"
+    blank.write_text("\n")
+    for path in (empty, blank):
+        ch.command(
+            "INSERT INTO ops.loaded_files (sha256, file_name, path, size_bytes, rows, rows_new, loaded_at) "
+            "SELECT {h:String}, {n:String}, '', 0, 0, 0, now64(3)",
+            parameters={"h": goldsky_files.sha256_of(path), "n": path.name},
+        )
+    report = goldsky_files.load_directory(ch, tmp_path / "in")
+    assert [(f.path.name, f.status) for f in report.files] == [
+        ("a.jsonl", "rejected"),
+        ("b.jsonl", "rejected"),
+    ]

@@ -145,26 +145,41 @@ def sync(client: Client) -> int:
     return added
 
 
-def _hashed(stage: str) -> str:
-    return f"(SELECT {ID_HASH} AS id_hash, {CONTENT_HASH} AS content_hash, id FROM {stage})"
+def _keys(client: Client, stage: str) -> str:
+    """The staged rows' index keys, hashed once: (id_hash, content_hash) per row."""
+    keys = stage_tables.stage_name("order_filled_keys")
+    client.command(f"CREATE TABLE {keys} (id_hash UInt128, content_hash UInt64) ENGINE = Memory")
+    client.command(f"INSERT INTO {keys} SELECT {ID_HASH}, {CONTENT_HASH} FROM {stage}")
+    return keys
 
 
-def _find_stored(client: Client, stage: str) -> str:
+def _find_stored(client: Client, keys: str, hits: str | None = None) -> str:
     """A small table of the index rows of the staged ids that are stored already."""
-    hits = stage_tables.stage_name("order_filled_hits")
-    client.command(f"CREATE TABLE {hits} (id_hash UInt128, content_hash UInt64) ENGINE = Memory")
-    client.command(f"INSERT INTO {hits} {stored_ids_sql(_hashed(stage))}")
+    if hits is None:
+        hits = stage_tables.stage_name("order_filled_hits")
+        client.command(f"CREATE TABLE {hits} (id_hash UInt128, content_hash UInt64) ENGINE = Memory")
+    else:
+        client.command(f"TRUNCATE TABLE {hits}")
+    client.command(f"INSERT INTO {hits} {stored_ids_sql(keys)}")
     return hits
 
 
-def _resends(client: Client, stage: str, hits: str) -> tuple[int, int, list[str]]:
+def _resends(client: Client, stage: str, keys: str, hits: str) -> tuple[int, int, list[str]]:
     """Staged rows whose id is stored: in all, with other content, and example ids."""
-    resent, conflicting, examples = client.query(
-        f"SELECT count(), countIf(s.content_hash != h.content_hash), "
-        f"groupArrayIf({EXAMPLES})(s.id, s.content_hash != h.content_hash) "
-        f"FROM {_hashed(stage)} AS s INNER JOIN {hits} AS h ON s.id_hash = h.id_hash"
+    resent, conflicting = client.query(
+        f"SELECT count(), countIf(k.content_hash != h.content_hash) "
+        f"FROM {keys} AS k INNER JOIN {hits} AS h ON k.id_hash = h.id_hash"
     ).result_rows[0]
-    return int(resent), int(conflicting), list(examples)
+    examples: list[str] = []
+    if conflicting:
+        examples = [
+            r[0]
+            for r in client.query(
+                f"SELECT s.id FROM {stage} AS s INNER JOIN {hits} AS h ON {ID_HASH} = h.id_hash "
+                f"WHERE {CONTENT_HASH} != h.content_hash ORDER BY s.id LIMIT {EXAMPLES}"
+            ).result_rows
+        ]
+    return int(resent), int(conflicting), examples
 
 
 def _attach(client: Client, stage: str) -> None:
@@ -189,10 +204,10 @@ def _insert_new(client: Client, stage: str, hits: str) -> None:
     )
 
 
-def _index(client: Client, stage: str, hits: str | None) -> None:
-    where = f"WHERE {ID_HASH} NOT IN (SELECT id_hash FROM {hits}) " if hits else ""
+def _index(client: Client, keys: str, hits: str | None) -> None:
+    where = f"WHERE id_hash NOT IN (SELECT id_hash FROM {hits}) " if hits else ""
     client.command(
-        f"INSERT INTO {INDEX} (id_hash, content_hash) SELECT {ID_HASH}, {CONTENT_HASH} FROM {stage} "
+        f"INSERT INTO {INDEX} (id_hash, content_hash) SELECT id_hash, content_hash FROM {keys} "
         f"{where}SETTINGS {INSERT_SETTINGS}"
     )
 
@@ -204,9 +219,13 @@ def publish(client: Client, stage: str, attach: bool = True, label: str = "") ->
     another storage policy) gets the insert instead, right even after some partitions were
     attached (their rows are indexed first)."""
     before = int(client.command("SELECT count() FROM raw.order_filled"))
-    hits = _find_stored(client, stage)
+    keys = _keys(client, stage)
+    hits = None
     try:
-        resent, conflicting, examples = _resends(client, stage, hits)
+        hits = _find_stored(client, keys)
+        resent, conflicting, examples = 0, 0, []
+        if client.command(f"SELECT count() FROM {hits}"):
+            resent, conflicting, examples = _resends(client, stage, keys, hits)
         route = "filtered"
         if resent == 0 and attach:
             try:
@@ -218,14 +237,15 @@ def publish(client: Client, stage: str, attach: bool = True, label: str = "") ->
                     extra={"ctx": {"file": label, "error": str(exc).splitlines()[0][:300]}},
                 )
                 sync(client)  # what was attached before the refusal counts as stored now
-                client.command(f"TRUNCATE TABLE {hits}")
-                client.command(f"INSERT INTO {hits} {stored_ids_sql(_hashed(stage))}")
+                _find_stored(client, keys, hits)
         if route == "filtered":
             _insert_new(client, stage, hits)
-        _index(client, stage, hits if route == "filtered" else None)
+        _index(client, keys, hits if route == "filtered" else None)
         mark_synced(client)
     finally:
-        client.command(f"DROP TABLE IF EXISTS {hits}")
+        for table in (keys, hits):
+            if table:
+                client.command(f"DROP TABLE IF EXISTS {table}")
     rows_new = int(client.command("SELECT count() FROM raw.order_filled")) - before
     return Publication(route, rows_new, resent, conflicting, examples)
 

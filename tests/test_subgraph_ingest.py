@@ -274,6 +274,7 @@ def test_crash_inside_a_batch_then_resume_equals_uninterrupted(tmp_path, moment,
     assert _rows(settings) == uninterrupted[0]
 
 
+@pytest.mark.slow
 def test_process_killed_at_random_moments_then_resumed_equals_uninterrupted(tmp_path, uninterrupted):
     """SIGKILL a real `runner.py ingest` process twice mid-run, then let it finish."""
     with FakeGoldsky(EVENTS, delay_s=0.02) as fake:

@@ -74,6 +74,10 @@ class GoldskyUnreachable(GoldskyError):
     """The endpoint cannot be reached and retrying cannot fix it (DNS, refused connection)."""
 
 
+class GoldskyUnauthorized(GoldskyError):
+    """HTTP 401/403: the endpoint refuses our credentials (GOLDSKY_API_KEY)."""
+
+
 class MalformedPage(GoldskyError):
     """A page that is not what we asked for; nothing from it is written."""
 
@@ -379,9 +383,12 @@ class SubgraphClient:
             raise Transient(
                 f"HTTP {status}: {_snippet(body, 120)}", retry_after=_retry_after(response.headers)
             )
+        if status in (401, 403):
+            raise GoldskyUnauthorized(
+                f"{self.label}: HTTP {status} (check GOLDSKY_API_KEY): {_snippet(body)}"
+            )
         if status >= 400:
-            hint = " (check GOLDSKY_API_KEY)" if status in (401, 403) else ""
-            raise GoldskyError(f"{self.label}: HTTP {status}{hint}: {_snippet(body)}")
+            raise GoldskyError(f"{self.label}: HTTP {status}: {_snippet(body)}")
         started = time.perf_counter()
         try:
             doc = json.loads(body)

@@ -35,6 +35,7 @@ from ingest.fill_pages import FILLS_QUERY, Cursor, Page, iter_fill_pages
 from ingest.goldsky_client import (
     Cancelled,
     GoldskyError,
+    GoldskyUnauthorized,
     GoldskyUnreachable,
     MalformedPage,
     RetryBudget,
@@ -247,11 +248,9 @@ def _check_lag(client: SubgraphClient, settings: Settings, report: IngestReport)
     the endpoint cannot be reached or refuses us, which no later request would change."""
     try:
         report.lag = meta(client)
-    except GoldskyUnreachable:
+    except (GoldskyUnreachable, GoldskyUnauthorized):
         raise
     except GoldskyError as exc:
-        if " HTTP 401" in str(exc) or " HTTP 403" in str(exc):
-            raise
         report.warnings.append(f"could not read the subgraph's _meta: {exc}")
         return
     lag = report.lag.get("lag_minutes")

@@ -34,10 +34,11 @@ from clickhouse_connect.driver.client import Client
 
 from ingest import stage_tables
 from ingest.fill_contract import NORMALIZED_ID, RAW_COLUMN_LIST
+from pipeline import names
 
 log = logging.getLogger(__name__)
 
-INDEX = "raw.order_filled_ids"
+INDEX = names.ORDER_FILLED_IDS
 SYNC = "ops.order_filled_ids_sync"
 # The index key of a row of raw.order_filled (or of a stage shaped like it). MD5: stable
 # across engine versions (the index outlives them) and faster here than sipHash128.

@@ -11,7 +11,8 @@ from typing import Any
 from health.quality import step_quality_checkpoint
 from health.report import step_health_report
 from health.steps import step_final_health, step_preflight_health
-from ingest import goldsky_files, reference_files, refresh, subgraph
+from ingest import reference_files, refresh, subgraph
+from ingest.dataset_step import step_ingest_dataset
 from ingest.tables import ensure_tables
 from pipeline import history, names, warehouse
 from pipeline.config import Settings
@@ -125,31 +126,7 @@ def step_ingest_fills(
     details: dict[str, Any] = {"source": settings.goldsky_source}
     if settings.goldsky_source == "sample":
         details["sample"] = prepare_sample(settings, sample_anchor(ctx.started_at))
-    directory = fills_directory(settings)
-    if not goldsky_files.discover(directory):
-        raise MissingInput(f"no dataset files under {directory}")
-    with warehouse.connect(settings) as ch:
-        ensure_tables(ch)
-        report = goldsky_files.load_directory(ch, directory)
-        total = warehouse.count_rows(ch, names.ORDER_FILLED)
-    details.update(
-        files_loaded=sum(f.status == "loaded" for f in report.files),
-        files_skipped=sum(f.status == "skipped" for f in report.files),
-        files_rejected=[f.error for f in report.rejected],
-        raw_rows=total,
-    )
-    result = StepResult(
-        rows_in=report.rows_in,
-        rows_out=report.rows_new,
-        details=details,
-        message=f"{details['files_loaded']} files loaded, {details['files_skipped']} "
-        f"already loaded, {len(report.rejected)} rejected",
-    )
-    result.warnings += [f.error for f in report.rejected if f.error]
-    if report.rejected:
-        result.status = PARTIAL
-        result.error = "; ".join(f.error for f in report.rejected if f.error)
-    return result
+    return step_ingest_dataset(ctx, fills_directory(settings), details)
 
 
 def step_load_reference(ctx: RunContext) -> StepResult:

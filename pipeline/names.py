@@ -13,6 +13,8 @@ RAW, ANALYTICS, OPS = "raw", "analytics", "ops"
 DATABASES = (RAW, ANALYTICS, OPS)
 
 ORDER_FILLED = f"{RAW}.order_filled"
+# One narrow row per stored fill id, keyed by its hash: how a load knows an id is stored.
+ORDER_FILLED_IDS = f"{RAW}.order_filled_ids"
 RESOLUTIONS = f"{RAW}.resolutions"
 MARKETS_TABLE = f"{RAW}.markets"
 CATEGORY_MAP = f"{RAW}.category_map"

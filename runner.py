@@ -4,7 +4,7 @@
 runner.py run                     the nightly job once (exit 0 ok, 1 partial, 2 failed, 3 busy)
 runner.py runs                    the recent runs
 runner.py schedule [--next N]     fire the run daily at 03:00 America/New_York
-runner.py cron                    an equivalent crontab entry and systemd timer
+runner.py cron                    a crontab entry (any cron) and the systemd units, reading .env
 runner.py ingest                  load new Goldsky fills only
 runner.py ingest --since D --until D   bound a subgraph backfill (GOLDSKY_SOURCE=subgraph)
 runner.py dbt build [...]         dbt with plain dbt arguments, on the configured engine
@@ -53,6 +53,13 @@ def _print_run(run: dict) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from nightly.run import run_nightly
 
+    if args.if_local_time:  # cron without CRON_TZ: only the entry at the scheduled local time runs
+        from pipeline import schedule
+
+        due, why = schedule.guard(schedule.schedule_config(), args.if_local_time)
+        if not due:
+            print(why)
+            return ExitCode.OK
     status, run = run_nightly(load_settings(), trigger=args.trigger)
     _print_run(run)
     return RUN_STATUS[status]
@@ -110,12 +117,13 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 def cmd_cron(args: argparse.Namespace) -> int:
     from pipeline import schedule
-    from pipeline.config import PROJECT_ROOT
+    from pipeline.config import PROJECT_ROOT, env_file_path
 
     config = schedule.schedule_config()
     python = str(PROJECT_ROOT / ".venv" / "bin" / "python")
-    print(schedule.cron_entry(config, str(PROJECT_ROOT), python))
-    print(schedule.systemd_units(config, str(PROJECT_ROOT), python))
+    env_file = str(env_file_path())
+    print(schedule.cron_entry(config, str(PROJECT_ROOT), python, env_file, schedule.system_zone()))
+    print(schedule.systemd_units(config, str(PROJECT_ROOT), python, env_file))
     return 0
 
 
@@ -228,6 +236,16 @@ def _utc_arg(value: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _local_time_arg(value: str) -> str:
+    from pipeline.schedule import parse_local_time
+
+    try:
+        hour, minute = parse_local_time(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return f"{hour:02d}:{minute:02d}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runner.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -235,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run the nightly job once")
     p.add_argument("--trigger", default="manual", help="recorded with the run (manual, schedule, ...)")
+    p.add_argument(
+        "--if-local-time",
+        type=_local_time_arg,
+        metavar="HH:MM",
+        help="run only if it is HH:MM in SCHEDULE_TZ now, else exit 0 saying why (cron without CRON_TZ)",
+    )
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("runs", help="list the recent runs")
     p.add_argument("--limit", type=int, default=10)

@@ -6,16 +6,23 @@ UTC in summer and 08:00 UTC in winter, and the two DST Sundays still get exactly
 arguments, so tests drive it through simulated nights. A run missed while the machine was
 down is caught up once at start when the last successful run is older than
 SCHEDULE_CATCHUP_HOURS.
+
+For deployment, `runner.py cron` prints a systemd timer (recommended: systemd evaluates the
+zone itself) and a crontab entry for crons without CRON_TZ: it fires at every hour the local
+time can fall on cron's clock, and `guard` (the runner's `--if-local-time`) lets only the
+right one run. Both read the settings from the one env file (CASCADIAN_ENV_FILE).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import signal
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -73,17 +80,102 @@ def needs_catchup(settings: Settings, config: ScheduleConfig, now: dt.datetime) 
     return True
 
 
-def cron_entry(config: ScheduleConfig, project_dir: str, python: str) -> str:
-    return (
-        f"# Cascadian nightly run at {config.hour:02d}:{config.minute:02d} {config.timezone} "
-        "(cron evaluates CRON_TZ, so DST is handled)\n"
-        f"CRON_TZ={config.timezone}\n"
-        f"{config.minute} {config.hour} * * * cd {project_dir} && {python} runner.py run "
-        "--trigger cron >> reports/cron.log 2>&1\n"
+# How long after the scheduled minute the guard still lets a cron-started run through (cron
+# on a busy machine starts late); under an hour, so the other candidate hour never passes.
+GUARD_WINDOW = dt.timedelta(minutes=30)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_local_time(value: str) -> tuple[int, int]:
+    """HH:MM as (hour, minute); ValueError naming the value otherwise."""
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError(f"{value!r} is not a time of day as HH:MM")
+    return int(match[1]), int(match[2])
+
+
+def guard(config: ScheduleConfig, at: str, now: dt.datetime | None = None) -> tuple[bool, str]:
+    """Whether a cron-started run at `now` is the one scheduled at `at` (HH:MM) in the
+    schedule's zone, and why. Cron without CRON_TZ fires at every UTC hour 03:00 New York can
+    be; only the entry that lands at 03:00 local passes. The scheduled time comes from the same
+    trigger the built-in scheduler uses, so the DST Sundays behave alike."""
+    hour, minute = parse_local_time(at)
+    wanted = ScheduleConfig(timezone=config.timezone, hour=hour, minute=minute)
+    now = (now or utc_now()).astimezone(dt.UTC)
+    due = next_fire_times(wanted, now - GUARD_WINDOW - dt.timedelta(seconds=1), 1)[0]
+    local = now.astimezone(wanted.zone)
+    if due <= now:
+        return True, f"{local:%H:%M %Z} in {config.timezone}: the run scheduled at {at}"
+    return False, (
+        f"not running: it is {local:%H:%M %Z} in {config.timezone} ({now:%Y-%m-%d %H:%M} UTC), "
+        f"not {at}; the next scheduled run is {due:%Y-%m-%d %H:%M %Z} ({due.astimezone(dt.UTC):%H:%M} UTC)"
     )
 
 
-def systemd_units(config: ScheduleConfig, project_dir: str, python: str) -> str:
+def system_zone() -> str:
+    """The machine's time zone, which cron's clock follows (the runner itself runs in UTC)."""
+    try:
+        named = Path("/etc/timezone").read_text().strip()
+        if named:
+            ZoneInfo(named)
+            return named
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
+        target = str(Path("/etc/localtime").resolve())
+    except OSError:
+        return "UTC"
+    marker = "/zoneinfo/"
+    if marker in target:
+        name = target.split(marker, 1)[1].removeprefix("posix/").removeprefix("right/")
+        try:
+            ZoneInfo(name)
+            return name
+        except (ValueError, KeyError):
+            pass
+    return "UTC"
+
+
+def cron_times(config: ScheduleConfig, cron_zone: str = "UTC", years: int = 2) -> dict[int, list[int]]:
+    """The minutes and hours, on a cron clock in `cron_zone`, at which the schedule can fall:
+    {minute: [hours]} over the next `years` years of fire times (DST in both zones included)."""
+    zone = ZoneInfo(cron_zone)
+    start = dt.datetime(utc_now().year, 1, 1, tzinfo=dt.UTC)
+    found: dict[int, set[int]] = {}
+    for fire in next_fire_times(config, start, 366 * years):
+        local = fire.astimezone(zone)
+        found.setdefault(local.minute, set()).add(local.hour)
+    return {minute: sorted(hours) for minute, hours in sorted(found.items())}
+
+
+def cron_entry(
+    config: ScheduleConfig, project_dir: str, python: str, env_file: str, cron_zone: str = "UTC"
+) -> str:
+    """Crontab lines that fire at the schedule's local time on any cron, CRON_TZ or not: one
+    entry at every hour the schedule can fall on cron's clock, and the runner's guard
+    (`--if-local-time`) lets only the one at the scheduled local time run."""
+    at = f"{config.hour:02d}:{config.minute:02d}"
+    lines = [
+        f"# Cascadian nightly run at {at} {config.timezone}, for any cron (CRON_TZ is not needed).",
+        f"# cron's clock here: {cron_zone}. {at} {config.timezone} falls on the hours below depending on",
+        "# daylight saving; cron starts the run at each, and the runner's --if-local-time guard runs",
+        "# only the one that is the scheduled local time (the other exits 0 and says why).",
+        f"# Settings come from {env_file} (CASCADIAN_ENV_FILE), which the runner reads itself.",
+    ]
+    command = (
+        f"cd {project_dir} && {python} runner.py run --trigger cron --if-local-time {at} "
+        ">> reports/cron.log 2>&1"
+    )
+    for minute, hours in cron_times(config, cron_zone).items():
+        lines.append(f"{minute} {','.join(str(h) for h in hours)} * * * {command}")
+    return "\n".join(lines) + "\n"
+
+
+def systemd_units(config: ScheduleConfig, project_dir: str, python: str, env_file: str) -> str:
+    """The recommended route: systemd (>= 235) evaluates OnCalendar in the schedule's zone."""
     return f"""# /etc/systemd/system/cascadian-nightly.service
 [Unit]
 Description=Cascadian nightly pipeline run
@@ -91,6 +183,8 @@ Description=Cascadian nightly pipeline run
 [Service]
 Type=oneshot
 WorkingDirectory={project_dir}
+# the same settings file the runner reads by itself (`-`: optional)
+EnvironmentFile=-{env_file}
 Environment=TZ=UTC
 ExecStart={python} runner.py run --trigger systemd
 # exit 1 (partial) and 3 (another run holds the lock) are not service failures

@@ -138,7 +138,7 @@ def test_next_fire_times_and_cron_output(capsys):
     assert len(lines) == 5 and all(" 03:00 E" in line and " UTC" in line for line in lines)
     assert runner.main(["cron"]) == 0
     out = capsys.readouterr().out
-    assert "CRON_TZ=America/New_York\n0 3 * * * " in out
+    assert "0 7,8 * * * " in out and "--if-local-time 03:00" in out  # tests/test_schedule.py
     assert "OnCalendar=*-*-* 03:00:00 America/New_York" in out
 
 

@@ -1,7 +1,10 @@
 """The healthcheck: ten checks, run concurrently, each with its own time budget.
 
-Every check returns a status (healthy / warning / critical), a one-line message, details
-and its own duration; the overall status is the worst of them. The checks that need
+Every check returns a status (healthy / warning / critical, or `not_configured` for an
+optional part that is not set up), a one-line message, details and its own duration; the
+overall status is the worst of the configured ones: an optional part nobody asked for
+(Postgres without POSTGRES_URL, the API without API_BASE_URL) never makes a warning, so a
+monitor keyed on the exit code does not page on a correct setup. The checks that need
 ClickHouse share one lazily opened client (queries are serialized on it: a server session
 and the embedded engine both want one query at a time per client). A check that does not
 answer within HEALTH_CHECK_TIMEOUT_S is reported critical and left behind in a daemon
@@ -31,7 +34,9 @@ from pipeline.runlock import process_alive
 
 UTC = dt.UTC
 HEALTHY, WARNING, CRITICAL = "healthy", "warning", "critical"
+NOT_CONFIGURED = "not_configured"
 SEVERITY = {HEALTHY: 0, WARNING: 1, CRITICAL: 2}
+STATUSES = (HEALTHY, NOT_CONFIGURED, WARNING, CRITICAL)
 SCHEMA_VERSION = 1
 
 # The raw tables the marts are built from (the optional ones are not required).
@@ -42,7 +47,8 @@ GX_RESULTS_FILE = "gx_results.json"
 
 
 def worst(statuses) -> str:
-    statuses = list(statuses)
+    """The worst status; parts that are not configured do not count."""
+    statuses = [s for s in statuses if s != NOT_CONFIGURED]
     return max(statuses, key=SEVERITY.__getitem__) if statuses else HEALTHY
 
 
@@ -357,7 +363,9 @@ def check_tables(env: CheckEnv) -> Outcome:
 def check_postgres(env: CheckEnv) -> Outcome:
     s, hs = env.settings, env.health
     if not s.postgres_url:
-        return Outcome(WARNING, "Postgres not configured (POSTGRES_URL is unset)", {"configured": False})
+        return Outcome(
+            NOT_CONFIGURED, "Postgres not configured (POSTGRES_URL is unset)", {"configured": False}
+        )
     import psycopg
 
     target = redact_url(s.postgres_url)
@@ -521,7 +529,7 @@ def _probe_route(client, url: str, hs: HealthSettings) -> dict[str, Any]:
 def check_api(env: CheckEnv) -> Outcome:
     hs = env.health
     if not hs.api_base_url:
-        return Outcome(WARNING, "API not configured (API_BASE_URL is unset)", {"configured": False})
+        return Outcome(NOT_CONFIGURED, "API not configured (API_BASE_URL is unset)", {"configured": False})
     urls = [hs.api_base_url + (r if r.startswith("/") else "/" + r) for r in hs.api_routes]
     results: dict[str, dict[str, Any]] = {}
 
@@ -755,6 +763,7 @@ CHECKS: list[tuple[str, str, Callable[[CheckEnv], Outcome]]] = [
     ("last_run", "Last pipeline run", check_last_run),
     ("great_expectations", "Great Expectations", check_great_expectations),
 ]
+CHECK_NAMES = tuple(name for name, _, _ in CHECKS)
 
 
 def _run_one(fn: Callable[[CheckEnv], Outcome], env: CheckEnv) -> Outcome:
@@ -818,7 +827,7 @@ def run_checks(
         )
     probe.close()  # unless a hung check is inside a query on it
     status = worst(c.status for c in checks)
-    counts = {s: sum(c.status == s for c in checks) for s in (HEALTHY, WARNING, CRITICAL)}
+    counts = {s: sum(c.status == s for c in checks) for s in STATUSES}
     return {
         "schema_version": SCHEMA_VERSION,
         "status": status,

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from health.checks import CRITICAL, HEALTHY, run_checks
+from health.checks import CRITICAL, HEALTHY, NOT_CONFIGURED, run_checks
 from pipeline import history
 from pipeline.steps import FAILED, RunContext, StepResult
 
@@ -37,11 +37,15 @@ def _record(ctx: RunContext, name: str, report: dict[str, Any]) -> Path:
 
 
 def _message(report: dict[str, Any]) -> str:
-    bad = [f"{c['name']} {c['status']}" for c in report["checks"] if c["status"] != HEALTHY]
+    bad = [
+        f"{c['name']} {c['status']}" for c in report["checks"] if c["status"] not in (HEALTHY, NOT_CONFIGURED)
+    ]
+    unset = [c["name"] for c in report["checks"] if c["status"] == NOT_CONFIGURED]
     counts = report["counts"]
     return (
         f"{report['status']}: {counts['healthy']} healthy"
         + (f"; {', '.join(bad)}" if bad else "")
+        + (f"; not configured: {', '.join(unset)}" if unset else "")
         + f" ({report['seconds']:.1f}s)"
     )
 

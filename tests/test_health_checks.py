@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from health import checks
-from health.checks import CRITICAL, HEALTHY, WARNING, run_checks
+from health.checks import CRITICAL, HEALTHY, NOT_CONFIGURED, WARNING, run_checks
 from pipeline import warehouse
 from pipeline.config import ConfigError, HealthSettings, load_settings
 from pipeline.steps import RunContext, StepResult
@@ -262,9 +262,9 @@ def test_a_held_engine_reads_busy_and_the_other_checks_still_run(held_directory)
 # --- 4. Postgres ----------------------------------------------------------------------------
 
 
-def test_postgres_not_configured_is_a_warning(tmp_path):
+def test_postgres_not_configured_is_not_a_warning(tmp_path):
     check = one(make_settings(tmp_path), "postgres")
-    assert check["status"] == WARNING and "not configured" in check["message"]
+    assert check["status"] == NOT_CONFIGURED and "not configured" in check["message"]
 
 
 def test_postgres_stopped_is_critical(tmp_path):
@@ -411,9 +411,19 @@ class FakeApi:
         self.server.server_close()
 
 
-def test_api_not_configured_is_a_warning(tmp_path):
+def test_api_not_configured_is_not_a_warning(tmp_path):
     check = one(make_settings(tmp_path), "api")
-    assert (check["status"], check["message"]) == (WARNING, "API not configured (API_BASE_URL is unset)")
+    assert (check["status"], check["message"]) == (
+        NOT_CONFIGURED,
+        "API not configured (API_BASE_URL is unset)",
+    )
+
+
+def test_unconfigured_optional_parts_leave_the_overall_status_alone(tmp_path):
+    report = run_checks(make_settings(tmp_path), FAST, now=NOW, only=("goldsky", "postgres", "api"))
+    assert [c["status"] for c in report["checks"]] == [HEALTHY, NOT_CONFIGURED, NOT_CONFIGURED]
+    assert (report["status"], report["exit_code"]) == (HEALTHY, 0)
+    assert report["counts"] == {"healthy": 1, "not_configured": 2, "warning": 0, "critical": 0}
 
 
 @pytest.mark.parametrize(

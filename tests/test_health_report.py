@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -13,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 import runner
 from health import cli
-from health.checks import CHECKS
+from health.checks import CHECKS, run_checks
 from health.quality import step_quality_checkpoint
 from health.report import NOTEBOOK, OUTPUT_HTML, OUTPUT_NOTEBOOK, ensure_kernelspec, step_health_report
 from health.steps import FINAL_FILE, PREFLIGHT_FILE, step_final_health, step_preflight_health
@@ -98,7 +99,7 @@ def test_the_health_steps_record_schema_valid_json(reported):
     by = {c["name"]: c for c in final["checks"]}
     assert by["last_run"]["details"]["in_progress"] is True
     assert by["great_expectations"]["details"]["run_id"] == ctx.run_id  # this run's checkpoint
-    assert ctx.results["final_health"].details["checks"]["postgres"]["status"] == "warning"
+    assert ctx.results["final_health"].details["checks"]["postgres"]["status"] == "not_configured"
 
 
 def test_preflight_fails_only_when_clickhouse_is_unreachable(tmp_path):
@@ -191,9 +192,27 @@ def test_health_json_matches_its_schema_and_sets_the_exit_code(sample_run, monke
     validate(report)
     assert code == report["exit_code"] == HEALTH_STATUS[report["status"]]
     by = {c["name"]: c for c in report["checks"]}
-    assert by["postgres"]["status"] == by["api"]["status"] == "warning"  # not configured
+    assert by["postgres"]["status"] == by["api"]["status"] == "not_configured"
     assert by["clickhouse"]["status"] == "healthy"
     assert report["seconds"] < 10
+
+
+def test_a_fresh_correct_setup_is_healthy_exit_0(sample_run, monkeypatch, capsys):
+    """Sample data loaded, no Postgres, no API: nothing is wrong, so nothing may page."""
+    settings, _, _ = sample_run
+    _env(monkeypatch, settings)
+    soon = SAMPLE_NOW + dt.timedelta(hours=1)  # the morning after the sample night
+    monkeypatch.setattr(cli, "run_checks", lambda s, h: run_checks(s, h, now=soon))
+    assert runner.main(["health"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^Postgres +not configured +\d", out, re.M), out
+    assert re.search(r"^API routes +not configured +\d", out, re.M), out
+    assert re.search(r"^overall: HEALTHY +\(8 healthy, 2 not configured, 0 warning, 0 critical\)", out, re.M)
+    assert runner.main(["health", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    validate(report)
+    assert (report["status"], report["exit_code"]) == ("healthy", 0)
+    assert report["counts"]["not_configured"] == 2
 
 
 def test_health_table_output(sample_run, monkeypatch, capsys):

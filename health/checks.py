@@ -29,6 +29,7 @@ from typing import Any
 from pipeline import names
 from pipeline.config import HealthSettings, Settings
 from pipeline.exit_codes import HEALTH_STATUS
+from pipeline.logs import describe_error
 from pipeline.redact import redact_url
 from pipeline.runlock import process_alive
 
@@ -42,6 +43,7 @@ SCHEMA_VERSION = 1
 # The raw tables the marts are built from (the optional ones are not required).
 REQUIRED_RAW_TABLES = (names.ORDER_FILLED, names.RESOLUTIONS, names.MARKETS_TABLE, names.CATEGORY_MAP)
 BUSY_MESSAGE = "busy: pipeline running (another process holds the embedded ClickHouse)"
+UNREACHABLE_MESSAGE = "not checked: ClickHouse is unreachable (see the ClickHouse check)"
 
 GX_RESULTS_FILE = "gx_results.json"
 
@@ -115,8 +117,8 @@ class WarehouseProbe:
                     )
                 except Exception as exc:
                     raise warehouse.WarehouseUnavailable(
-                        f"cannot reach ClickHouse at {params['host']}:{params['port']}: {exc}"
-                    ) from None
+                        f"cannot reach ClickHouse at {params['host']}:{params['port']}: {describe_error(exc)}"
+                    ) from exc
         except warehouse.WarehouseBusy:
             raise HealthError(WARNING, BUSY_MESSAGE, {"busy": True}) from None
         except warehouse.WarehouseUnavailable as exc:
@@ -125,19 +127,23 @@ class WarehouseProbe:
             self.open_seconds = round(time.monotonic() - started, 3)
         return client
 
+    @property
+    def failure(self) -> Outcome | None:
+        """Why the warehouse could not be opened (the ClickHouse check reports it in full)."""
+        return self._failure
+
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
         with self._lock:
-            if self._failure is not None:  # every check sees the same verdict, in its own copy
-                f = self._failure
-                raise HealthError(f.status, f.message, dict(f.details))
-            if self._client is None:
+            if self._client is None and self._failure is None:
                 try:
                     self._client = self._open()
                 except HealthError as exc:
                     self._failure = exc.outcome
-                    raise HealthError(
-                        exc.outcome.status, exc.outcome.message, dict(exc.outcome.details)
-                    ) from None
+            if self._failure is not None:  # every check sees the same verdict, in its own copy
+                f = self._failure
+                if f.status == CRITICAL:  # the cause is the ClickHouse check's to tell, once
+                    raise HealthError(CRITICAL, UNREACHABLE_MESSAGE, {"unreachable": True})
+                raise HealthError(f.status, f.message, dict(f.details))
             return self._client.query(sql, parameters=parameters or {}).result_rows
 
     def close(self, wait_s: float = 0.5) -> bool:
@@ -277,8 +283,8 @@ def check_clickhouse(env: CheckEnv) -> Outcome:
     try:
         version, tz = env.warehouse.query("SELECT version(), timezone()")[0]
     except HealthError as exc:
-        exc.outcome.details.setdefault("engine", where)
-        raise
+        outcome = env.warehouse.failure or exc.outcome
+        raise HealthError(outcome.status, outcome.message, {**outcome.details, "engine": where}) from None
     details = {
         "engine": where,
         "version": version,

@@ -77,7 +77,19 @@ def step_final_health(ctx: RunContext) -> StepResult:
     # the run's status reads this: a critical warehouse is never a successful night
     details = {**_details(report, path), "health_status": report["status"]}
     result = StepResult(message=_message(report), details=details)
-    result.warnings += [
-        f"health {c['name']} critical: {c['message']}" for c in report["checks"] if c["status"] == CRITICAL
-    ]
+    result.warnings += critical_warnings(report)
     return result
+
+
+def critical_warnings(report: dict[str, Any]) -> list[str]:
+    """One warning per critical finding: the checks an unreachable warehouse left unchecked
+    are named with the ClickHouse check, not repeated one by one."""
+    critical = [c for c in report["checks"] if c["status"] == CRITICAL]
+    unchecked = [c["name"] for c in critical if c["details"].get("unreachable")]
+    out = []
+    for c in critical:
+        if c["details"].get("unreachable"):
+            continue
+        names = c["name"] + (f" (and unchecked: {', '.join(unchecked)})" if c["name"] == "clickhouse" else "")
+        out.append(f"health {names} critical: {c['message']}")
+    return out

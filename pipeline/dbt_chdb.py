@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pipeline.config import Settings
+from pipeline.logs import dbt_progress_callback
 from pipeline.warehouse import open_client, server_params
 
 log = logging.getLogger(__name__)
@@ -92,18 +94,22 @@ def run_dbt(settings: Settings, args: Sequence[str]) -> DbtOutcome:
     if settings.embedded:
         install_chdb_hook(settings)
     project = str(settings.dbt_project_dir)
-    return invoke(args, {"--project-dir": project, "--profiles-dir": project})
+    # one log line per node start and finish (pipeline/logs.py): progress instead of silence
+    return invoke(args, {"--project-dir": project, "--profiles-dir": project}, [dbt_progress_callback()])
 
 
-def invoke(args: Sequence[str], defaults: dict[str, str]) -> DbtOutcome:
-    """dbt in this process with `args`, adding each default flag the caller did not give."""
+def invoke(
+    args: Sequence[str], defaults: dict[str, str], callbacks: Sequence[Callable[[Any], None]] = ()
+) -> DbtOutcome:
+    """dbt in this process with `args`, adding each default flag the caller did not give;
+    `callbacks` receive dbt's events as they happen."""
     from dbt.cli.main import dbtRunner
 
     full_args = list(args)
     for flag, value in defaults.items():
         if flag not in full_args:
             full_args += [flag, value]
-    result = dbtRunner().invoke(full_args)
+    result = dbtRunner(callbacks=list(callbacks)).invoke(full_args)
     rows = []
     for r in getattr(result.result, "results", None) or []:
         node = getattr(r, "node", None)

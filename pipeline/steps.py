@@ -152,11 +152,11 @@ def run_step(step: Step, ctx: RunContext) -> StepResult:
                     error=f"{type(exc).__name__}: {exc}",
                     message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                 )
-                log.error("step failed", extra={"ctx": {"error": result.error}})
                 log.debug("step failed: traceback", extra={"ctx": {"trace": traceback.format_exc(limit=8)}})
         result.started_at = started_at
         result.seconds = round(time.monotonic() - started, 3)
         ctx.results[step.name] = result
+        failed = result.status == FAILED and bool(result.error)
         level = logging.ERROR if result.status == FAILED else logging.INFO
         log.log(
             level,
@@ -167,7 +167,9 @@ def run_step(step: Step, ctx: RunContext) -> StepResult:
                     "seconds": result.seconds,
                     "rows_in": result.rows_in,
                     "rows_out": result.rows_out,
-                    "message": result.message or None,
+                    # a failed step: one `error` field, not its message twice
+                    "message": None if failed and result.message in result.error else result.message or None,
+                    "error": result.error if failed else None,
                 }
             },
         )

@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 
 from pipeline import names
 from pipeline.config import Settings
+from pipeline.logs import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,8 @@ def _server_client(settings: Settings) -> Client:
         return clickhouse_connect.get_client(**params, connect_timeout=10)
     except Exception as exc:
         raise WarehouseUnavailable(
-            f"cannot reach ClickHouse at {params['host']}:{params['port']}: {exc}"
-        ) from None
+            f"cannot reach ClickHouse at {params['host']}:{params['port']}: {describe_error(exc)}"
+        ) from exc
 
 
 def open_client(settings: Settings) -> Client:

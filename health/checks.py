@@ -635,7 +635,7 @@ def check_last_run(env: CheckEnv) -> Outcome:
         return Outcome(
             CRITICAL,
             f"{in_progress}no pipeline run recorded under {env.settings.reports_dir}",
-            {"in_progress": lock if in_progress else None},
+            {"in_progress": lock if in_progress else None, "runs_recorded": 0},
         )
     finished = _parse_iso(run.get("finished_at"))
     details = {

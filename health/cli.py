@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from health.checks import NOT_CONFIGURED, run_checks
 from pipeline.config import ConfigError, load_settings
 from pipeline.exit_codes import HEALTH_STATUS, ExitCode
+from pipeline.redact import redact_obj
 
 
 def render_table(report: dict[str, Any], out: TextIO, width: int | None = None) -> None:
@@ -55,6 +56,7 @@ def main(as_json: bool = False, out: TextIO | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return ExitCode.FAILED
     report = run_checks(settings, health)
+    report = redact_obj(report)  # an error body may echo a configured secret
     if as_json:
         out.write(json.dumps(report, indent=2) + "\n")
     else:

@@ -11,7 +11,10 @@ as a GX file context (health/gx/). Each run:
    the context's pandas filesystem datasource at them;
 3. runs the checkpoint with the thresholds as suite parameters, which stores the validation
    results and builds the Data Docs inside that copy;
-4. writes `<run>/gx_results.json`: a compact summary the healthcheck and the report read.
+4. writes `<run>/gx_results.json`: a compact summary the healthcheck and the report read,
+   and `<run>/gx/data_docs.html`: every expectation and its result on one self-contained
+   page (GX's own Data Docs load their styles and result list from CDNs, so offline they
+   show an unstyled page with an empty list).
 
 Expectations have a severity: `warning` ones (the 24 h fill freshness, shared lookup market
 ids, an empty mart) never fail the step; `critical` ones do, and are named in its `error`.
@@ -35,6 +38,7 @@ import pandas as pd
 
 from pipeline import history, warehouse
 from pipeline.config import PROJECT_ROOT, HealthSettings, Settings
+from pipeline.redact import redact, redact_obj
 from pipeline.steps import RunContext, StepResult
 
 log = logging.getLogger(__name__)
@@ -343,7 +347,10 @@ def run_quality(
     suites = summarize(result, skipped)
     statuses = [s["status"] for s in suites]
     status = "failed" if "failed" in statuses else "warning" if "warning" in statuses else "success"
-    docs = context_dir / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    gx_site = context_dir / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    docs = write_offline_docs(
+        context_dir / OFFLINE_DOCS, run_id, status, expectation_results(result, skipped), params
+    )
     summary = {
         "run_id": run_id,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -357,11 +364,119 @@ def run_quality(
         "frames": {
             name: {"rows": len(df), "file": f"gx/inputs/{name}.parquet"} for name, df in frames.items()
         },
-        "data_docs": str(docs.relative_to(folder)) if docs.exists() else None,
+        "data_docs": str(docs.relative_to(folder)),
+        # GX's own site: its styles and result list come from CDNs, so it needs the internet
+        "data_docs_gx": str(gx_site.relative_to(folder)) if gx_site.exists() else None,
         "seconds": round(time.monotonic() - started, 3),
     }
-    (folder / RESULTS_FILE).write_text(json.dumps(summary, indent=2))
+    (folder / RESULTS_FILE).write_text(json.dumps(redact_obj(summary), indent=2))
     return summary
+
+
+# --- Data Docs that work offline --------------------------------------------------------------
+
+OFFLINE_DOCS = "data_docs.html"
+
+_DOCS_STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1f2328}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px}
+table{border-collapse:collapse;width:100%;margin:8px 0 16px}
+th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa}code{font:12px ui-monospace,monospace;white-space:pre-wrap;word-break:break-all}
+.b{color:#fff;border-radius:4px;padding:1px 7px;font-weight:600;font-size:12px}
+.passed,.success{background:#1a7f37}.warning{background:#9a6700}.failed{background:#cf222e}
+.skipped{background:#57606a}nav a{margin-right:12px}
+"""
+
+
+def expectation_results(checkpoint_result, skipped: dict[str, str]) -> dict[str, Any]:
+    """Every expectation of every suite with its outcome (passed ones included), for the
+    offline Data Docs."""
+    suites: dict[str, Any] = {}
+    for vr in checkpoint_result.run_results.values():
+        rows = []
+        for er in vr.results:
+            cfg = er.expectation_config
+            result = er.result or {}
+            observed = result.get("observed_value")
+            if observed is None and "unexpected_count" in result:
+                observed = {
+                    "unexpected_count": result.get("unexpected_count"),
+                    "unexpected_values": result.get("partial_unexpected_list", [])[:10],
+                }
+            severity = str(getattr(cfg.severity, "value", cfg.severity))
+            rows.append(
+                {
+                    "expectation": cfg.type,
+                    "column": cfg.kwargs.get("column"),
+                    "severity": severity,
+                    "description": cfg.description,
+                    "status": "passed" if er.success else "failed" if severity == "critical" else "warning",
+                    "observed": observed,
+                    "error": _exception_message(er.exception_info),
+                    "kwargs": {k: v for k, v in cfg.kwargs.items() if k not in ("column", "batch_id")},
+                }
+            )
+        suites[vr.suite_name] = {"rows": rows}
+    for name, reason in skipped.items():
+        suites[name] = {"rows": [], "skipped": reason}
+    ordered = sorted(suites, key=lambda n: SUITES.index(n) if n in SUITES else 99)
+    return _jsonable({name: suites[name] for name in ordered})
+
+
+def write_offline_docs(
+    path: Path, run_id: str, status: str, suites: dict[str, Any], params: dict[str, float]
+) -> Path:
+    """One self-contained HTML page of the validation: inline styles, no scripts, nothing
+    fetched from elsewhere, so it opens the same with or without a network."""
+    from html import escape
+
+    def badge(state: str) -> str:
+        return f'<span class="b {escape(state)}">{escape(state.upper())}</span>'
+
+    def cell(value: Any) -> str:
+        if value is None or value == "" or value == {}:
+            return ""
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        return f"<code>{escape(text)}</code>"
+
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>Data quality: run {escape(run_id)}</title><style>{_DOCS_STYLE}</style></head><body>",
+        f"<h1>Data quality checkpoint {badge(status)}</h1>",
+        f"<p>Run <code>{escape(run_id)}</code>; suite parameters {cell(params)}. "
+        "Written by the pipeline from Great Expectations' results; readable offline.</p>",
+        "<nav>" + "".join(f'<a href="#{escape(n)}">{escape(n)}</a>' for n in suites) + "</nav>",
+    ]
+    for name, suite in suites.items():
+        rows = suite["rows"]
+        passed = sum(r["status"] == "passed" for r in rows)
+        state = "skipped" if "skipped" in suite else worst_state(r["status"] for r in rows)
+        parts.append(f'<h2 id="{escape(name)}">Suite {escape(name)} {badge(state)}</h2>')
+        if "skipped" in suite:
+            parts.append(f"<p>Skipped: {escape(suite['skipped'])}</p>")
+            continue
+        parts.append(f"<p>{passed} of {len(rows)} expectations passed.</p>")
+        parts.append(
+            "<table><tr><th>status</th><th>expectation</th><th>column</th><th>severity</th>"
+            "<th>what</th><th>observed</th><th>arguments</th></tr>"
+        )
+        for r in rows:
+            observed = r["observed"] if r["observed"] is not None else r.get("error")
+            parts.append(
+                f"<tr><td>{badge(r['status'])}</td><td><code>{escape(r['expectation'])}</code></td>"
+                f"<td>{escape(r['column'] or '')}</td><td>{escape(r['severity'])}</td>"
+                f"<td>{escape(r['description'] or '')}</td><td>{cell(observed)}</td><td>{cell(r['kwargs'])}</td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("</body></html>\n")
+    path.write_text(redact("".join(parts)), encoding="utf-8")
+    return path
+
+
+def worst_state(states) -> str:
+    states = set(states)
+    return next((s for s in ("failed", "warning") if s in states), "passed")
 
 
 def _describe_failure(suite: str, f: dict[str, Any]) -> str:

@@ -36,6 +36,7 @@ from health.quality import RESULTS_FILE, plain_frame
 from health.steps import FINAL_FILE
 from pipeline import history, warehouse
 from pipeline.config import PROJECT_ROOT, HealthSettings, Settings, environ_updated
+from pipeline.redact import redact, redact_obj
 from pipeline.steps import FAILED, RunContext, StepResult
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,8 @@ def find_run_folder(settings: Settings, run_id: str) -> Path | None:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=2, default=str))
+    """Report data with every configured secret masked (error texts may echo one)."""
+    path.write_text(json.dumps(redact_obj(json.loads(json.dumps(value, default=str))), indent=2))
 
 
 def _read_json(path: Path) -> Any:
@@ -192,8 +194,8 @@ def recent_history(
             )
         )
     rows.reverse()
-    if current and all(r["run_id"] != current["run_id"] for r in rows):
-        rows.append(current)
+    if current:  # this run as the report knows it (its summary still says `running`)
+        rows = [r for r in rows if r["run_id"] != current["run_id"]] + [current]
     return rows[-hs.report_runs :]
 
 
@@ -202,28 +204,37 @@ def export_report_data(
 ) -> dict[str, Any]:
     """Everything the notebook needs, from the warehouse and the run, into `<folder>/report_data`.
 
-    The ClickHouse client is closed when this returns."""
+    The ClickHouse client is closed when this returns. A warehouse that cannot be reached
+    (the night that most needs its report) leaves the counts and PnL out, says why, and the
+    rest of the report is still made."""
     data = folder / DATA
     data.mkdir(parents=True, exist_ok=True)
-    with warehouse.connect(settings) as ch:
-        present = {
-            f"{db}.{t}"
-            for db, t in ch.query(
-                "SELECT database, name FROM system.tables WHERE database IN ('raw', 'analytics')"
-            ).result_rows
-        }
-        counts = {
-            t: (int(ch.command(f"SELECT count() FROM {t}")) if t in present else None)
-            for t in required_tables()
-        }
-        if "analytics.fct_wallet_category_pnl" in present:
-            top = warehouse.query_frame(
-                ch, TOP_WALLETS_SQL, TOP_WALLETS_COLUMNS, {"n": hs.report_top_wallets}
-            )
-            pnl = warehouse.query_frame(ch, PNL_SQL, PNL_COLUMNS)
-        else:
-            top = pnl = None
-    exported = {"table_counts": counts}
+    counts: dict[str, int | None] = {}
+    top = pnl = None
+    warehouse_error = None
+    try:
+        with warehouse.connect(settings) as ch:
+            present = {
+                f"{db}.{t}"
+                for db, t in ch.query(
+                    "SELECT database, name FROM system.tables WHERE database IN ('raw', 'analytics')"
+                ).result_rows
+            }
+            counts = {
+                t: (int(ch.command(f"SELECT count() FROM {t}")) if t in present else None)
+                for t in required_tables()
+            }
+            if "analytics.fct_wallet_category_pnl" in present:
+                top = warehouse.query_frame(
+                    ch, TOP_WALLETS_SQL, TOP_WALLETS_COLUMNS, {"n": hs.report_top_wallets}
+                )
+                pnl = warehouse.query_frame(ch, PNL_SQL, PNL_COLUMNS)
+    except (warehouse.WarehouseUnavailable, warehouse.WarehouseBusy) as exc:
+        warehouse_error = str(exc).splitlines()[0]
+        log.warning("report without warehouse data", extra={"ctx": {"error": warehouse_error}})
+    exported: dict[str, Any] = {"table_counts": counts}
+    if warehouse_error:
+        exported["warehouse_error"] = warehouse_error
     _write_json(data / "table_counts.json", counts)
     for name, frame in (("top_wallets", top), ("pnl_by_category", pnl)):
         path = data / f"{name}.parquet"
@@ -234,19 +245,23 @@ def export_report_data(
         exported[name] = len(frame)
     if ctx is not None:
         _write_json(data / "steps.json", steps_from_context(ctx))
+        # the report is the run's last step: the status of everything before it is the
+        # night's status (`runner.py report` re-renders from the summary once it exists)
+        status = ctx.status_so_far()
         _write_json(
             data / "run.json",
             {
                 "run_id": ctx.run_id,
                 "trigger": ctx.trigger,
                 "started_at": ctx.started_at.isoformat(),
-                "status": "running",
+                "status": status,
                 "settings": settings.describe(),
+                "data_error": f"warehouse not reachable: {warehouse_error}" if warehouse_error else None,
             },
         )
         health = _read_json(folder / FINAL_FILE)
-        current = _history_row(ctx.run_id, ctx.started_at.isoformat(), "running", None, health, None)
-        current["rows"] = counts
+        current = _history_row(ctx.run_id, ctx.started_at.isoformat(), status, None, health, None)
+        current["rows"] = counts or current["rows"]
         _write_json(data / "history.json", recent_history(settings, hs, current))
     return exported
 
@@ -257,12 +272,24 @@ def refresh_from_summary(settings: Settings, folder: Path, hs: HealthSettings) -
     data = folder / DATA
     data.mkdir(parents=True, exist_ok=True)
     if summary:
+        before = _read_json(data / "run.json") or {}
         _write_json(data / "steps.json", steps_from_summary(summary))
         _write_json(
             data / "run.json",
             {
-                k: summary.get(k)
-                for k in ("run_id", "trigger", "started_at", "finished_at", "status", "seconds", "settings")
+                **{
+                    k: summary.get(k)
+                    for k in (
+                        "run_id",
+                        "trigger",
+                        "started_at",
+                        "finished_at",
+                        "status",
+                        "seconds",
+                        "settings",
+                    )
+                },
+                "data_error": before.get("data_error"),
             },
         )
     if not summary:
@@ -282,6 +309,15 @@ def refresh_from_summary(settings: Settings, folder: Path, hs: HealthSettings) -
         if row.get("run_id") == summary["run_id"]:
             row.update(status=summary.get("status"), seconds=summary.get("seconds"))
     _write_json(data / "history.json", rows)
+
+
+def _redact_file(path: Path) -> None:
+    """Mask secrets in a rendered file (its inputs are masked already; an output a cell
+    printed from elsewhere might not be)."""
+    text = path.read_text(encoding="utf-8")
+    masked = redact(text)
+    if masked != text:
+        path.write_text(masked, encoding="utf-8")
 
 
 # --- Jupyter, kept inside the project -----------------------------------------------------
@@ -386,7 +422,9 @@ def render(settings: Settings, folder: Path, hs: HealthSettings) -> dict[str, An
             error = f"{type(exc).__name__}: {exc}"
     executed = round(time.monotonic() - started, 3)
     if out_nb.exists():  # a failed run still leaves the notebook up to the failing cell
+        _redact_file(out_nb)
         export_html(out_nb, out_html)
+        _redact_file(out_html)
     if error:
         raise ReportError(error)
     return {
@@ -407,9 +445,7 @@ def step_health_report(ctx: RunContext) -> StepResult:
     folder = history.run_folder(settings, ctx.run_id, ctx.started_at.isoformat())
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / FINAL_FILE).exists():  # no final health step before this one: check now
-        (folder / FINAL_FILE).write_text(
-            json.dumps(run_checks(settings, hs, now=ctx.started_at, run=ctx), indent=2)
-        )
+        _write_json(folder / FINAL_FILE, run_checks(settings, hs, now=ctx.started_at, run=ctx))
     exported = export_report_data(settings, folder, hs, ctx=ctx)
     details: dict[str, Any] = {"folder": str(folder), "exported": exported}
     try:

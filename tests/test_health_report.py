@@ -7,6 +7,7 @@ import io
 import json
 import re
 import sys
+import threading
 
 import nbformat
 import pytest
@@ -18,6 +19,7 @@ from health.checks import CHECKS, run_checks
 from health.quality import step_quality_checkpoint
 from health.report import NOTEBOOK, OUTPUT_HTML, OUTPUT_NOTEBOOK, ensure_kernelspec, step_health_report
 from health.steps import FINAL_FILE, PREFLIGHT_FILE, step_final_health, step_preflight_health
+from nightly.run import run_nightly
 from pipeline import history
 from pipeline.config import PROJECT_ROOT, HealthSettings, variable_name
 from pipeline.exit_codes import HEALTH_STATUS
@@ -268,3 +270,133 @@ def test_docs_cover_every_check_threshold_and_the_schema():
     assert "schemas/health_report.schema.json" in doc
     for field in SCHEMA["properties"]:
         assert f"`{field}`" in doc, field
+
+
+# --- reports that do not mislead ------------------------------------------------------------
+
+
+def _boom(_ctx):
+    raise RuntimeError("upstream API returned garbage")
+
+
+def _report_status(folder) -> tuple[str, str]:
+    run = json.loads((folder / "report_data" / "run.json").read_text())
+    return run["status"], html_text(folder / OUTPUT_HTML)
+
+
+def test_the_report_shows_the_runs_status_not_running(tmp_path):
+    settings = make_settings(tmp_path)
+    plan = [Step("flaky", _boom), Step("health_report", step_health_report, always=True)]
+    status, run = run_nightly(settings, now=SAMPLE_NOW, step_list=plan)
+    folder = history.run_folder(settings, run["run_id"], run["started_at"])
+    assert status == "partial" and run["steps"][-1]["status"] == "success", run["steps"][-1]
+    shown, text = _report_status(folder)
+    assert shown == "partial"
+    assert "run status PARTIAL" in text and "RUNNING" not in text
+    assert json.loads((folder / "report_data" / "history.json").read_text())[-1]["status"] == "partial"
+
+
+def test_a_failed_night_still_gets_its_report(tmp_path):
+    """The warehouse is unreachable: the run fails at preflight, and the report (which never
+    needs the warehouse) is still written, saying so."""
+    settings = make_settings(tmp_path, CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}")
+    status, run = run_nightly(settings, now=SAMPLE_NOW)
+    assert status == "failed"
+    report = next(s for s in run["steps"] if s["name"] == "health_report")
+    assert report["status"] == "success", report
+    folder = history.run_folder(settings, run["run_id"], run["started_at"])
+    shown, text = _report_status(folder)
+    assert shown == "failed" and "run status FAILED" in text
+    assert "warehouse not reachable" in text and "connection refused" in text
+    for section in SECTIONS:
+        assert section in text, section
+
+
+def test_a_first_run_preflight_says_nothing_is_loaded_yet(tmp_path):
+    fresh = make_settings(tmp_path)
+    result = step_preflight_health(RunContext(fresh, "r-first", "test", SAMPLE_NOW))
+    assert result.status == "success"
+    assert result.message.startswith("first run: nothing loaded yet"), result.message
+    assert "critical" not in result.message
+    assert result.details["first_run"] is True
+    # the checks themselves stay honest in health_preflight.json
+    assert result.details["checks"]["tables"]["status"] == "critical"
+
+
+def test_a_later_preflight_still_reports_critical(reported):
+    _settings, ctx, _folder = reported
+    result = ctx.results["preflight_health"]
+    assert not result.details.get("first_run")
+    assert not result.message.startswith("first run")
+
+
+def test_gx_data_docs_are_usable_offline(reported):
+    _settings, _ctx, folder = reported
+    gx = json.loads((folder / "gx_results.json").read_text())
+    page = folder / gx["data_docs"]
+    raw = page.read_text()
+    # nothing to fetch: no stylesheet, script, image or font from elsewhere
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", raw), re.findall(r"https?://\S+", raw)[:5]
+    assert "<style" in raw
+    text = html_text(page)
+    evaluated = sum(s["evaluated"] for s in gx["suites"])
+    assert text.count("expect_") >= evaluated > 10  # every expectation is listed, results included
+    for suite in ("fills", "resolutions", "lookups", "marts"):
+        assert suite in text
+    assert gx["data_docs"] in (folder / OUTPUT_HTML).read_text()  # the report links to it
+
+
+def _echoing_goldsky(key: str):
+    """A subgraph endpoint whose error echoes the API key it was given."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            body = json.dumps({"errors": [{"message": f"invalid API key {key} for this project"}]}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/subgraphs/x/gn"
+
+
+def test_secrets_never_reach_health_json_or_the_report(tmp_path):
+    password, key = "pg-hunter2-secret", "gk-live-0123456789"
+    server, url = _echoing_goldsky(key)
+    try:
+        settings = make_settings(
+            tmp_path,
+            POSTGRES_URL=f"postgresql://app@127.0.0.1:{free_port()}/db?password={password}",
+            GOLDSKY_API_KEY=key,
+            GOLDSKY_SOURCE="subgraph",
+            GOLDSKY_SUBGRAPH_URL=url,
+            GOLDSKY_MAX_ATTEMPTS="1",
+        )
+        ctx = RunContext(settings, new_run_id(SAMPLE_NOW), "test", SAMPLE_NOW)
+        for name, fn in (
+            ("preflight_health", step_preflight_health),
+            ("final_health", step_final_health),
+            ("health_report", step_health_report),
+        ):
+            run_step(Step(name, fn), ctx)
+    finally:
+        server.shutdown()
+    folder = history.run_folder(settings, ctx.run_id, ctx.started_at.isoformat())
+    assert ctx.results["health_report"].status == "success", ctx.results["health_report"].error
+    written = {
+        p.relative_to(folder).as_posix(): p.read_text(errors="replace")
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in (".json", ".ipynb", ".html")
+    }
+    assert {PREFLIGHT_FILE, FINAL_FILE, OUTPUT_NOTEBOOK, OUTPUT_HTML, "report_data/run.json"} <= set(written)
+    assert "invalid API key" in written[FINAL_FILE]  # the error itself is kept, masked
+    leaks = [name for name, text in written.items() if password in text or key in text]
+    assert not leaks, leaks

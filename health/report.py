@@ -17,7 +17,8 @@ Output: `<run>/health_report.ipynb` and `<run>/health_report.html` (no code cell
 `runner.py report --run-id ID` renders again from the stored inputs.
 
 Jupyter's own state (config, data, runtime, IPython and matplotlib dirs) is kept under
-CASCADIAN_HOME/jupyter, and the kernel `python3` there runs this interpreter (the .venv's).
+CASCADIAN_HOME/jupyter, and the kernel `python3` there runs this interpreter (the .venv's)
+through a launcher that makes the kernel die with the run (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -230,8 +231,7 @@ def export_report_data(
                 )
                 pnl = warehouse.query_frame(ch, PNL_SQL, PNL_COLUMNS)
     except (warehouse.WarehouseUnavailable, warehouse.WarehouseBusy) as exc:
-        warehouse_error = str(exc).splitlines()[0]
-        log.warning("report without warehouse data", extra={"ctx": {"error": warehouse_error}})
+        warehouse_error = str(exc).splitlines()[0]  # the report says so at its top
     exported: dict[str, Any] = {"table_counts": counts}
     if warehouse_error:
         exported["warehouse_error"] = warehouse_error
@@ -338,20 +338,48 @@ def jupyter_env(settings: Settings) -> dict[str, str]:
     }
 
 
+# The kernel's launcher, installed beside its kernelspec. It asks Linux to SIGKILL the
+# kernel when the process that started it dies (PR_SET_PDEATHSIG): a run killed with SIGKILL
+# (no handler runs) then takes its kernel along. ipykernel's own parent poller only starts
+# after the kernel has loaded, and only notices a new parent of pid 1: a run killed while its
+# kernel starts, under a service manager that adopts orphans, left the kernel running.
+KERNEL_LAUNCHER = '''"""Cascadian: start ipykernel so that it dies with the process that started it."""
+import ctypes
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+parent = int(os.environ.get("JPY_PARENT_PID") or 0)
+if sys.platform.startswith("linux"):
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if parent and os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+from ipykernel import kernelapp
+
+kernelapp.launch_new_instance()
+'''
+LAUNCHER_FILE = "launch_kernel.py"
+
+
 def ensure_kernelspec(data_dir: Path) -> Path:
     """A `python3` kernelspec in the project's Jupyter data dir that runs this interpreter
-    (what `ipykernel install --prefix` would write, without a subprocess)."""
+    through the launcher above (what `ipykernel install --prefix` would write, plus the
+    launcher, without a subprocess)."""
     spec_dir = data_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
+    launcher = spec_dir / LAUNCHER_FILE
+    if not launcher.is_file() or launcher.read_text() != KERNEL_LAUNCHER:
+        launcher.write_text(KERNEL_LAUNCHER)
     spec = {
         "argv": [
             sys.executable,
-            "-m",
-            "ipykernel_launcher",
+            str(launcher),
             "-f",
             "{connection_file}",
-            "--IPKernelApp.log_level=ERROR",
-        ],  # not its TCP-without-encryption notice
+            # not its TCP-without-encryption notice, nor "KeyboardInterrupt caught" at shutdown
+            "--IPKernelApp.log_level=CRITICAL",
+        ],
         "display_name": "Python 3 (Cascadian .venv)",
         "language": "python",
         "env": {"TZ": "UTC"},

@@ -180,7 +180,7 @@ def test_report_command_renders_again_from_the_stored_inputs(reported, monkeypat
 
 def test_the_kernel_is_this_interpreter(tmp_path):
     spec = json.loads(ensure_kernelspec(tmp_path).read_text())
-    assert spec["argv"][0] == sys.executable and spec["argv"][1:3] == ["-m", "ipykernel_launcher"]
+    assert spec["argv"][0] == sys.executable and spec["argv"][1].endswith("launch_kernel.py")
 
 
 # --- the command ----------------------------------------------------------------------------

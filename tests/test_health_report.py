@@ -284,6 +284,7 @@ def _report_status(folder) -> tuple[str, str]:
     return run["status"], html_text(folder / OUTPUT_HTML)
 
 
+@pytest.mark.slow
 def test_the_report_shows_the_runs_status_not_running(tmp_path):
     settings = make_settings(tmp_path)
     plan = [Step("flaky", _boom), Step("health_report", step_health_report, always=True)]
@@ -296,6 +297,7 @@ def test_the_report_shows_the_runs_status_not_running(tmp_path):
     assert json.loads((folder / "report_data" / "history.json").read_text())[-1]["status"] == "partial"
 
 
+@pytest.mark.slow
 def test_a_failed_night_still_gets_its_report(tmp_path):
     """The warehouse is unreachable: the run fails at preflight, and the report (which never
     needs the warehouse) is still written, saying so."""
@@ -368,6 +370,7 @@ def _echoing_goldsky(key: str):
     return server, f"http://127.0.0.1:{server.server_address[1]}/subgraphs/x/gn"
 
 
+@pytest.mark.slow
 def test_secrets_never_reach_health_json_or_the_report(tmp_path):
     password, key = "pg-hunter2-secret", "gk-live-0123456789"
     server, url = _echoing_goldsky(key)

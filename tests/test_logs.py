@@ -235,6 +235,7 @@ def _log_lines(text: str) -> list[dict]:
     return [logfmtkv.parse(line) for line in text.splitlines() if line.startswith("ts=")]
 
 
+@pytest.mark.slow
 def test_an_unreachable_warehouse_is_one_clear_line_per_fact(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     done = _runner(tmp_path, "run", CLICKHOUSE_URL=url)

@@ -87,6 +87,7 @@ SUBREAPER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["while the kernel starts", "while a cell runs"])
 def test_a_killed_run_takes_its_report_kernel_with_it(tmp_path, when):
     pid_file = tmp_path / "kernel.pid"

@@ -467,34 +467,69 @@ def check_reference_freshness(env: CheckEnv) -> Outcome:
 # --- 6. resolution integrity --------------------------------------------------------------
 
 
-def check_resolution_integrity(env: CheckEnv) -> Outcome:
-    from ingest.reference_files import RESOLUTION_MAP, ReferenceFileError, resolution_rows
+RESOLVED_SQL = f"""
+SELECT countIf(is_resolved), count() FROM {names.ANALYTICS}.{names.DIM_MARKETS}
+"""
+LAST_MAP_LOAD_SQL = """
+SELECT entries, claimed, loaded_at FROM ops.reference_loads
+WHERE file_name = {f:String} AND status = 'loaded'
+ORDER BY loaded_at DESC LIMIT 1
+"""
 
-    path = env.settings.data_dir / RESOLUTION_MAP
+
+def check_resolution_integrity(env: CheckEnv) -> Outcome:
+    """How many conditions the models resolve (dim_markets.is_resolved: the one place that
+    decides, 50-50 included once the models accept it), against MIN_RESOLVED_CONDITIONS and
+    against the loaded map's own header claim (ops.reference_loads)."""
     minimum = env.health.min_resolved_conditions
-    details: dict[str, Any] = {"file": str(path), "min_resolved": minimum}
-    if not path.is_file():
-        return Outcome(CRITICAL, f"{RESOLUTION_MAP} not found in {env.settings.data_dir}", details)
-    try:
-        _rows, load = resolution_rows(path)
-    except ReferenceFileError as exc:
-        details["error"] = str(exc)
-        return Outcome(CRITICAL, f"unreadable: {exc}", details)
-    details.update(entries=load.entries, resolved=load.resolved, claimed=load.claimed)
-    if load.resolved < minimum:
+    source = f"{names.ANALYTICS}.{names.DIM_MARKETS}"
+    details: dict[str, Any] = {"source": source, "min_resolved": minimum}
+    present = {
+        f"{db}.{t}"
+        for db, t in env.warehouse.query(
+            "SELECT database, name FROM system.tables WHERE (database, name) IN "
+            "(({a:String}, {d:String}), ('ops', 'reference_loads'))",
+            {"a": names.ANALYTICS, "d": names.DIM_MARKETS},
+        )
+    }
+    if source not in present:
+        return Outcome(CRITICAL, f"{source} does not exist: the models were not built yet", details)
+    resolved, conditions = (int(v) for v in env.warehouse.query(RESOLVED_SQL)[0])
+    details.update(resolved=resolved, conditions=conditions)
+    loads = (
+        env.warehouse.query(LAST_MAP_LOAD_SQL, {"f": names.RESOLUTION_MAP})
+        if "ops.reference_loads" in present
+        else []
+    )
+    if loads:
+        entries, claimed, loaded_at = loads[0]
+        details.update(
+            entries=int(entries),
+            claimed=int(claimed) if claimed is not None else None,
+            loaded_at=_aware(loaded_at).isoformat() if loaded_at else None,
+        )
+    else:
+        details.update(entries=None, claimed=None, loaded_at=None)
+    if resolved < minimum:
         return Outcome(
             CRITICAL,
-            f"only {load.resolved:,} resolved conditions (MIN_RESOLVED_CONDITIONS={minimum:,})",
+            f"only {resolved:,} resolved conditions (MIN_RESOLVED_CONDITIONS={minimum:,})",
             details,
         )
-    if load.claimed is None:
-        return Outcome(WARNING, f"{load.resolved:,} resolved; the header has no resolved_conditions", details)
-    if load.claimed != load.resolved:
+    if not loads:
+        return Outcome(WARNING, f"{resolved:,} resolved; no load of {names.RESOLUTION_MAP} recorded", details)
+    if details["claimed"] is None:
+        return Outcome(WARNING, f"{resolved:,} resolved; the header has no resolved_conditions", details)
+    if details["claimed"] != resolved:
         return Outcome(
-            WARNING, f"header claims {load.claimed:,} resolved, {load.resolved:,} actually are", details
+            WARNING,
+            f"header claims {details['claimed']:,} resolved, the models resolve {resolved:,}",
+            details,
         )
     return Outcome(
-        HEALTHY, f"{load.resolved:,} of {load.entries:,} conditions resolved; header agrees", details
+        HEALTHY,
+        f"{resolved:,} of {details['entries']:,} conditions in the map resolved; header agrees",
+        details,
     )
 
 

@@ -75,7 +75,11 @@ GROUP BY day
 ORDER BY day
 """
 
+# The map's entries grouped by shape; `resolved` counts the conditions the models resolve
+# (dim_markets.is_resolved, the one place that decides: 50-50 too once the models accept it)
+# and `accepted` says whether the group's outcome and payouts are ones the models resolve.
 RESOLUTIONS_SQL = """
+WITH resolved_conditions AS ({resolved_source})
 SELECT resolved_outcome,
        payout_yes,
        payout_no,
@@ -84,11 +88,15 @@ SELECT resolved_outcome,
        count()                                                               AS entries,
        concat(ifNull(resolved_outcome, 'null'), ':', ifNull(toString(payout_yes), 'null'), ':',
               ifNull(toString(payout_no), 'null'))                           AS payout_pattern,
-       if(payout_pattern IN ('YES:1:0', 'NO:0:1'), entries, 0)               AS resolved
+       uniqExactIf(condition_id, condition_id IN resolved_conditions)        AS resolved,
+       resolved = entries                                                    AS accepted
 FROM raw.resolutions
 GROUP BY resolved_outcome, payout_yes, payout_no, id_shape
 ORDER BY entries DESC
 """
+RESOLVED_FROM_MODELS = "SELECT condition_id FROM analytics.dim_markets WHERE is_resolved"
+NOTHING_BUILT = "SELECT '' AS condition_id WHERE 0"
+
 
 LOOKUPS_SQL = """
 WITH (SELECT countIf(market_id IS NOT NULL) FROM raw.market_id_lookups) AS with_id
@@ -133,6 +141,7 @@ RESOLUTION_COLUMNS = [
     "entries",
     "payout_pattern",
     "resolved",
+    "accepted",
 ]
 LOOKUP_COLUMNS = ["market_id", "conditions", "share", "rows_with_market_id"]
 
@@ -154,7 +163,10 @@ def query_frames(
     else:  # no table: an empty window, which the fills suite fails
         frames["fills"] = pd.DataFrame(columns=FILL_COLUMNS)
     if exists("raw", "resolutions"):
-        frames["resolutions"] = warehouse.query_frame(ch, RESOLUTIONS_SQL, RESOLUTION_COLUMNS)
+        source = RESOLVED_FROM_MODELS if exists("analytics", "dim_markets") else NOTHING_BUILT
+        frames["resolutions"] = warehouse.query_frame(
+            ch, RESOLUTIONS_SQL.format(resolved_source=source), RESOLUTION_COLUMNS
+        )
     else:
         frames["resolutions"] = pd.DataFrame(columns=RESOLUTION_COLUMNS)
     if exists("raw", "market_id_lookups"):

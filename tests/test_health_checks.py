@@ -18,10 +18,11 @@ import pytest
 
 from health import checks
 from health.checks import CRITICAL, HEALTHY, NOT_CONFIGURED, WARNING, run_checks
+from ingest.tables import ensure_tables
 from pipeline import warehouse
 from pipeline.config import ConfigError, HealthSettings, load_settings
 from pipeline.steps import RunContext, StepResult
-from tests.support.factories import condition, resolution
+from tests.support.factories import resolution
 from tests.support.goldsky_fake import FakeGoldsky
 from tests.support.settings import SAMPLE_NOW, make_settings
 
@@ -247,14 +248,15 @@ def test_unreachable_clickhouse_server_is_critical(tmp_path):
 def test_a_held_engine_reads_busy_and_the_other_checks_still_run(held_directory):
     held = held_directory
     write_map(held.data_dir, resolved=5)
+    touch(held.data_dir / "markets.jsonl", NOW)
     hs = FAST.replace(min_resolved_conditions=3)
     report = run_checks(held, hs, now=NOW)
     by = {c["name"]: c for c in report["checks"]}
-    for name in ("clickhouse", "tables", "trade_freshness"):
+    for name in ("clickhouse", "tables", "trade_freshness", "resolution_integrity"):
         assert by[name]["status"] == WARNING, by[name]
         assert by[name]["message"].startswith("busy: pipeline running")
         assert by[name]["details"]["busy"] is True
-    assert by["resolution_integrity"]["status"] == HEALTHY
+    assert by["reference_freshness"]["status"] == HEALTHY
     assert by["goldsky"]["status"] == HEALTHY
     assert report["seconds"] < 5
 
@@ -326,49 +328,110 @@ def test_reference_file_missing_is_critical_and_taxonomy_is_listed_not_graded(tm
 # --- 6. resolution integrity ----------------------------------------------------------------
 
 
+def model_world(
+    settings,
+    resolved: int,
+    unresolved: int = 2,
+    claimed: int | None = None,
+    fifty_fifty: int = 0,
+    built: bool = True,
+) -> None:
+    """A warehouse as the load and the build leave it: the map's entries in raw.resolutions,
+    its load (entries, the header's claim) in ops.reference_loads, and dim_markets saying
+    which conditions are resolved; 50-50 entries are resolved in the models."""
+    rows = [resolution(i, "YES" if i % 2 else "NO") for i in range(resolved)]
+    rows += [
+        {**resolution(resolved + i, "YES"), "resolved_outcome": "50-50", "payout_yes": 1, "payout_no": 1}
+        for i in range(fifty_fifty)
+    ]
+    rows += [resolution(resolved + fifty_fifty + i, None) for i in range(unresolved)]
+    with warehouse.connect(settings) as ch:
+        ensure_tables(ch)
+        ch.command("TRUNCATE TABLE raw.resolutions")
+        ch.insert(
+            "raw.resolutions",
+            [
+                [r["condition_id"], r["resolved_outcome"], r["payout_yes"], r["payout_no"], i]
+                for i, r in enumerate(rows)
+            ],
+            column_names=["condition_id", "resolved_outcome", "payout_yes", "payout_no", "entry_index"],
+        )
+        ch.insert(
+            "ops.reference_loads",
+            [["expanded_resolution_map.json", "sha", 1, len(rows), resolved, claimed, None, NOW, "loaded"]],
+            column_names=[
+                "file_name",
+                "sha256",
+                "size_bytes",
+                "entries",
+                "resolved",
+                "claimed",
+                "last_updated",
+                "loaded_at",
+                "status",
+            ],
+        )
+        ch.command("DROP TABLE IF EXISTS analytics.dim_markets")
+        if built:
+            ch.command(
+                "CREATE TABLE analytics.dim_markets (condition_id String, is_resolved Bool) "
+                "ENGINE = MergeTree ORDER BY condition_id"
+            )
+            ch.insert(
+                "analytics.dim_markets",
+                [[r["condition_id"], r["resolved_outcome"] is not None] for r in rows],
+                column_names=["condition_id", "is_resolved"],
+            )
+
+
 def test_resolution_integrity_statuses(tmp_path):
     settings = make_settings(tmp_path)
     hs = FAST.replace(min_resolved_conditions=10)
-    assert one(settings, "resolution_integrity", hs)["status"] == CRITICAL  # no file
-    write_map(settings.data_dir, resolved=12)
+    model_world(settings, resolved=12, claimed=12, built=False)
+    missing = one(settings, "resolution_integrity", hs)
+    assert missing["status"] == CRITICAL and "analytics.dim_markets" in missing["message"]
+    model_world(settings, resolved=12, claimed=12)
     ok = one(settings, "resolution_integrity", hs)
-    assert ok["status"] == HEALTHY and ok["details"]["resolved"] == 12
-    write_map(settings.data_dir, resolved=9)
+    assert ok["status"] == HEALTHY and ok["details"]["resolved"] == 12, ok
+    model_world(settings, resolved=9, claimed=9)
     low = one(settings, "resolution_integrity", hs)
     assert (
         low["status"] == CRITICAL
         and "only 9 resolved conditions (MIN_RESOLVED_CONDITIONS=10)" in low["message"]
     )
-    write_map(settings.data_dir, resolved=12, claimed=20)
+    model_world(settings, resolved=12, claimed=20)
     claim = one(settings, "resolution_integrity", hs)
-    assert claim["status"] == WARNING and claim["message"] == "header claims 20 resolved, 12 actually are"
+    assert claim["status"] == WARNING
+    assert claim["message"] == "header claims 20 resolved, the models resolve 12"
+    model_world(settings, resolved=12, claimed=None)
+    assert one(settings, "resolution_integrity", hs)["status"] == WARNING
 
 
-def test_resolution_integrity_counts_only_consistent_entries(tmp_path):
-    """A null payout is not NO, and outcomes without their payout pair are not resolved."""
+def test_resolved_follows_the_models_not_a_rule_of_its_own(tmp_path):
+    """Issue 13: 50-50 resolutions count as resolved once the models say so: the check reads
+    dim_markets.is_resolved instead of parsing the map with its own rule."""
     settings = make_settings(tmp_path)
-    path = write_map(settings.data_dir, resolved=4)
+    model_world(settings, resolved=10, fifty_fifty=3, claimed=13)
+    path = write_map(settings.data_dir, resolved=10, claimed=13)  # the file as delivered
     doc = json.loads(path.read_text())
-    doc["resolutions"].append(
-        {
-            "condition_id": condition(99),
-            "market_id": "1",
-            "resolved_outcome": "NO",
-            "payout_yes": None,
-            "payout_no": None,
-            "resolved_at": None,
-        }
-    )
+    doc["resolutions"] += [
+        {**resolution(100 + i, "YES"), "resolved_outcome": "50-50", "payout_yes": 1, "payout_no": 1}
+        for i in range(3)
+    ]
     path.write_text(json.dumps(doc))
-    check = one(settings, "resolution_integrity", FAST.replace(min_resolved_conditions=5))
-    assert check["status"] == CRITICAL and check["details"]["resolved"] == 4
+    check = one(settings, "resolution_integrity", FAST.replace(min_resolved_conditions=13))
+    assert check["status"] == HEALTHY, check
+    assert check["details"]["resolved"] == 13 and check["details"]["claimed"] == 13
+    assert check["details"]["source"] == "analytics.dim_markets"
 
 
 def test_default_minimum_is_3000_resolved(sample_run):
     settings, _, _ = sample_run
     check = one(settings, "resolution_integrity", HealthSettings())
     assert check["status"] == HEALTHY and check["details"]["min_resolved"] == 3000
-    assert check["details"]["resolved"] >= 3000
+    with warehouse.connect(settings) as ch:
+        built = ch.command("SELECT countIf(is_resolved) FROM analytics.dim_markets")
+    assert check["details"]["resolved"] == built >= 3000
 
 
 # --- 7. API routes --------------------------------------------------------------------------

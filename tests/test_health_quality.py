@@ -154,8 +154,7 @@ def test_induced_faults_fail_exactly_their_expectations(tmp_path):
         ("fills", "collateral_sides_wrong"): "critical",
         ("resolutions", "resolved"): "critical",  # 1 resolved < 3,000
         ("resolutions", "id_shape"): "critical",
-        ("resolutions", "resolved_outcome"): "critical",
-        ("resolutions", "payout_pattern"): "critical",
+        ("resolutions", "payout_pattern"): "critical",  # MAYBE and YES 0/1: not resolved by the models
         ("lookups", "share"): "critical",  # one market id for 80 % of the rows
         ("lookups", "conditions"): "warning",
         ("marts", "exists"): "critical",  # dim_markets is missing
@@ -204,3 +203,41 @@ def test_a_lookup_of_two_rows_is_too_small_to_call_uniform(tmp_path):
     lookups = next(s for s in summary["suites"] if s["suite"] == "lookups")
     assert lookups["status"] == "warning"
     assert [(f["column"], f["severity"]) for f in lookups["failures"]] == [("conditions", "warning")]
+
+
+def test_resolutions_suite_counts_what_the_models_resolve(tmp_path):
+    """Issue 14/13: the suite reads dim_markets.is_resolved instead of its own YES/NO rule, so
+    50-50 entries the models resolve are counted and their payouts accepted, while an entry
+    the models do not resolve still fails."""
+    settings = make_settings(tmp_path)
+    rows = [
+        [condition(1), "YES", 1, 0, 0],
+        [condition(2), "NO", 0, 1, 1],
+        [condition(3), "50-50", 1, 1, 2],
+        [condition(4), "50-50", 1, 1, 3],
+        [condition(5), None, None, None, 4],
+        [condition(6), "MAYBE", 1, 0, 5],
+    ]
+    with warehouse.connect(settings) as ch:
+        ensure_tables(ch)
+        ch.insert(
+            "raw.resolutions",
+            rows,
+            column_names=["condition_id", "resolved_outcome", "payout_yes", "payout_no", "entry_index"],
+        )
+        ch.command(
+            "CREATE TABLE analytics.dim_markets (condition_id String, is_resolved Bool) "
+            "ENGINE = MergeTree ORDER BY condition_id"
+        )
+        ch.insert(  # what the models decided: YES, NO and 50-50 resolve; MAYBE does not
+            "analytics.dim_markets", [[r[0], r[1] in ("YES", "NO", "50-50")] for r in rows]
+        )
+    hs = HealthSettings(min_resolved_conditions=4)
+    summary = run_quality(settings, tmp_path / "run", as_of=SAMPLE_NOW, run_id="r-models", health=hs)
+    resolutions = next(s for s in summary["suites"] if s["suite"] == "resolutions")
+    failed = {f["column"]: f for f in resolutions["failures"]}
+    assert "resolved" not in failed  # 4 resolved: YES, NO and both 50-50
+    assert set(failed) == {"payout_pattern"}
+    assert failed["payout_pattern"]["observed"]["unexpected_values"] == ["MAYBE:1:0"]
+    frame = quality.pd.read_parquet(tmp_path / "run" / "gx" / "inputs" / "resolutions.parquet")
+    assert int(frame["resolved"].sum()) == 4

@@ -117,10 +117,6 @@ def _logfmt_value(value: Any) -> str:
     return formatted if formatted else '""'
 
 
-# Kept for callers of the earlier name.
-KeyValueFormatter = LogfmtFormatter
-
-
 def describe_error(exc: BaseException) -> str:
     """The most specific cause of `exc` in a few words: for a network failure the operating
     system's reason (`connection refused`, `name or service not known`, `timed out`) found

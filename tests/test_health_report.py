@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 import re
+import shutil
 import sys
 import threading
 
@@ -199,10 +200,14 @@ def test_health_json_matches_its_schema_and_sets_the_exit_code(sample_run, monke
     assert report["seconds"] < 10
 
 
-def test_a_fresh_correct_setup_is_healthy_exit_0(sample_run, monkeypatch, capsys):
+def test_a_fresh_correct_setup_is_healthy_exit_0(sample_run, monkeypatch, capsys, tmp_path):
     """Sample data loaded, no Postgres, no API: nothing is wrong, so nothing may page."""
-    settings, _, _ = sample_run
+    settings, _, run = sample_run
     _env(monkeypatch, settings)
+    # the sample night's record alone (other tests add stale quality results to the shared one)
+    folder = history.run_folder(settings, run["run_id"], run["started_at"])
+    shutil.copytree(folder, tmp_path / "reports" / folder.parent.name / folder.name)
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
     soon = SAMPLE_NOW + dt.timedelta(hours=1)  # the morning after the sample night
     monkeypatch.setattr(cli, "run_checks", lambda s, h: run_checks(s, h, now=soon))
     assert runner.main(["health"]) == 0

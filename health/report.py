@@ -10,7 +10,8 @@ into `<run>/report_data/` and closes its ClickHouse client, then runs the notebo
     report_data/history.json          recent runs: status, duration, freshness, row counts
     report_data/table_counts.json     rows per raw and mart table now
     report_data/top_wallets.parquet   the top wallets of each category by realized PnL
-    report_data/pnl_by_category.parquet
+    report_data/pnl_by_category.parquet  realized, and (issue 13) unrealized, total, open value
+    report_data/leaderboard_30d.parquet  the top wallets by realized PnL over 30 days
     health.json, gx_results.json      written by the health and quality steps
 
 Output: `<run>/health_report.ipynb` and `<run>/health_report.html` (no code cells).
@@ -72,6 +73,7 @@ PNL_SQL = """
 SELECT category,
        count()                              AS wallets,
        sum(ifNull(realized_pnl_usd, 0))     AS realized_pnl_usd,
+       {marks}
        sum(volume_usd)                      AS volume_usd,
        sum(n_fills)                         AS fills,
        countIf(realized_pnl > 0)            AS winning_wallets,
@@ -80,6 +82,9 @@ FROM analytics.fct_wallet_category_pnl
 GROUP BY category
 ORDER BY realized_pnl_usd DESC
 """
+# Marked to market (issue 13): the category mart's unrealized, total and open value.
+MARK_COLUMNS = ["unrealized_pnl_usd", "total_pnl_usd", "open_value_usd"]
+PNL_MARKS = "".join(f"sum(ifNull({c}, 0)) AS {c},\n       " for c in MARK_COLUMNS)
 PNL_COLUMNS = [
     "category",
     "wallets",
@@ -89,6 +94,42 @@ PNL_COLUMNS = [
     "winning_wallets",
     "losing_wallets",
 ]
+
+# The leaderboard model (issue 13): the top wallets by realized PnL over the last 30 days,
+# all categories (category ''), as the API ranks them.
+LEADERBOARD = "fct_leaderboard"
+LEADERBOARD_WINDOW = "30d"
+LEADERBOARD_SQL = f"""
+SELECT rank_pnl, wallet, realized_pnl_usd, volume_usd, n_fills, rank_volume, window_start, as_of_day
+FROM analytics.{LEADERBOARD}
+WHERE time_window = {{window:String}} AND category = ''
+ORDER BY rank_pnl
+LIMIT {{n:UInt32}}
+"""
+LEADERBOARD_COLUMNS = [
+    "rank_pnl",
+    "wallet",
+    "realized_pnl_usd",
+    "volume_usd",
+    "n_fills",
+    "rank_volume",
+    "window_start",
+    "as_of_day",
+]
+
+
+def pnl_by_category(ch) -> Any:
+    """PnL per category, with unrealized, total and open value when the mart has them."""
+    present = {
+        name
+        for (name,) in ch.query(
+            "SELECT name FROM system.columns WHERE database = 'analytics' "
+            "AND table = 'fct_wallet_category_pnl'"
+        ).result_rows
+    }
+    marked = all(c in present for c in MARK_COLUMNS)
+    columns = PNL_COLUMNS[:3] + (MARK_COLUMNS if marked else []) + PNL_COLUMNS[3:]
+    return warehouse.query_frame(ch, PNL_SQL.format(marks=PNL_MARKS if marked else ""), columns)
 
 
 class ReportError(RuntimeError):
@@ -211,7 +252,7 @@ def export_report_data(
     data = folder / DATA
     data.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int | None] = {}
-    top = pnl = None
+    top = pnl = board = None
     warehouse_error = None
     try:
         with warehouse.connect(settings) as ch:
@@ -229,14 +270,21 @@ def export_report_data(
                 top = warehouse.query_frame(
                     ch, TOP_WALLETS_SQL, TOP_WALLETS_COLUMNS, {"n": hs.report_top_wallets}
                 )
-                pnl = warehouse.query_frame(ch, PNL_SQL, PNL_COLUMNS)
+                pnl = pnl_by_category(ch)
+            if f"analytics.{LEADERBOARD}" in present:
+                board = warehouse.query_frame(
+                    ch,
+                    LEADERBOARD_SQL,
+                    LEADERBOARD_COLUMNS,
+                    {"window": LEADERBOARD_WINDOW, "n": hs.report_top_wallets},
+                )
     except (warehouse.WarehouseUnavailable, warehouse.WarehouseBusy) as exc:
         warehouse_error = str(exc).splitlines()[0]  # the report says so at its top
     exported: dict[str, Any] = {"table_counts": counts}
     if warehouse_error:
         exported["warehouse_error"] = warehouse_error
     _write_json(data / "table_counts.json", counts)
-    for name, frame in (("top_wallets", top), ("pnl_by_category", pnl)):
+    for name, frame in (("top_wallets", top), ("pnl_by_category", pnl), ("leaderboard_30d", board)):
         path = data / f"{name}.parquet"
         if frame is None:
             path.unlink(missing_ok=True)

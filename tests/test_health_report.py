@@ -38,6 +38,7 @@ SECTIONS = (
     "Great Expectations",
     "Top wallets per category",
     "PnL by category",
+    "Leaderboard, last 30 days",
 )
 
 
@@ -408,3 +409,152 @@ def test_secrets_never_reach_health_json_or_the_report(tmp_path):
     assert "invalid API key" in written[FINAL_FILE]  # the error itself is kept, masked
     leaks = [name for name, text in written.items() if password in text or key in text]
     assert not leaks, leaks
+
+
+# --- issue 13: unrealized PnL and the 30-day leaderboard ------------------------------------
+
+GRAIN_PNL = """
+CREATE TABLE analytics.fct_wallet_category_pnl (
+    wallet String, category String,
+    realized_pnl Int128, realized_pnl_usd Decimal(38, 6),
+    unrealized_pnl Int128, unrealized_pnl_usd Decimal(38, 6),
+    total_pnl Int128, total_pnl_usd Decimal(38, 6),
+    open_value UInt64, open_value_usd Decimal(38, 6),
+    volume UInt64, volume_usd Decimal(38, 6), n_fills UInt64,
+    n_markets UInt64, n_resolved_markets UInt64, wins UInt64, losses UInt64,
+    win_rate Nullable(Float64), roi Nullable(Float64)
+) ENGINE = MergeTree ORDER BY (wallet, category)
+"""
+GRAIN_LEADERBOARD = """
+CREATE TABLE analytics.fct_leaderboard (
+    time_window String, window_days UInt16, as_of_day Date, window_start Date, category String,
+    wallet String, realized_pnl Int128, realized_pnl_usd Decimal(38, 6), volume UInt64,
+    volume_usd Decimal(38, 6), n_fills UInt64, rank_pnl UInt32, rank_volume UInt32
+) ENGINE = MergeTree ORDER BY (time_window, category, rank_pnl)
+"""
+
+
+def _grain_marts(settings) -> None:
+    """Marts shaped like the dbt models of issue 13 (dbt_project/models/marts/_marts.yml):
+    category PnL with unrealized, total and open value, and the 1/7/30-day leaderboard."""
+    from ingest.tables import ensure_tables
+    from pipeline import warehouse
+
+    usd = 1_000_000
+    with warehouse.connect(settings) as ch:
+        ensure_tables(ch)
+        ch.command(GRAIN_PNL)
+        pnl = [  # wallet, category, realized, unrealized, open value (USD)
+            ("0xaaa", "Politics / Geopolitics", 1200, -300, 5000),
+            ("0xbbb", "Politics / Geopolitics", -200, 150, 800),
+            ("0xccc", "Sports", 50, 25, 100),
+        ]
+        ch.insert(
+            "analytics.fct_wallet_category_pnl",
+            [
+                [
+                    w,
+                    c,
+                    r * usd,
+                    r,
+                    u * usd,
+                    u,
+                    (r + u) * usd,
+                    r + u,
+                    o * usd,
+                    o,
+                    10 * usd,
+                    10,
+                    3,
+                    2,
+                    1,
+                    1,
+                    0,
+                    1.0,
+                    0.1,
+                ]
+                for w, c, r, u, o in pnl
+            ],
+            column_names=[
+                "wallet",
+                "category",
+                "realized_pnl",
+                "realized_pnl_usd",
+                "unrealized_pnl",
+                "unrealized_pnl_usd",
+                "total_pnl",
+                "total_pnl_usd",
+                "open_value",
+                "open_value_usd",
+                "volume",
+                "volume_usd",
+                "n_fills",
+                "n_markets",
+                "n_resolved_markets",
+                "wins",
+                "losses",
+                "win_rate",
+                "roi",
+            ],
+        )
+        ch.command(GRAIN_LEADERBOARD)
+        as_of = dt.date(2026, 11, 27)
+        board = []
+        for window, days in (("1d", 1), ("7d", 7), ("30d", 30)):
+            for rank, (wallet, pnl_usd) in enumerate((("0xddd", 900), ("0xaaa", 700), ("0xeee", -5)), 1):
+                board.append(
+                    [
+                        window,
+                        days,
+                        as_of,
+                        as_of - dt.timedelta(days=days - 1),
+                        "",
+                        wallet,
+                        (pnl_usd + days) * usd,
+                        pnl_usd + days,
+                        50 * usd,
+                        50,
+                        4,
+                        rank,
+                        4 - rank,
+                    ]
+                )
+        ch.insert(
+            "analytics.fct_leaderboard",
+            board,
+            column_names=[
+                "time_window",
+                "window_days",
+                "as_of_day",
+                "window_start",
+                "category",
+                "wallet",
+                "realized_pnl",
+                "realized_pnl_usd",
+                "volume",
+                "volume_usd",
+                "n_fills",
+                "rank_pnl",
+                "rank_volume",
+            ],
+        )
+
+
+@pytest.mark.slow
+def test_the_report_shows_unrealized_pnl_and_a_30_day_leaderboard(tmp_path):
+    settings = make_settings(tmp_path)
+    _grain_marts(settings)
+    ctx = RunContext(settings, new_run_id(SAMPLE_NOW), "test", SAMPLE_NOW)
+    run_step(Step("health_report", step_health_report), ctx)
+    assert ctx.results["health_report"].status == "success", ctx.results["health_report"].error
+    folder = history.run_folder(settings, ctx.run_id, ctx.started_at.isoformat())
+    text = html_text(folder / OUTPUT_HTML)
+    # PnL by category: realized and unrealized, summed over wallets
+    assert "unrealized PnL" in text and "total PnL" in text and "open value" in text
+    assert "$1,000.00" in text and "-$150.00" in text and "$850.00" in text  # politics
+    # the 30-day leaderboard, in rank order, with its window
+    board = text.split("Leaderboard, last 30 days", 1)[1]
+    assert board.index("0xddd") < board.index("0xaaa") < board.index("0xeee")
+    assert "$930.00" in board and "$737.00" not in board  # the 30-day row, not the 7-day one
+    assert "2026-10-29" in board and "2026-11-27" in board
+

@@ -187,7 +187,9 @@ class HealthSettings(_Group):
         0.5, ge=0, le=1, description="largest share one market id may have in the lookups file"
     )
     report_runs: int = Field(14, ge=1, description="runs shown in the report's charts")
-    report_top_wallets: int = Field(10, ge=1, description="wallets listed per category in the report")
+    report_top_wallets: int = Field(
+        10, ge=1, description="wallets listed per category, and in the 30-day leaderboard, in the report"
+    )
     report_timeout_s: float = Field(300.0, ge=1, description="time limit of the report notebook's execution")
 
     _split = field_validator("postgres_tables", "freshness_files", "api_routes", mode="before")(_comma_list)

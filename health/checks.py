@@ -28,7 +28,7 @@ from typing import Any
 
 from pipeline import names
 from pipeline.config import HealthSettings, Settings
-from pipeline.exit_codes import HEALTH_STATUS
+from pipeline.exit_codes import HEALTH_STATUS, ExitCode
 from pipeline.logs import describe_error
 from pipeline.redact import redact_url
 from pipeline.runlock import process_alive
@@ -869,10 +869,13 @@ def run_checks(
     probe.close()  # unless a hung check is inside a query on it
     status = worst(c.status for c in checks)
     counts = {s: sum(c.status == s for c in checks) for s in STATUSES}
+    # the warehouse held by another process (a run): its checks could not look, so the answer
+    # is "try again later", exit 3 as for every command (pipeline/exit_codes.py)
+    busy = any(c.details.get("busy") for c in checks)
     return {
         "schema_version": SCHEMA_VERSION,
         "status": status,
-        "exit_code": int(HEALTH_STATUS[status]),
+        "exit_code": int(ExitCode.BUSY if busy else HEALTH_STATUS[status]),
         "generated_at": started_at.isoformat(),
         "as_of": now.isoformat(),
         "seconds": round(time.monotonic() - started, 3),

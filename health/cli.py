@@ -1,7 +1,8 @@
 """`runner.py health [--json]`: the checks as a readable table or one JSON object.
 
-Exit code: 0 healthy, 1 warning, 2 critical (also 2 for a configuration error). A part that
-is not configured is shown as such and does not change the exit code.
+Exit code: 0 healthy, 1 warning, 2 critical (also 2 for a configuration error), 3 busy (another
+process holds the embedded engine: try again later). A part that is not configured is shown
+as such and does not change the exit code.
 """
 
 from __future__ import annotations
@@ -61,4 +62,4 @@ def main(as_json: bool = False, out: TextIO | None = None) -> int:
         out.write(json.dumps(report, indent=2) + "\n")
     else:
         render_table(report, out)
-    return HEALTH_STATUS[report["status"]]
+    return ExitCode(report.get("exit_code", HEALTH_STATUS[report["status"]]))

@@ -558,3 +558,16 @@ def test_the_report_shows_unrealized_pnl_and_a_30_day_leaderboard(tmp_path):
     assert "$930.00" in board and "$737.00" not in board  # the 30-day row, not the 7-day one
     assert "2026-10-29" in board and "2026-11-27" in board
 
+
+
+def test_health_while_another_process_holds_the_engine_exits_3(held_directory, monkeypatch, capsys):
+    """The runbook's exit codes: busy is 3 for every command, the healthcheck included."""
+    _env(monkeypatch, held_directory)
+    assert runner.main(["health"]) == 3
+    assert "busy: pipeline running" in capsys.readouterr().out
+    assert runner.main(["health", "--json"]) == 3
+    report = json.loads(capsys.readouterr().out)
+    validate(report)
+    assert report["exit_code"] == 3
+    clickhouse = next(c for c in report["checks"] if c["name"] == "clickhouse")
+    assert clickhouse["status"] == "warning" and clickhouse["details"]["busy"] is True

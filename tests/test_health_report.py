@@ -559,7 +559,6 @@ def test_the_report_shows_unrealized_pnl_and_a_30_day_leaderboard(tmp_path):
     assert "2026-10-29" in board and "2026-11-27" in board
 
 
-
 def test_health_while_another_process_holds_the_engine_exits_3(held_directory, monkeypatch, capsys):
     """The runbook's exit codes: busy is 3 for every command, the healthcheck included."""
     _env(monkeypatch, held_directory)

@@ -72,8 +72,9 @@ def _simulate(tmp_path, seed_night: dt.datetime, first_wake: dt.datetime):
     [
         # daylight saving ends on 2026-11-01: 03:00 local is 07:00 UTC before, 08:00 UTC from then on
         (_local(2026, 10, 30), _local(2026, 10, 31, 1), [(10, 31), (11, 1), (11, 2)], [7, 8, 8]),
-        # daylight saving starts on 2027-03-14: 08:00 UTC before, 07:00 UTC from then on
-        (_local(2027, 3, 12), _local(2027, 3, 13, 1), [(3, 13), (3, 14), (3, 15)], [8, 7, 7]),
+        # daylight saving starts on 2026-03-08: 08:00 UTC before, 07:00 UTC from then on (a past
+        # spring: ingest rejects fills dated more than an hour after the real clock)
+        (_local(2026, 3, 6), _local(2026, 3, 7, 1), [(3, 7), (3, 8), (3, 9)], [8, 7, 7]),
     ],
 )
 def test_three_nights_at_03_local_across_dst(tmp_path, seed, wake, nights, utc_hours):

@@ -187,8 +187,9 @@ WorkingDirectory={project_dir}
 EnvironmentFile=-{env_file}
 Environment=TZ=UTC
 ExecStart={python} runner.py run --trigger systemd
-# exit 1 (partial) and 3 (another run holds the lock) are not service failures
-SuccessExitStatus=1 3
+# exit 3 (another run holds the lock) is not a failure of this one; a partial night (1)
+# is, so that `systemctl --failed` and OnFailure= alerts see it
+SuccessExitStatus=3
 
 # /etc/systemd/system/cascadian-nightly.timer
 [Unit]

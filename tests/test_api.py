@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from api.app import RequestTimeout
+from api.middleware import RequestTimeout
 from api.health import compute_health
 from pipeline.config import PROJECT_ROOT, ApiSettings
 from tests.support.api_helpers import running_api

@@ -1,0 +1,82 @@
+"""The API's response models: what the OpenAPI document shows for each route."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class Problem(BaseModel):
+    """Every error: `{"detail": ...}` (a 422's detail is FastAPI's list of invalid parameters)."""
+
+    detail: Any
+
+
+class Strategy(BaseModel):
+    id: str
+    name: str
+    description: str
+    active: bool
+    category_filter: list[str] | None
+    max_wallet_rank: int | None
+    min_resolved_markets: int | None
+    min_coverage: float | None
+    entries: int
+    active_entries: int
+    alerts: int
+    last_added_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class StrategyList(BaseModel):
+    strategies: list[Strategy]
+
+
+class WatchlistEntry(BaseModel):
+    id: int
+    strategy_id: str
+    market_id: str
+    condition_id: str | None
+    question: str | None
+    category: str
+    added_at: dt.datetime
+    updated_at: dt.datetime
+    reason: str
+    status: str
+    market_resolved: bool | None
+    alerts: bool
+    triggering_wallet: str | None
+    wallet_rank: int | None
+    wallet_coverage: float | None
+    metadata: dict[str, Any]
+
+
+class WatchlistPage(BaseModel):
+    strategy_id: str
+    limit: int
+    offset: int
+    total: int
+    entries: list[WatchlistEntry]
+
+
+class CategoryPnl(BaseModel):
+    category: str
+    realized_pnl_usd: str
+    volume_usd: str
+    buy_collateral_usd: str
+    n_fills: int
+    n_markets: int
+    n_resolved_markets: int
+    wins: int
+    losses: int
+    win_rate: float | None
+    roi: float | None
+
+
+class WalletCategoryPnl(BaseModel):
+    wallet: str
+    total: CategoryPnl
+    categories: list[CategoryPnl]

@@ -1,0 +1,20 @@
+"""GET /api/health: the healthcheck's report (no token needed)."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from api.deps import State
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/api/health", responses={503: {"description": "unhealthy"}})
+async def get_health(state: State) -> JSONResponse:
+    """The healthcheck report (cached briefly); 503 when its overall status is an error."""
+    code, report = await run_in_threadpool(state.health.get)
+    return JSONResponse(json.loads(json.dumps(report, default=str)), status_code=code)

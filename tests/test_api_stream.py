@@ -130,13 +130,40 @@ def test_the_stream_sees_the_pipeline_add_an_entry(base, watchlist_world):
             conn.execute("UPDATE strategies SET active = false WHERE id = 'late'")
 
 
-def test_bad_last_event_id_is_422(base):
-    response = httpx.get(
-        f"{base}/api/strategies/stream-test/watchlist/stream",
-        headers={"Last-Event-ID": "yesterday"},
-        timeout=10,
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"yesterday",
+        b"\xb2",  # latin-1 superscript two: str.isdigit() says yes, int() says no
+        "\u0663".encode(),  # an Arabic-Indic digit three, in UTF-8
+        b"-1",
+        b"1e3",
+        b"12 13",
+        b"99999999999999999999",  # beyond a bigint event id
+    ],
+)
+def test_malformed_last_event_id_is_422_with_a_clear_message(base, value):
+    response = _status_of(
+        f"{base}/api/strategies/stream-test/watchlist/stream", headers={"Last-Event-ID": value}
     )
-    assert response.status_code == 422
+    assert response.status_code == 422, response.text
+    assert "Last-Event-ID" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999", "-1", "x"])
+def test_malformed_last_event_id_parameter_is_422(base, value):
+    response = _status_of(
+        f"{base}/api/strategies/stream-test/watchlist/stream", params={"last_event_id": value}
+    )
+    assert response.status_code == 422, response.text
+
+
+def _status_of(url: str, **kwargs) -> httpx.Response:
+    """The answer to a stream request, its body read only when it is not the (endless) stream."""
+    with httpx.Client(timeout=10) as client, client.stream("GET", url, **kwargs) as response:
+        if response.status_code != 200:
+            response.read()
+        return response
 
 
 def test_an_id_that_cannot_be_replayed_gets_a_fresh_snapshot(base):

@@ -21,6 +21,7 @@ import contextlib
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
@@ -88,6 +89,16 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         RequestTimeout,
         seconds=api.request_timeout_s,
         overrides={"/api/health": max(api.request_timeout_s, api.health_timeout_s)},
+    )
+    # outermost, so that every answer (a 401, a 504 too) tells the page's browser it may read it
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(api.cors_origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "Cache-Control"],
+        expose_headers=["Retry-After", "WWW-Authenticate"],
+        allow_credentials=False,  # the bearer token travels in a header, never in cookies
+        max_age=600,
     )
     install_handlers(app, api)
     for router in ROUTERS:

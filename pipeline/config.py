@@ -41,6 +41,7 @@ DEFAULT_SUBGRAPH_URL = f"{_GOLDSKY_PUBLIC}/orderbook-subgraph/0.0.1/gn"
 DEFAULT_PNL_SUBGRAPH_URL = f"{_GOLDSKY_PUBLIC}/pnl-subgraph/0.0.14/gn"
 
 CONDITION_ID = re.compile(r"^0x[0-9a-f]{64}$")
+ORIGIN = re.compile(r"^https?://[^/\s:?#]+(:[0-9]{1,5})?$")
 MARKET_ID = re.compile(r"^[0-9]{1,78}$")
 
 
@@ -116,6 +117,22 @@ class ApiSettings(_Group):
     pg_pool_max: int = Field(10, ge=1, description="pooled Postgres connections")
     pg_pool_timeout_s: float = Field(5.0, ge=0.1, description="wait for a pooled connection, then 503")
     pg_statement_timeout_ms: int = Field(5000, ge=1, description="time limit of every Postgres statement")
+    cors_origins: CommaList = Field(
+        (),
+        description="origins (`scheme://host[:port]`, comma-separated) whose web pages may call the API "
+        "and read the stream (CORS); `*` for any; none by default",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        items = tuple(item.rstrip("/") if item.count("/") == 3 else item for item in _comma_list(value))
+        for item in items:
+            if item != "*" and not ORIGIN.match(item):
+                raise ValueError(
+                    f"{item!r} is not an origin (scheme://host[:port], http or https, no path), nor '*'"
+                )
+        return tuple(dict.fromkeys(items))
 
 
 class HealthSettings(_Group):

@@ -12,8 +12,8 @@ import time
 import httpx
 import pytest
 
-from api.middleware import RequestTimeout
 from api.health import compute_health
+from api.middleware import RequestTimeout
 from pipeline.config import PROJECT_ROOT, ApiSettings
 from tests.support.api_helpers import running_api
 from tests.support.settings import make_settings

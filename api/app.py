@@ -31,6 +31,7 @@ from api.errors import install_handlers
 from api.health import HealthCache
 from api.middleware import RequestTimeout
 from api.routes import health, strategies, wallets, watchlist
+from api.tokens import StreamTokens, mask_tokens_in_access_log
 from pipeline.config import ApiSettings, Settings, load_settings
 
 ROUTERS = (health.router, strategies.router, watchlist.router, wallets.router)
@@ -84,7 +85,10 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         "category from the Cascadian pipeline's marts. See docs/api.md.",
         lifespan=_lifespan,
     )
-    app.state.cascadian = AppState(settings, api, HealthCache(settings, api.health_cache_s))
+    app.state.cascadian = AppState(
+        settings, api, HealthCache(settings, api.health_cache_s), StreamTokens.from_settings(api)
+    )
+    mask_tokens_in_access_log()
     app.add_middleware(
         RequestTimeout,
         seconds=api.request_timeout_s,

@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.errors import Unavailable
 from api.health import HealthCache
 from api.models import Problem
+from api.tokens import StreamTokens
 from pipeline.config import ApiSettings, Settings
 
 STRATEGY_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -29,6 +30,7 @@ class AppState:
     settings: Settings
     api: ApiSettings
     health: HealthCache
+    tokens: StreamTokens
     pool: AsyncConnectionPool | None = None  # set by the lifespan when POSTGRES_URL is set
     hub: Any = None  # api.stream.ChangeHub, idem
 
@@ -51,8 +53,8 @@ def token_matches(credentials: HTTPAuthorizationCredentials | None, token: str) 
     )
 
 
-def unauthorized() -> HTTPException:
-    return HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+def unauthorized(detail: str = "missing or wrong bearer token") -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 async def require_token(state: State, credentials: Credentials) -> None:

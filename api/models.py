@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Problem(BaseModel):
@@ -80,3 +80,18 @@ class WalletCategoryPnl(BaseModel):
     wallet: str
     total: CategoryPnl
     categories: list[CategoryPnl]
+
+
+class StreamTokenRequest(BaseModel):
+    strategy_id: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="the strategy whose stream the token opens; omitted: any strategy's",
+    )
+
+
+class StreamToken(BaseModel):
+    token: str = Field(description="pass as `?token=` on the stream route (and nowhere else)")
+    expires_at: dt.datetime = Field(description="the stream must be opened before this time")
+    strategy_id: str | None
+    stream_url: str | None = Field(description="the stream's path with the token, for a scoped token")

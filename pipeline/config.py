@@ -117,6 +117,21 @@ class ApiSettings(_Group):
     pg_pool_max: int = Field(10, ge=1, description="pooled Postgres connections")
     pg_pool_timeout_s: float = Field(5.0, ge=0.1, description="wait for a pooled connection, then 503")
     pg_statement_timeout_ms: int = Field(5000, ge=1, description="time limit of every Postgres statement")
+    stream_secret: str | None = Field(
+        None,
+        min_length=16,
+        repr=False,
+        description="key that signs stream tokens (HMAC-SHA256; at least 16 characters; never logged); "
+        "default: derived from API_TOKEN, so every worker sharing API_TOKEN accepts the others' "
+        "tokens; set it to revoke every outstanding stream token without changing API_TOKEN",
+    )
+    stream_token_ttl_s: int = Field(
+        300,
+        ge=5,
+        le=86_400,
+        description="lifetime of a stream token (POST /api/stream-tokens): it must open the stream "
+        "within this time; an open stream stays open",
+    )
     cors_origins: CommaList = Field(
         (),
         description="origins (`scheme://host[:port]`, comma-separated) whose web pages may call the API "
@@ -475,7 +490,7 @@ class Settings(_Group):
 
     def secret_values(self) -> list[str]:
         """Every credential these settings carry (masked wherever text is persisted)."""
-        values = [self.clickhouse_password, self.goldsky_api_key, self.api.token]
+        values = [self.clickhouse_password, self.goldsky_api_key, self.api.token, self.api.stream_secret]
         for url in (
             self.clickhouse_url,
             self.postgres_url,

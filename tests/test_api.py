@@ -12,7 +12,6 @@ import time
 import httpx
 import pytest
 
-from api.health import compute_health
 from api.middleware import RequestTimeout
 from pipeline.config import PROJECT_ROOT, ApiSettings
 from tests.support.api_helpers import running_api
@@ -147,13 +146,6 @@ def test_health_answers_json_and_is_cached(api):
     second = api.get("/api/health")
     assert second.json().get("cached") is True and second.status_code == first.status_code
     assert time.monotonic() - started < 30
-
-
-def test_health_without_the_full_healthcheck_checks_clickhouse_and_postgres(watchlist_world, monkeypatch):
-    monkeypatch.setitem(sys.modules, "health.checks", None)  # as if health/ did not exist yet
-    code, report = compute_health(watchlist_world.settings)
-    assert report["source"] == "api-minimal" and code == 200
-    assert {c["name"]: c["status"] for c in report["checks"]} == {"clickhouse": "ok", "postgres": "ok"}
 
 
 HOLDER = textwrap.dedent("""

@@ -16,5 +16,5 @@ router = APIRouter(tags=["health"])
 @router.get("/api/health", responses={503: {"description": "unhealthy"}})
 async def get_health(state: State) -> JSONResponse:
     """The healthcheck report (cached briefly); 503 when its overall status is an error."""
-    code, report = await run_in_threadpool(state.health.get)
+    code, report = await state.health.get(run_in_threadpool)
     return JSONResponse(json.loads(json.dumps(report, default=str)), status_code=code)

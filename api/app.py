@@ -30,6 +30,7 @@ from api.deps import AppState
 from api.errors import install_handlers
 from api.health import HealthCache
 from api.middleware import RequestTimeout
+from api.reader import WarehouseReader
 from api.routes import health, strategies, wallets, watchlist
 from api.tokens import StreamTokens, mask_tokens_in_access_log
 from pipeline.config import ApiSettings, Settings, load_settings
@@ -67,6 +68,7 @@ async def _lifespan(app: FastAPI):
     try:
         yield
     finally:
+        state.reader.close()
         if state.hub is not None:
             await state.hub.stop()
             state.hub = None
@@ -86,7 +88,11 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         lifespan=_lifespan,
     )
     app.state.cascadian = AppState(
-        settings, api, HealthCache(settings, api.health_cache_s), StreamTokens.from_settings(api)
+        settings,
+        api,
+        HealthCache(settings, api.health_cache_s),
+        StreamTokens.from_settings(api),
+        WarehouseReader(settings, api),
     )
     mask_tokens_in_access_log()
     app.add_middleware(

@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.errors import Unavailable
 from api.health import HealthCache
 from api.models import Problem
+from api.reader import WarehouseReader
 from api.tokens import StreamTokens
 from pipeline.config import ApiSettings, Settings
 
@@ -31,11 +32,13 @@ class AppState:
     api: ApiSettings
     health: HealthCache
     tokens: StreamTokens
+    reader: WarehouseReader
     pool: AsyncConnectionPool | None = None  # set by the lifespan when POSTGRES_URL is set
     hub: Any = None  # api.stream.ChangeHub, idem
 
 
-def app_state(request: Request) -> AppState:
+# Dependencies are coroutines: FastAPI runs a plain `def` dependency in a worker thread.
+async def app_state(request: Request) -> AppState:
     return request.app.state.cascadian
 
 
@@ -63,7 +66,7 @@ async def require_token(state: State, credentials: Credentials) -> None:
         raise unauthorized()
 
 
-def pg_pool(state: State) -> AsyncConnectionPool:
+async def pg_pool(state: State) -> AsyncConnectionPool:
     if state.pool is None:
         raise Unavailable("POSTGRES_URL not set: the app database is not configured")
     return state.pool

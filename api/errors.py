@@ -19,6 +19,9 @@ class Unavailable(Exception):
         super().__init__(detail)
         self.detail, self.retry_after = detail, retry_after
 
+    def __reduce__(self):  # raised in the warehouse reader's child process: keep Retry-After
+        return type(self), (self.detail, self.retry_after)
+
 
 def problem(status: int, detail: str, retry_after: int | None = None) -> JSONResponse:
     headers = {"Retry-After": str(retry_after)} if retry_after else None

@@ -117,6 +117,23 @@ class ApiSettings(_Group):
     pg_pool_max: int = Field(10, ge=1, description="pooled Postgres connections")
     pg_pool_timeout_s: float = Field(5.0, ge=0.1, description="wait for a pooled connection, then 503")
     pg_statement_timeout_ms: int = Field(5000, ge=1, description="time limit of every Postgres statement")
+    engine_worker_opens: int = Field(
+        10,
+        ge=1,
+        le=10_000,
+        description="embedded engine: the API's warehouse reads run in one child process, replaced "
+        "after it has started the engine this many times (chDB leaves threads behind each time)",
+    )
+    warehouse_threads: int = Field(
+        4, ge=1, le=64, description="ClickHouse server (CLICKHOUSE_URL): threads running the API's queries"
+    )
+    warehouse_queue: int = Field(
+        64,
+        ge=1,
+        le=10_000,
+        description="warehouse requests (wallets, health) waiting or running at once; the next is "
+        "answered 503 with Retry-After",
+    )
     stream_secret: str | None = Field(
         None,
         min_length=16,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.deps import State
@@ -16,5 +15,5 @@ router = APIRouter(tags=["health"])
 @router.get("/api/health", responses={503: {"description": "unhealthy"}})
 async def get_health(state: State) -> JSONResponse:
     """The healthcheck report (cached briefly); 503 when its overall status is an error."""
-    code, report = await state.health.get(run_in_threadpool)
+    code, report = await state.health.get(state.reader.run)
     return JSONResponse(json.loads(json.dumps(report, default=str)), status_code=code)

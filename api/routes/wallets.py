@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api import marts
@@ -17,7 +16,7 @@ router = APIRouter(tags=["wallets"], dependencies=AUTH, responses={**ERRORS, **N
 async def wallet_category_pnl(state: State, address: Address):
     """The wallet's realized PnL by canonical category (exact USD amounts as strings)."""
     wallet = address.lower()
-    rows = await run_in_threadpool(marts.category_pnl, state.settings, wallet, state.api.retry_after_s)
+    rows = await state.reader.run(marts.category_pnl, state.settings, wallet, state.api.retry_after_s)
     if not rows:
         raise HTTPException(404, f"wallet {wallet} has no positions in the marts")
     return JSONResponse({"wallet": wallet, "total": marts.total(rows), "categories": rows})

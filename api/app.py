@@ -34,6 +34,7 @@ from api.reader import WarehouseReader
 from api.routes import health, strategies, wallets, watchlist
 from api.tokens import StreamTokens, mask_tokens_in_access_log
 from pipeline.config import ApiSettings, Settings, load_settings
+from pipeline.redact import register as register_secrets
 
 ROUTERS = (health.router, strategies.router, watchlist.router, wallets.router)
 
@@ -80,6 +81,7 @@ async def _lifespan(app: FastAPI):
 def create_app(settings: Settings | None = None, api: ApiSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
     api = api or settings.api
+    register_secrets([*settings.secret_values(), api.token, api.stream_secret])  # masked in every body
     app = FastAPI(
         title="Cascadian API",
         version="1.0.0",

@@ -1,15 +1,25 @@
 """Error answers: one JSON shape (`{"detail": ...}`), the database and warehouse failures
-mapped to 503/504 with a clear sentence.
+mapped to 503/504 with a clear sentence, and never a configured secret in a body: every
+detail passes through pipeline.redact (an error page that echoes a password, a client that
+puts a token into a parameter FastAPI then quotes back), and an unexpected error is a 500
+that says only that (its cause goes to the log, redacted too).
 """
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 
 from pipeline.config import ApiSettings
+from pipeline.redact import redact, redact_obj
+
+log = logging.getLogger(__name__)
 
 
 class Unavailable(Exception):
@@ -23,13 +33,34 @@ class Unavailable(Exception):
         return type(self), (self.detail, self.retry_after)
 
 
-def problem(status: int, detail: str, retry_after: int | None = None) -> JSONResponse:
-    headers = {"Retry-After": str(retry_after)} if retry_after else None
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+def problem(
+    status: int, detail: object, retry_after: int | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    headers = dict(headers or {})
+    if retry_after:
+        headers["Retry-After"] = str(retry_after)
+    body = redact_obj({"detail": jsonable_encoder(detail)})
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 def install_handlers(app: FastAPI, api: ApiSettings) -> None:
     """The exception handlers every route shares."""
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException):
+        return problem(exc.status_code, exc.detail, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        return problem(422, exc.errors())
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.error(
+            "request failed",
+            extra={"ctx": {"path": request.url.path, "error": redact(f"{type(exc).__name__}: {exc}")[:500]}},
+        )
+        return problem(500, "internal error (the server's log has the cause)")
 
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable):

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import State
+from pipeline.redact import redact_obj
 
 router = APIRouter(tags=["health"])
 
@@ -16,4 +17,4 @@ router = APIRouter(tags=["health"])
 async def get_health(state: State) -> JSONResponse:
     """The healthcheck report (cached briefly); 503 when its overall status is an error."""
     code, report = await state.health.get(state.reader.run)
-    return JSONResponse(json.loads(json.dumps(report, default=str)), status_code=code)
+    return JSONResponse(redact_obj(json.loads(json.dumps(report, default=str))), status_code=code)

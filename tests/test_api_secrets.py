@@ -29,7 +29,9 @@ class EchoingServer(http.server.BaseHTTPRequestHandler):
         basic = self.headers.get("Authorization", "").removeprefix("Basic ")
         user, _, password = base64.b64decode(basic).decode().partition(":") if basic else ("", "", "")
         password = password or self.headers.get("X-ClickHouse-Key", "")
-        body = f"Code: 516. DB::Exception: {user}: Authentication failed: password {password} is wrong".encode()
+        body = (
+            f"Code: 516. DB::Exception: {user}: Authentication failed: password {password} is wrong".encode()
+        )
         self.send_response(500)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))

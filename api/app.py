@@ -7,12 +7,14 @@ the stream's format):
     GET /api/strategies                              the strategies
     GET /api/strategies/{id}/watchlist               newest first, limit 1..1000, offset >= 0
     GET /api/strategies/{id}/watchlist/stream        Server-Sent Events, Last-Event-ID resume
+    POST /api/stream-tokens                          a short-lived token for the stream (?token=)
     GET /api/wallets/{address}/category-pnl          from the ClickHouse marts
     GET /openapi.json, /docs                         the OpenAPI document and its viewer
 
 Read-only: Postgres connections are pooled and opened read-only with a statement timeout;
-ClickHouse is opened per request and closed at once (the embedded engine admits one
-process: while the pipeline holds it the answer is 503 with Retry-After).
+warehouse work runs in the reader (api/reader.py: with the embedded engine, a child process
+that lets the engine go between bursts; while the pipeline holds it the answer is 503 with
+Retry-After). CORS for the origins in API_CORS_ORIGINS.
 """
 
 from __future__ import annotations

@@ -240,3 +240,60 @@ def test_postgres_down_fails_the_step_clearly(tmp_path):
         "cannot connect to the app database (POSTGRES_URL=postgresql://127.0.0.1:1/app)"
     )
     assert "secret" not in json.dumps(dataclasses.asdict(result), default=str)
+
+
+# --- one source for each rule (issue 14): the watchlist reads the dbt models ------------------
+
+
+def _world_without_marts(tmp_path, url, models: tuple[str, ...] = ()):
+    """The small world's raw tables loaded and only the dbt `models` built (no mart)."""
+    from nightly.steps import step_ingest_fills, step_load_reference
+    from pipeline.dbt_chdb import run_dbt
+    from tests.support.watchlist_world import write_world
+
+    settings = _fresh(tmp_path, url)
+    write_world(settings)
+    for step in (step_ingest_fills, step_load_reference):
+        assert step(context(settings, "raw")).status == SUCCESS
+    if models:
+        outcome = run_dbt(settings, ["run", "--quiet", "--select", *models])
+        assert outcome.success, (outcome.error, outcome.failures)
+    return settings
+
+
+def test_without_marts_the_fallback_reads_resolved_from_the_model_not_its_own_rule(tmp_path, empty_pg_url):
+    """Marts missing: the most active markets come from the views below them, and which are
+    resolved from dbt's `int_resolutions` (here replaced by a stand-in that calls m12 resolved
+    and m15 not, against the map), never from a payout rule of the watchlist's own."""
+    models = ("+int_fills_credited", "+int_token_conditions", "stg_reference__markets", "+int_resolutions")
+    settings = _world_without_marts(tmp_path, empty_pg_url, models)
+    with warehouse.connect(settings) as ch:
+        ch.command(
+            "CREATE OR REPLACE VIEW analytics.int_resolutions AS SELECT condition_id, "
+            f"condition_id = '{condition(12)}' AS is_resolved FROM raw.resolutions"
+        )
+    result = publish(context(settings), WatchlistSettings(fallback_size=20), build_models=False)
+    assert result.details["mode"] == "most_active"
+    got = set(entries(empty_pg_url, "all"))
+    assert market_id(12) not in got  # resolved, says the model
+    assert {market_id(10), market_id(15)} <= got  # m15: resolved in the map, not in the model
+    assert all(e["reason"] == "most_active" for e in entries(empty_pg_url, "all").values())
+
+
+def test_before_dbt_ran_the_fallback_ranks_nothing_and_says_why(tmp_path, empty_pg_url):
+    settings = _world_without_marts(tmp_path, empty_pg_url)
+    result = publish(context(settings), WatchlistSettings(fallback_size=20), build_models=False)
+    assert result.details["mode"] == "none" and result.rows_out == 0
+    assert any("dbt has not built analytics.int_fills_credited" in w for w in result.warnings), (
+        result.warnings
+    )
+
+
+def test_the_watchlist_states_no_rule_the_models_own():
+    """No payout pair and no "Uncategorized" literal in watchlist/: both live in the dbt project
+    (and pipeline.names), which the watchlist reads."""
+    from pipeline.config import PROJECT_ROOT
+
+    sources = {p.name: p.read_text() for p in (PROJECT_ROOT / "watchlist").rglob("*.py")}
+    assert not [n for n, text in sources.items() if re.search(r"payout_(yes|no)\s*=\s*[01]", text)]
+    assert not [n for n, text in sources.items() if '"Uncategorized"' in text]

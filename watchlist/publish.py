@@ -11,7 +11,8 @@
    the positions they opened since the last publish in unresolved markets, the market
    metadata. When signals cannot be computed (marts or resolutions missing), the configured
    defaults are used, else the most active unresolved markets (up to WATCHLIST_FALLBACK_SIZE
-   per strategy), with a warning giving the reason.
+   per strategy; from the marts, else from the dbt views below them), with a warning giving
+   the reason.
 4. Postgres, in one transaction: market_dim refreshed from dim_markets; for each active
    strategy (its category filter and thresholds respected) the markets inserted with reason
    and metadata, never twice (ON CONFLICT DO NOTHING on (strategy_id, market_id)); entries of
@@ -176,7 +177,7 @@ def _fallback_plan(ch, cfg: WatchlistSettings, reason: str, run_id: str) -> Plan
         )
         plan.candidates = _default_candidates(cfg, known, reason, run_id)
         return plan
-    active = signals.most_active_markets(ch, cfg.fallback_size) if ch else []
+    active, why_none = signals.most_active_markets(ch, cfg.fallback_size) if ch else ([], None)
     plan = Plan(MODE_MOST_ACTIVE if active else MODE_NONE)
     plan.warnings.append(
         f"watchlist signals unavailable ({reason}): using the {cfg.fallback_size} most active "
@@ -185,6 +186,8 @@ def _fallback_plan(ch, cfg: WatchlistSettings, reason: str, run_id: str) -> Plan
         else f"watchlist signals unavailable ({reason}), no DEFAULT_MARKET_ID / DEFAULT_CONDITION_IDS "
         "configured and no market activity to fall back on: nothing added"
     )
+    if why_none:
+        plan.warnings.append(f"most active markets: {why_none}")
     plan.candidates = [
         Candidate(
             condition_id=m.condition_id,

@@ -12,6 +12,10 @@ Definitions (docs/api.md, "Watchlist rules"):
   outcome tokens lies in (since, watermark], it still holds tokens of the market, and the
   market is unresolved. `watermark` is the newest fill the marts know (max last_fill_at);
   `since` is the previous publish's watermark (first publish: watermark - lookback).
+
+Which markets are resolved, and the category of a market nobody categorized, are the dbt
+project's rules: they are read here (`dim_markets.is_resolved`, `int_resolutions.is_resolved`,
+`pipeline.names.UNCATEGORIZED`), never restated.
 """
 
 from __future__ import annotations
@@ -22,10 +26,17 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
+from pipeline import names
 from pipeline.warehouse import table_exists
 
-UNCATEGORIZED = "Uncategorized"
-MARTS = ("fct_wallet_positions", "fct_wallet_category_pnl", "dim_markets")
+UNCATEGORIZED = names.UNCATEGORIZED
+MARTS = (names.FCT_WALLET_POSITIONS, names.FCT_WALLET_CATEGORY_PNL, names.DIM_MARKETS)
+# The dbt model that says which conditions of the resolution map are resolved.
+RESOLUTIONS_MODEL = "int_resolutions"
+# Views below the marts the fallback ranks markets with when the marts are missing (they
+# exist once dbt has built the staging and intermediate layers, even if the marts failed).
+FALLBACK_MODELS = ("int_fills_credited", "int_token_conditions", "stg_reference__markets", RESOLUTIONS_MODEL)
+A = names.ANALYTICS
 
 
 class SignalsUnavailable(RuntimeError):
@@ -241,9 +252,11 @@ def lookup_markets(ch: Client, condition_ids: Iterable[str], market_ids: Iterabl
     return []
 
 
-def most_active_markets(ch: Client, per_category: int) -> list[ActiveMarket]:
+def most_active_markets(ch: Client, per_category: int) -> tuple[list[ActiveMarket], str | None]:
     """The most traded unresolved markets, up to `per_category` in each category (so any
-    category filter finds its own top N), from the marts, else from the raw tables."""
+    category filter finds its own top N), from the marts, else from the models below them
+    (which fill is whose, which token is which market's, which market is resolved: never
+    restated here); with the reason when there is nothing to rank."""
     if not missing_marts(ch):
         rows = ch.query(
             """
@@ -262,43 +275,32 @@ def most_active_markets(ch: Client, per_category: int) -> list[ActiveMarket]:
             """,
             parameters={"n": per_category},
         ).result_rows
-        return [
+        markets = [
             ActiveMarket(str(c), str(m), q, cat or UNCATEGORIZED, int(vol), int(n))
             for c, m, q, cat, vol, n in rows
         ]
-    if table_exists(ch, "raw", "order_filled") and table_exists(ch, "raw", "markets"):
-        # The marts are missing: rank by the last 7 days of raw fills (maker side only, as
-        # the marts credit them). Categories are unknown here; the caller looks them up.
-        unresolved = ""
-        if table_exists(ch, "raw", "resolutions"):
-            unresolved = """
-            WHERE tokens.condition_id NOT IN (
-                SELECT condition_id FROM raw.resolutions
-                WHERE (resolved_outcome = 'YES' AND payout_yes = 1 AND payout_no = 0)
-                   OR (resolved_outcome = 'NO' AND payout_yes = 0 AND payout_no = 1))"""
+        return markets, None
+    if all(table_exists(ch, names.ANALYTICS, m) for m in FALLBACK_MODELS):
+        # The marts are missing but dbt built the layers below them (a build that failed at
+        # the marts): rank by the last 7 days of credited fills. Categories are unknown here;
+        # the caller looks them up.
         rows = ch.query(
             f"""
-            WITH
-                (SELECT max(timestamp) FROM raw.order_filled) AS newest,
-                fills AS (
-                    SELECT if(maker_asset_id = '0', taker_asset_id, maker_asset_id) AS token_id,
-                           if(maker_asset_id = '0', maker_amount_filled, taker_amount_filled) AS collateral
-                    FROM raw.order_filled
-                    WHERE timestamp >= newest - INTERVAL 7 DAY
-                ),
-                tokens AS (
-                    SELECT condition_id, market_id, question, arrayJoin(token_ids) AS token_id
-                    FROM raw.markets WHERE market_id != ''
-                )
-            SELECT tokens.condition_id, any(tokens.market_id), any(tokens.question),
+            WITH (SELECT max(filled_at) FROM {A}.int_fills_credited) AS newest
+            SELECT tokens.condition_id, any(markets.market_id), any(markets.question),
                    sum(fills.collateral) AS volume, count() AS n
-            FROM fills INNER JOIN tokens ON fills.token_id = tokens.token_id
-            {unresolved}
+            FROM {A}.int_fills_credited AS fills
+            INNER JOIN {A}.int_token_conditions AS tokens ON fills.token_id = tokens.token_id
+            INNER JOIN {A}.stg_reference__markets AS markets ON markets.condition_id = tokens.condition_id
+            WHERE fills.filled_at >= newest - INTERVAL 7 DAY
+              AND markets.market_id != ''
+              AND tokens.condition_id NOT IN (SELECT condition_id FROM {A}.{RESOLUTIONS_MODEL} WHERE is_resolved)
             GROUP BY tokens.condition_id
             ORDER BY volume DESC, tokens.condition_id
             LIMIT {{n:UInt64}}
             """,
             parameters={"n": max(per_category * 20, 200)},
         ).result_rows
-        return [ActiveMarket(str(c), str(m), q, None, int(vol), int(n)) for c, m, q, vol, n in rows]
-    return []
+        return [ActiveMarket(str(c), str(m), q, None, int(vol), int(n)) for c, m, q, vol, n in rows], None
+    missing = [f"{A}.{m}" for m in FALLBACK_MODELS if not table_exists(ch, A, m)]
+    return [], f"dbt has not built {', '.join(missing)}: no market activity to rank"

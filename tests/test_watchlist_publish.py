@@ -297,3 +297,24 @@ def test_the_watchlist_states_no_rule_the_models_own():
     sources = {p.name: p.read_text() for p in (PROJECT_ROOT / "watchlist").rglob("*.py")}
     assert not [n for n, text in sources.items() if re.search(r"payout_(yes|no)\s*=\s*[01]", text)]
     assert not [n for n, text in sources.items() if '"Uncategorized"' in text]
+
+
+def test_a_strategy_added_later_starts_from_the_look_back(watchlist_world):
+    """A strategy's first publish looks back WATCHLIST_LOOKBACK_HOURS like the very first
+    publish did; it used to see only positions opened after the last publish's watermark,
+    so a strategy created after the first night stayed empty until new positions opened."""
+    url, settings = watchlist_world.pg_url, watchlist_world.settings
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO strategies (id, name, category_filter) VALUES ('later', 'Later', ARRAY['Sports'])"
+        )
+    try:
+        result = publish(context(settings, "later-run"), watchlist_world.config, build_models=False)
+        assert result.details["added"]["later"] == 1
+        assert set(entries(url, "later")) == {market_id(12)}  # B's m12, opened T0 - 2 h
+        assert result.details["added"]["all"] == 0  # the others are not looked back again
+        again = publish(context(settings, "later-again"), watchlist_world.config, build_models=False)
+        assert again.details["added"] == {s: 0 for s in again.details["added"]}
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:  # leave the shared world as it was
+            conn.execute("UPDATE strategies SET active = false WHERE id = 'later'")

@@ -78,8 +78,9 @@ class Plan:
     mode: str
     candidates: list[Candidate] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    fills_since: dt.datetime | None = None
+    fills_since: dt.datetime | None = None  # the earliest of since_by_strategy
     fills_watermark: dt.datetime | None = None
+    since_by_strategy: dict[str, dt.datetime] = field(default_factory=dict)
     signal_wallets: int = 0
     markets: list[signals.MarketInfo] | None = None  # None: keep market_dim as it is
 
@@ -91,7 +92,7 @@ def _usd(base_units: int) -> str:
 # --- Postgres, before ClickHouse ------------------------------------------------------------
 
 
-def _prepare_postgres(url: str, seed_sample: bool) -> tuple[list[Strategy], dt.datetime | None, dict]:
+def _prepare_postgres(url: str, seed_sample: bool) -> tuple[list[Strategy], dict[str, dt.datetime], dict]:
     with db.connect(url, autocommit=True) as conn:
         report = apply_migrations(conn)
         seeded = seed_sample_strategies(conn) if seed_sample else 0
@@ -99,10 +100,14 @@ def _prepare_postgres(url: str, seed_sample: bool) -> tuple[list[Strategy], dt.d
             "SELECT id, name, category_filter, max_wallet_rank, min_resolved_markets, min_coverage "
             "FROM strategies WHERE active ORDER BY id"
         ).fetchall()
-        last = conn.execute(
-            "SELECT fills_watermark FROM watchlist_publish_runs WHERE fills_watermark IS NOT NULL "
-            "ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        # each strategy's last watermark: the newest publish that had it active (details.added)
+        last = dict(
+            conn.execute(
+                "SELECT strategy.id, max(r.fills_watermark) FROM watchlist_publish_runs AS r, "
+                "jsonb_object_keys(r.details -> 'added') AS strategy(id) "
+                "WHERE r.fills_watermark IS NOT NULL GROUP BY strategy.id"
+            ).fetchall()
+        )
     strategies = [
         Strategy(
             sid,
@@ -115,22 +120,34 @@ def _prepare_postgres(url: str, seed_sample: bool) -> tuple[list[Strategy], dt.d
         for sid, name, cats, rank, min_res, min_cov in rows
     ]
     info = {"migrations_applied": report.applied, "sample_strategies_added": seeded}
-    return strategies, (last[0] if last else None), info
+    return strategies, last, info
 
 
 # --- ClickHouse -------------------------------------------------------------------------------
 
 
-def _signal_plan(ch, cfg: WatchlistSettings, last_watermark: dt.datetime | None, run_id: str) -> Plan:
+def _signal_plan(
+    ch, cfg: WatchlistSettings, strategies: list[Strategy], last: dict[str, dt.datetime], run_id: str
+) -> Plan:
+    """Positions opened since each strategy's last publish (a strategy's first publish: since
+    the look-back before the newest fill)."""
     signals.check_signals_computable(ch)
     watermark = signals.fills_watermark(ch)
     if watermark is None:
         raise signals.SignalsUnavailable("no fills in analytics.fct_wallet_positions")
-    since = last_watermark or watermark - dt.timedelta(hours=cfg.lookback_hours)
+    first = watermark - dt.timedelta(hours=cfg.lookback_hours)
+    since_by_strategy = {s.id: last.get(s.id) or first for s in strategies}
+    since = min(since_by_strategy.values(), default=first)
     wallets = signals.signal_wallets(ch, cfg.top_wallets, cfg.min_resolved_markets, cfg.min_coverage)
     by_wallet = {w.wallet: w for w in wallets}
     opened = signals.opened_positions(ch, by_wallet, since, watermark) if watermark > since else []
-    plan = Plan(MODE_SIGNALS, fills_since=since, fills_watermark=watermark, signal_wallets=len(wallets))
+    plan = Plan(
+        MODE_SIGNALS,
+        fills_since=since,
+        fills_watermark=watermark,
+        signal_wallets=len(wallets),
+        since_by_strategy=since_by_strategy,
+    )
     for p in opened:
         w = by_wallet[p.wallet]
         plan.candidates.append(
@@ -250,11 +267,13 @@ def _open_warehouse(settings):
             time.sleep(BUSY_WAIT_S)
 
 
-def _read_warehouse(ctx: RunContext, cfg: WatchlistSettings, last_watermark: dt.datetime | None) -> Plan:
+def _read_warehouse(
+    ctx: RunContext, cfg: WatchlistSettings, strategies: list[Strategy], last: dict[str, dt.datetime]
+) -> Plan:
     try:
         with contextlib.closing(_open_warehouse(ctx.settings)) as ch:
             try:
-                plan = _signal_plan(ch, cfg, last_watermark, ctx.run_id)
+                plan = _signal_plan(ch, cfg, strategies, last, ctx.run_id)
             except signals.SignalsUnavailable as exc:
                 plan = _fallback_plan(ch, cfg, str(exc), ctx.run_id)
             if not signals.missing_marts(ch):
@@ -349,9 +368,12 @@ def _complete_from_market_dim(conn: psycopg.Connection, candidates: list[Candida
 def _choose(plan: Plan, strategy: Strategy, cfg: WatchlistSettings) -> list[Candidate]:
     """The candidates one strategy takes: its categories, its thresholds, one per market."""
     chosen: dict[str, Candidate] = {}
+    since = plan.since_by_strategy.get(strategy.id)
     for c in plan.candidates:
         if not c.market_id or not strategy.accepts_category(c.category):
             continue
+        if since is not None and c.opened_at is not None and c.opened_at <= since:
+            continue  # opened before this strategy's last publish: it saw it then
         w = c.wallet
         if w is not None:
             if strategy.max_wallet_rank is not None and w.rank > strategy.max_wallet_rank:
@@ -459,8 +481,8 @@ def publish(ctx: RunContext, cfg: WatchlistSettings | None = None, build_models:
     if not url:
         raise SkipStep("POSTGRES_URL not set")
     cfg = cfg or ctx.settings.watchlist
-    strategies, last_watermark, pg_info = _prepare_postgres(url, ctx.settings.goldsky_source == "sample")
-    plan = _read_warehouse(ctx, cfg, last_watermark)  # the ClickHouse client is closed here
+    strategies, last, pg_info = _prepare_postgres(url, ctx.settings.goldsky_source == "sample")
+    plan = _read_warehouse(ctx, cfg, strategies, last)  # the ClickHouse client is closed here
     written = _write(url, ctx, cfg, plan, strategies)
     for w in plan.warnings:
         log.warning(w)

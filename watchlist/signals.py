@@ -11,7 +11,8 @@ Definitions (docs/api.md, "Watchlist rules"):
 - A signal wallet *opened* a position in a market when its first fill on one of the market's
   outcome tokens lies in (since, watermark], it still holds tokens of the market, and the
   market is unresolved. `watermark` is the newest fill the marts know (max last_fill_at);
-  `since` is the previous publish's watermark (first publish: watermark - lookback).
+  `since` is the strategy's previous publish's watermark (its first publish: watermark -
+  WATCHLIST_LOOKBACK_HOURS).
 
 Which markets are resolved, and the category of a market nobody categorized, are the dbt
 project's rules: they are read here (`dim_markets.is_resolved`, `int_resolutions.is_resolved`,

@@ -305,10 +305,11 @@ class WatchlistSettings(_Group):
         0.10, ge=0, le=1, description="... and at least this share of its traded markets resolved"
     )
     lookback_hours: float = Field(
-        72.0,
+        720.0,
         ge=0,
         le=24 * 3650,
-        description="first publish only: positions opened this long before the newest fill",
+        description="a strategy's first publish: positions opened this long before the newest fill "
+        "(and still held, in unresolved markets); later publishes take what opened since the last",
     )
 
     @field_validator("default_market_id")

@@ -314,7 +314,7 @@ def test_a_strategy_added_later_starts_from_the_look_back(watchlist_world):
         assert set(entries(url, "later")) == {market_id(12)}  # B's m12, opened T0 - 2 h
         assert result.details["added"]["all"] == 0  # the others are not looked back again
         again = publish(context(settings, "later-again"), watchlist_world.config, build_models=False)
-        assert again.details["added"] == {s: 0 for s in again.details["added"]}
+        assert again.details["added"] == dict.fromkeys(again.details["added"], 0)
     finally:
         with psycopg.connect(url, autocommit=True) as conn:  # leave the shared world as it was
             conn.execute("UPDATE strategies SET active = false WHERE id = 'later'")

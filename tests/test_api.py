@@ -115,7 +115,10 @@ def test_openapi_document_is_served(api):
         "/api/strategies/{strategy_id}/watchlist",
         "/api/strategies/{strategy_id}/watchlist/stream",
         "/api/wallets/{address}/category-pnl",
+        "/api/stream-tokens",
     } <= set(doc["paths"])
+    stream = doc["paths"]["/api/strategies/{strategy_id}/watchlist/stream"]["get"]
+    assert "token" in {p["name"] for p in stream["parameters"]}  # documented for EventSource
 
 
 def test_bearer_token_guards_everything_but_health(api_with_token):

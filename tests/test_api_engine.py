@@ -129,10 +129,13 @@ def _spawned_workers() -> set[int]:
     """This process's children started by multiprocessing's spawn (the reader's child)."""
     found = set()
     for task in Path("/proc/self/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-            if b"multiprocessing.spawn" in cmdline and b"resource_tracker" not in cmdline:
-                found.add(int(pid))
+        try:  # a thread (or a child) may end while we look
+            for pid in (task / "children").read_text().split():
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                if b"multiprocessing.spawn" in cmdline and b"resource_tracker" not in cmdline:
+                    found.add(int(pid))
+        except FileNotFoundError:
+            continue
     return found
 
 

@@ -37,17 +37,27 @@ def _status(pid: int) -> dict[str, str]:
     return dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
 
 
+def _child_status(pid: int) -> dict[str, str] | None:
+    try:
+        return _status(pid)
+    except FileNotFoundError:  # the child was replaced meanwhile
+        return None
+
+
 def children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
+        try:  # a thread may end while we look
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
     return found
 
 
 def proc_status(pid: int) -> dict[str, int]:
     """The server's threads and resident memory, and its child processes' (the warehouse reader)."""
     own = _status(pid)
-    kids = [_status(c) for c in children(pid)]
+    kids = [k for k in map(_child_status, children(pid)) if k]
     return {
         "child_pids": [k["Pid"].strip() for k in kids],
         "threads": int(own["Threads"]),

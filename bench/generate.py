@@ -698,8 +698,11 @@ def generate(
     delta_day: bool = True,
     file_rows: int = FILE_ROWS,
     amounts: str = "string",
+    delta_rows: int | None = None,
 ) -> dict:
-    """Write the data set under `out`; returns (and writes) its manifest."""
+    """Write the data set under `out`; returns (and writes) its manifest. `delta_rows` fixes
+    the delta day's size (default: one average history day, rows / DELTA_DIVISOR), so that one
+    delta can be replayed on histories of different sizes."""
     if amounts not in ("string", "uint64"):
         raise ValueError("amounts must be 'string' or 'uint64'")
     started = time.monotonic()
@@ -738,7 +741,7 @@ def generate(
         "map_entries": history_map["total_conditions"],
     }
     if delta_day:
-        dmt = delta_matches(u, max(rows // DELTA_DIVISOR, 200))
+        dmt = delta_matches(u, delta_rows or default_delta_rows(rows))
         dfiles = write_events(
             u, dmt, out / "delta" / "fills", "order_filled-delta", _SEG_DELTA, file_rows, amounts
         )
@@ -748,6 +751,7 @@ def generate(
         late = dmt.ts < u.delta_start
         manifest["delta"] = {
             "day": _iso(u.delta_start)[:10],
+            "matches_requested": delta_rows or default_delta_rows(rows),
             "files": dfiles,
             "rows": int(dmt.events.sum()),
             "late_rows": int(dmt.events[late].sum()),
@@ -759,11 +763,19 @@ def generate(
     return manifest
 
 
+def default_delta_rows(rows: int) -> int:
+    """Matches of the default delta day: one average history day."""
+    return max(rows // DELTA_DIVISOR, 200)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.generate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, required=True, help="history fill events (e.g. 1000000)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--delta-day", action="store_true", help="also write the +1 day delta")
+    parser.add_argument(
+        "--delta-rows", type=int, default=None, help="delta-day matches (default: rows / 100)"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--file-rows", type=int, default=FILE_ROWS, help="events per Parquet file")
     parser.add_argument(
@@ -781,6 +793,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             delta_day=args.delta_day,
             file_rows=args.file_rows,
             amounts=args.amounts,
+            delta_rows=args.delta_rows,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

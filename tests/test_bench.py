@@ -194,3 +194,51 @@ def test_cloned_home_leaves_the_base_untouched(tmp_path):
         assert ch.command("SELECT count() FROM t.x") == 1990
     with warehouse.connect(make_settings(base, CASCADIAN_HOME=str(base))) as ch:
         assert ch.command("SELECT count(), sum(cityHash64(k, v)) FROM t.x") == before
+
+
+def test_a_fixed_delta_day_has_the_same_size_on_any_history(tmp_path):
+    """The history-independence measure replays one delta size on two histories."""
+    small = generate.generate(tmp_path / "small", ROWS, file_rows=8_000, delta_rows=300)
+    large = generate.generate(tmp_path / "large", 2 * ROWS, file_rows=8_000, delta_rows=300)
+    default = generate.generate(tmp_path / "default", 2 * ROWS, file_rows=8_000)
+    assert small["delta"]["matches_requested"] == large["delta"]["matches_requested"] == 300
+    assert default["delta"]["matches_requested"] == generate.default_delta_rows(2 * ROWS) == 400
+    events = [m["delta"]["rows"] for m in (small, large)]
+    assert min(events) >= 300 and max(events) / min(events) < 1.5, events
+
+
+def _fake_run(rows: int, delta_rows: int | None, seconds: list[float]) -> dict:
+    reps = [
+        {"ok": True, "seconds": s, "peak_rss": GB_BYTES, "load_seconds": s / 4, "dbt_seconds": s / 2}
+        for s in seconds
+    ]
+    return {
+        "rows": rows,
+        "delta_rows": delta_rows,
+        "reps": len(seconds),
+        "data": {"delta": {"rows": delta_rows or rows // 100}},
+        "results": {"increment": reps},
+    }
+
+
+GB_BYTES = 1024**3
+
+
+def test_history_independence_pairs_a_small_run_with_the_large_run_of_that_delta(tmp_path, monkeypatch):
+    from bench import run as bench_run
+
+    monkeypatch.setattr(bench_run, "BENCH_ROOT", tmp_path)
+    large = _fake_run(1_000_000, None, [30.0, 36.0, 33.0])
+    other = _fake_run(2_000_000, None, [99.0])  # its default delta is another size: not paired
+    for name, report in (("1000000", large), ("2000000", other)):
+        (tmp_path / f"run-{name}").mkdir()
+        (tmp_path / f"run-{name}" / "results.json").write_text(json.dumps(report))
+    small = _fake_run(100_000, 10_000, [20.0, 22.0, 40.0])
+    cmp_ = bench_run.history_comparison(small)
+    assert cmp_["large"]["rows"] == 1_000_000
+    assert cmp_["median_s"] == (22.0, 33.0, 1.5)
+    assert cmp_["median_dbt_seconds"] == (11.0, 16.5, 1.5)
+    text = bench_run.render_history(cmp_)
+    assert text.startswith(bench_run.HISTORY_SECTION) and "1.50x, missed" in text
+    assert bench_run.history_comparison(_fake_run(100_000, 12_345, [1.0])) is None
+    assert bench_run.history_comparison(_fake_run(100_000, None, [1.0])) is None

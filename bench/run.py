@@ -49,6 +49,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ingest.fill_contract import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BENCH_ROOT = PROJECT_ROOT / ".cascadian" / "bench"
 DOCS = PROJECT_ROOT / "docs" / "performance.md"
@@ -60,21 +62,8 @@ BUILD_FULL = ["build", "--full-refresh", "--exclude", "test_type:data", "test_ty
 BUILD_INCREMENTAL = ["build", "--exclude", "test_type:data", "test_type:unit"]
 STEPS = ("load_ours", "load_engine", "build_dbt", "build_yardstick", "increment", "pandas", "health")
 REFERENCE_FILES = ("category_definitions.json", "markets.jsonl", "expanded_resolution_map.json")
-RAW_COLUMNS = (
-    "id",
-    "timestamp",
-    "transaction_hash",
-    "order_hash",
-    "maker",
-    "taker",
-    "maker_asset_id",
-    "taker_asset_id",
-    "maker_amount_filled",
-    "taker_amount_filled",
-    "fee",
-    "block_number",
-    "contract_version",
-)
+# The raw table's columns the engine's own load fills: the dataset's and the contract version.
+RAW_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "contract_version")
 # Peak RSS of the pandas loop per fill row (with the 0.5 GB added below, an upper bound),
 # measured 2026-11-29 by `python -m bench.pandas_loop` on copies of the bench base
 # warehouses (/usr/bin/time -v): 1.0 GB at 1M rows, 1.6 GB at 2M, 6.3 GB at 10M (646 B/row;

@@ -4,18 +4,14 @@ health, bounds, errors and the bearer token."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import textwrap
 import time
 
 import httpx
 import pytest
 
 from api.middleware import RequestTimeout
-from pipeline.config import PROJECT_ROOT, ApiSettings
+from pipeline.config import ApiSettings
 from tests.support.api_helpers import running_api
-from tests.support.settings import make_settings
 from tests.support.watchlist_world import EXPECTED, WALLETS, market_id
 
 TOKEN = "t0ken-for-tests"
@@ -151,37 +147,14 @@ def test_health_answers_json_and_is_cached(api):
     assert time.monotonic() - started < 30
 
 
-HOLDER = textwrap.dedent("""
-    import sys, clickhouse_connect
-    client = clickhouse_connect.get_client(interface="chdb", path=sys.argv[1])
-    client.command("SELECT 1")
-    print("holding", flush=True)
-    sys.stdin.read()
-""")
-
-
-def test_busy_embedded_engine_is_503_with_retry_after(tmp_path, watchlist_world):
-    settings = make_settings(tmp_path).replace(postgres_url=watchlist_world.pg_url)
-    settings.clickhouse_path.mkdir(parents=True)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(settings.clickhouse_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={"TZ": "UTC", "PATH": ""},
-        cwd=PROJECT_ROOT,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        with running_api(settings, ApiSettings(retry_after_s=7)) as base:
-            response = httpx.get(f"{base}/api/wallets/{WALLETS['A']}/category-pnl", timeout=15)
-            assert response.status_code == 503 and response.headers["retry-after"] == "7"
-            assert "busy" in response.json()["detail"]
-            # Postgres routes do not need the engine
-            assert httpx.get(f"{base}/api/strategies", timeout=15).status_code == 200
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
+def test_busy_embedded_engine_is_503_with_retry_after(held_directory, watchlist_world):
+    settings = held_directory.replace(postgres_url=watchlist_world.pg_url)
+    with running_api(settings, ApiSettings(retry_after_s=7)) as base:
+        response = httpx.get(f"{base}/api/wallets/{WALLETS['A']}/category-pnl", timeout=15)
+        assert response.status_code == 503 and response.headers["retry-after"] == "7"
+        assert "busy" in response.json()["detail"]
+        # Postgres routes do not need the engine
+        assert httpx.get(f"{base}/api/strategies", timeout=15).status_code == 200
 
 
 def test_postgres_down_is_503_not_a_crash(tmp_path, watchlist_world):

@@ -18,6 +18,7 @@ import pytest
 
 from health import checks
 from health.checks import CRITICAL, HEALTHY, NOT_CONFIGURED, WARNING, run_checks
+from ingest.reference_files import LOAD_COLUMNS
 from ingest.tables import ensure_tables
 from pipeline import warehouse
 from pipeline.config import ConfigError, HealthSettings, load_settings
@@ -359,17 +360,7 @@ def model_world(
         ch.insert(
             "ops.reference_loads",
             [["expanded_resolution_map.json", "sha", 1, len(rows), resolved, claimed, None, NOW, "loaded"]],
-            column_names=[
-                "file_name",
-                "sha256",
-                "size_bytes",
-                "entries",
-                "resolved",
-                "claimed",
-                "last_updated",
-                "loaded_at",
-                "status",
-            ],
+            column_names=LOAD_COLUMNS[:9],
         )
         ch.command("DROP TABLE IF EXISTS analytics.dim_markets")
         if built:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ingest import reference_files as rf
+from ingest.reference_files import LOAD_COLUMNS
 from ingest.tables import REFERENCE_LOADS, ensure_tables
 from nightly.steps import step_load_reference
 from pipeline import warehouse
@@ -308,16 +309,7 @@ def test_ensure_tables_adds_the_new_columns_to_an_old_reference_loads_table(tmp_
         ch.insert(
             "ops.reference_loads",
             [["markets.jsonl", "ab", 1, 1, None, None, None, dt.datetime.now(UTC)]],
-            column_names=[
-                "file_name",
-                "sha256",
-                "size_bytes",
-                "entries",
-                "resolved",
-                "claimed",
-                "last_updated",
-                "loaded_at",
-            ],
+            column_names=LOAD_COLUMNS[:8],
         )
         ensure_tables(ch)
         ensure_tables(ch)  # idempotent

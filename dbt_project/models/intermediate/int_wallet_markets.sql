@@ -102,14 +102,13 @@ touched as (
 
 candidates as (
 
-    -- each touched position's market now, the token itself (its market while unmapped),
-    -- and the stored pair hit
+    -- each touched position's market now, and the stored pair hit (a pair keyed by a
+    -- token that a listing has since mapped is hit through changed_keys)
     select distinct
         touched.wallet                                                   as wallet,
         arrayJoin(arrayFilter(
             k -> k != '',
-            [coalesce(token_conditions.condition_id, touched.token_id), touched.token_id,
-             touched.stored_key]
+            [coalesce(token_conditions.condition_id, touched.token_id), touched.stored_key]
         ))                                                               as market_key
     from touched
     left join token_conditions on touched.token_id = token_conditions.token_id
@@ -127,10 +126,13 @@ condition_tokens as (
 pair_positions as (
 
     -- every position that can belong to a candidate pair now: the condition's tokens, or
-    -- the key itself as a token (each such position's market is a candidate)
+    -- the key itself when it is not a condition (a token keyed as its own market); a
+    -- position read here whose market is not a candidate has a touched token, so its
+    -- market is a candidate too
     select
         candidates.wallet                                                as wallet,
-        arrayJoin(arrayPushBack(condition_tokens.token_ids, candidates.market_key)) as token_id
+        arrayJoin(if(empty(condition_tokens.token_ids), [candidates.market_key],
+                     condition_tokens.token_ids))                        as token_id
     from candidates
     left join condition_tokens on candidates.market_key = condition_tokens.condition_id
 

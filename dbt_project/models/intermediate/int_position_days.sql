@@ -1,0 +1,221 @@
+{{
+    config(
+        materialized = 'incremental',
+        incremental_strategy = 'append',
+        engine = 'ReplacingMergeTree(state_version)',
+        order_by = '(wallet, token_id, day)',
+        query_settings = {'optimize_aggregation_in_order': 1}
+    )
+}}
+
+-- The average-cost state of each (wallet, token) at the END of every UTC day it had fills
+-- (cumulative), with that day's own PnL, volume and fills. Nightly, each key with fills
+-- loaded since the last build re-folds from the checkpoint of its last day before its
+-- earliest new fill (or from zero): a continued key re-folds only tonight's days, a late
+-- fill only the days from its own. The rewritten days are appended and the
+-- ReplacingMergeTree(state_version) keeps the newest version of each (wallet, token, day),
+-- so nothing is deleted and the result equals a full rebuild. Sort key: the raw table is
+-- sorted by (maker, token_id), so the grouping streams in that order, a key's checkpoints
+-- are adjacent (the checkpoint lookup and int_positions_current read by primary key), and
+-- the day inside a key keeps the daily models' per-key reads in day order.
+
+with fills as (
+
+    select * from {{ ref('int_fills_credited') }}
+
+),
+
+{% if is_incremental() %}
+
+new_fills as (
+
+    select wallet, token_id, filled_at, inserted_at from fills
+    where inserted_at > (select max(loaded_through) from {{ this }})
+
+),
+
+touched as (
+
+    select
+        wallet,
+        token_id,
+        toDate(min(filled_at)) as start_day
+    from new_fills
+    group by wallet, token_id
+
+),
+
+prior as (
+
+    -- the newest checkpoint of the last day before each touched key's start day, read by key
+    select stored.*
+    from {{ this }} as stored
+    inner join touched
+        on stored.wallet = touched.wallet and stored.token_id = touched.token_id
+    where
+        (stored.wallet, stored.token_id) in (select wallet, token_id from touched)
+        and stored.day < touched.start_day
+    order by stored.wallet, stored.token_id, stored.day desc, stored.state_version desc
+    limit 1 by stored.wallet, stored.token_id
+
+),
+
+refold as (
+
+    -- the touched keys' fills from their start day on, read through the raw sort key
+    select f.*
+    from fills as f
+    inner join touched
+        on f.wallet = touched.wallet and f.token_id = touched.token_id
+    where
+        (f.wallet, f.token_id) in (select wallet, token_id from touched)
+        and toDate(f.filled_at) >= touched.start_day
+
+),
+
+watermark as (
+
+    select max(inserted_at) as loaded_through from new_fills
+
+),
+
+{% else %}
+
+refold as (
+
+    select * from fills
+
+),
+
+watermark as (
+
+    select max(inserted_at) as loaded_through from fills
+
+),
+
+{% endif %}
+
+key_events as (
+
+    -- one sorted event array per key, each event with its UTC day and collateral
+    select
+        f.wallet                                                         as wallet,
+        f.token_id                                                       as token_id,
+        arraySort(groupArray((f.filled_at, f.fill_id, f.side = 'BUY', toInt128(f.quantity),
+                              toInt128(f.price), toDate(f.filled_at),
+                              toUInt64(f.collateral))))                  as events
+    from refold as f
+    group by f.wallet, f.token_id
+
+),
+
+started as (
+
+    select
+        key_events.wallet                                                as wallet,
+        key_events.token_id                                              as token_id,
+        key_events.events                                                as events,
+        {% if is_incremental() -%}
+        (ifNull(prior.amount, toInt128(0)), ifNull(prior.avg_price, toInt128(0)),
+         ifNull(prior.trading_pnl, toInt128(0)), ifNull(prior.bought, toInt128(0))) as init,
+        toUInt64(ifNull(prior.n_fills, 0))                               as base_fills,
+        toUInt64(ifNull(prior.volume, 0))                                as base_volume,
+        toUInt64(ifNull(prior.buy_collateral, 0))                        as base_buy_collateral,
+        ifNull(prior.first_fill_at, events[1].1)                         as first_fill_at
+        {%- else -%}
+        {{ empty_position() }}                                           as init,
+        toUInt64(0)                                                      as base_fills,
+        toUInt64(0)                                                      as base_volume,
+        toUInt64(0)                                                      as base_buy_collateral,
+        events[1].1                                                      as first_fill_at
+        {%- endif %}
+    from key_events
+    {% if is_incremental() -%}
+    left join prior
+        on key_events.wallet = prior.wallet and key_events.token_id = prior.token_id
+    {%- endif %}
+
+),
+
+folded as (
+
+    -- the fold with a checkpoint per day, and the events split into days (an event whose
+    -- day differs from the previous event's starts a day)
+    select
+        *,
+        arrayMap(e -> e.6, events)                                       as event_days,
+        arrayMap((d, p) -> d != p, event_days,
+                 arrayPushFront(arrayPopBack(event_days), event_days[1])) as starts_day,
+        {{ average_cost_checkpoints('events', 'starts_day', 'init') }}   as states,
+        arraySplit((e, starts) -> starts, events, starts_day)            as days
+    from started
+
+),
+
+zipped as (
+
+    -- per day, element-wise (arrayZip of arrayMaps: no array is copied per day row)
+    select
+        wallet,
+        token_id,
+        first_fill_at,
+        base_fills,
+        base_volume,
+        base_buy_collateral,
+        arrayZip(
+            arrayMap(d -> d[1].6, days),
+            arrayPopFront(states),
+            arrayPopBack(states),
+            arrayCumSum(arrayMap(d -> toUInt64(length(d)), days)),
+            arrayCumSum(arrayMap(d -> arraySum(e -> e.7, d), days)),
+            arrayCumSum(arrayMap(d -> arraySum(e -> if(e.3, e.7, 0), d), days)),
+            arrayMap(d -> toUInt64(length(d)), days),
+            arrayMap(d -> arraySum(e -> e.7, d), days),
+            arrayMap(d -> d[-1].1, days),
+            arrayMap(d -> d[-1].2, days)
+        )                                                                as checkpoints
+    from folded
+
+),
+
+checkpoints as (
+
+    select
+        wallet,
+        token_id,
+        first_fill_at,
+        base_fills,
+        base_volume,
+        base_buy_collateral,
+        arrayJoin(checkpoints)                                           as c
+    from zipped
+
+),
+
+final as (
+
+    select
+        wallet,
+        token_id,
+        c.1                                                              as day,
+        toInt128(c.2.1)                                                  as amount,
+        toInt128(c.2.2)                                                  as avg_price,
+        toInt128(c.2.3)                                                  as trading_pnl,
+        toInt128(c.2.4)                                                  as bought,
+        toUInt64(base_fills + c.4)                                       as n_fills,
+        toUInt64(base_volume + c.5)                                      as volume,
+        toUInt64(base_buy_collateral + c.6)                              as buy_collateral,
+        -- the day's own PnL: the sum of its sells' intDiv terms, so the days add up exactly
+        toInt128(c.2.3 - c.3.3)                                          as day_trading_pnl,
+        c.8                                                              as day_volume,
+        c.7                                                              as day_fills,
+        first_fill_at,
+        c.9                                                              as last_fill_at,
+        c.10                                                             as last_fill_id,
+        assumeNotNull((select loaded_through from watermark))            as loaded_through,
+        toUInt64(toUnixTimestamp64Milli(loaded_through))                 as state_version
+    from checkpoints
+
+)
+
+select * from final

@@ -44,6 +44,8 @@ MARTS = [
     "fct_leaderboard",
 ]
 UNMAPPED_CATEGORY = "no rule maps this"
+# both builds are compared with the reference: when they differ, this says which one is wrong
+BUILDS = ["incremental", "rebuilt"]
 
 
 @dataclass
@@ -268,15 +270,18 @@ def test_incremental_equals_a_full_refresh_every_night(world, mart):
 # --- == the reference ---------------------------------------------------------------------------
 
 
-def _positions(night: Night) -> dict:
-    return {(r["wallet"], r["token_id"]): r for r in rows_as_dicts(night.incremental, "fct_wallet_positions")}
+def _positions(night: Night, built: str = "incremental") -> dict:
+    return {
+        (r["wallet"], r["token_id"]): r for r in rows_as_dicts(getattr(night, built), "fct_wallet_positions")
+    }
 
 
-def test_positions_equal_the_reference_every_night(world):
+@pytest.mark.parametrize("built", BUILDS)
+def test_positions_equal_the_reference_every_night(world, built):
     cols = ("amount", "open_amount", "avg_price", "realized_pnl", "is_resolved")
     marked = ("mark_price", "unrealized_pnl", "total_pnl", "current_value")
     for n, night in enumerate(world.nights, 1):
-        got = {k: tuple(int(r[c]) for c in cols + marked) for k, r in _positions(night).items()}
+        got = {k: tuple(int(r[c]) for c in cols + marked) for k, r in _positions(night, built).items()}
         want = {
             k: (
                 p.amount,
@@ -295,7 +300,8 @@ def test_positions_equal_the_reference_every_night(world):
         assert len(got) == len(want) and not bad, (n, list(bad.items())[:4])
 
 
-def test_category_mart_equals_the_reference_every_night(world):
+@pytest.mark.parametrize("built", BUILDS)
+def test_category_mart_equals_the_reference_every_night(world, built):
     cols = (
         "realized_pnl",
         "volume",
@@ -311,14 +317,15 @@ def test_category_mart_equals_the_reference_every_night(world):
     for n, night in enumerate(world.nights, 1):
         got = {
             (r["wallet"], r["category"]): tuple(int(r[c]) for c in cols)
-            for r in rows_as_dicts(night.incremental, "fct_wallet_category_pnl")
+            for r in rows_as_dicts(getattr(night, built), "fct_wallet_category_pnl")
         }
         want = {k: tuple(v[c] for c in cols) for k, v in night.ref.categories.items()}
         bad = {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
         assert not bad, (n, list(bad.items())[:4])
 
 
-def test_resolution_outcomes_equal_the_reference_every_night(world):
+@pytest.mark.parametrize("built", BUILDS)
+def test_resolution_outcomes_equal_the_reference_every_night(world, built):
     cols = (
         "market_id",
         "category",
@@ -337,7 +344,7 @@ def test_resolution_outcomes_equal_the_reference_every_night(world):
             (r["wallet"], r["condition_id"]): tuple(
                 r[c] if isinstance(r[c], str) else int(r[c]) for c in cols
             )
-            for r in rows_as_dicts(night.incremental, "fct_resolution_outcomes")
+            for r in rows_as_dicts(getattr(night, built), "fct_resolution_outcomes")
         }
         want = {
             k: tuple(v[c] if isinstance(v[c], str) else int(v[c]) for c in cols)
@@ -347,12 +354,13 @@ def test_resolution_outcomes_equal_the_reference_every_night(world):
         assert not bad, (n, list(bad.items())[:4])
 
 
-def test_daily_pnl_equals_the_reference_every_night(world):
+@pytest.mark.parametrize("built", BUILDS)
+def test_daily_pnl_equals_the_reference_every_night(world, built):
     cols = ("realized_pnl", "trading_pnl", "resolution_pnl", "volume", "n_fills")
     for n, night in enumerate(world.nights, 1):
         got = {
             (r["wallet"], r["day"]): tuple(int(r[c]) for c in cols)
-            for r in rows_as_dicts(night.incremental, "fct_wallet_daily_pnl")
+            for r in rows_as_dicts(getattr(night, built), "fct_wallet_daily_pnl")
         }
         want = {k: tuple(v[c] for c in cols) for k, v in night.ref.daily.items()}
         nonzero = {k: v for k, v in want.items() if any(v)}
@@ -368,10 +376,11 @@ def test_daily_pnl_equals_the_reference_every_night(world):
         assert per_wallet == realized, n
 
 
-def test_leaderboard_equals_the_reference_every_night(world):
+@pytest.mark.parametrize("built", BUILDS)
+def test_leaderboard_equals_the_reference_every_night(world, built):
     cols = ("realized_pnl", "volume", "n_fills", "rank_pnl", "rank_volume")
     for n, night in enumerate(world.nights, 1):
-        rows = rows_as_dicts(night.incremental, "fct_leaderboard")
+        rows = rows_as_dicts(getattr(night, built), "fct_leaderboard")
         assert {r["as_of_day"] for r in rows} == {night.ref.as_of_day}, n
         got = {(r["time_window"], r["category"], r["wallet"]): tuple(int(r[c]) for c in cols) for r in rows}
         want = {k: tuple(v[c] for c in cols) for k, v in night.ref.leaderboard.items()}

@@ -122,8 +122,10 @@ trading_days as (
 
 resolution_days as (
 
-    -- a pair resolved by a condition the day table has not recorded (never expected)
-    -- still keeps its PnL, on today's date, so the days always sum to the pair's total
+    -- every resolved pair has a row on its condition's resolved day, even when its
+    -- resolution PnL is 0 (it had sold out): the day's rows say which markets resolved. A
+    -- condition the day table has not recorded (never expected) books on today's date, so
+    -- the days always sum to the pair's total.
     select
         live_pairs.wallet                                              as wallet,
         live_pairs.market_key                                          as market_key,
@@ -134,7 +136,7 @@ resolution_days as (
         toUInt64(0)                                                    as n_fills
     from live_pairs
     left join resolved_days on live_pairs.condition_id = resolved_days.condition_id
-    where live_pairs.is_resolved and live_pairs.resolution_pnl != 0
+    where live_pairs.is_resolved
 
 ),
 

@@ -14,7 +14,7 @@
 
 with days as (
 
-    select * from {{ ref('int_wallet_market_days') }} final
+    select * from {{ final_rows(ref('int_wallet_market_days')) }}
     where is_deleted = 0
 
 ),

@@ -33,7 +33,7 @@ with wallet_markets as (
 position_days as (
 
     -- the newest checkpoint per (wallet, token, day)
-    select * from {{ ref('int_position_days') }} final
+    select * from {{ final_rows(ref('int_position_days')) }}
 
 ),
 
@@ -73,7 +73,7 @@ changed_pairs as (
 changed_pairs as (
 
     select wallet, market_key, condition_id, is_resolved, resolution_pnl, is_deleted
-    from {{ ref('int_wallet_markets') }} final
+    from {{ final_rows(ref('int_wallet_markets')) }}
 
 ),
 
@@ -178,7 +178,7 @@ vanished as (
         toUInt64(0)                                                    as n_fills,
         toUInt8(1)                                                     as is_deleted
     from (
-        select wallet, market_key, day from {{ this }} final
+        select wallet, market_key, day from {{ final_rows(this) }}
         where (wallet, market_key) in (select wallet, market_key from changed_pairs)
           and is_deleted = 0
     ) as prior

@@ -42,3 +42,18 @@
 {% macro empty_position() -%}
     (toInt128(0), toInt128(0), toInt128(0), toInt128(0))
 {%- endmacro %}
+
+{#-
+    The fold carried across days: `day_events` is an array of per-day event arrays (each as
+    sorted_events gives it), in day order. Returns the state after each day, preceded by
+    `init`: element i + 1 is the checkpoint at the end of day i, element i the state it
+    started from. Each day's own fold starts from the previous day's end state, so the
+    arrays copied per step are one checkpoint long, not the key's whole history.
+-#}
+{% macro average_cost_checkpoints(day_events, init) -%}
+    arrayFold(
+        (states, day) -> arrayPushBack(states, {{ average_cost_fold('day', 'states[-1]') }}),
+        {{ day_events }},
+        [{{ init }}]
+    )
+{%- endmacro %}

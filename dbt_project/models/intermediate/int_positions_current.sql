@@ -1,3 +1,3 @@
--- The newest stored state of every (wallet, token): int_position_state keeps one row per
--- nightly update of a key, and FINAL keeps the latest.
-select * from {{ ref('int_position_state') }} final
+-- The newest checkpoint of every (wallet, token): its state after all fills loaded so far.
+-- A view (see macros/positions.sql: argMax streamed in primary-key order, no FINAL).
+{{ latest_checkpoints(ref('int_position_days')) }}

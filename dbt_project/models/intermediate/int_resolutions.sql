@@ -1,6 +1,7 @@
--- One row per condition of the resolution map. Resolved means YES/NO with the matching
--- payout pair; a null payout is never read as NO. Payout prices are in 10^6 units:
--- numerator x 10^6 / denominator, the denominator being the sum of the numerators.
+-- One row per condition of the resolution map. Resolved means an outcome of the var
+-- `resolution_payouts` (YES 1,0 | NO 0,1 | 50-50 1,1) with exactly its payout pair; a null
+-- payout is never read as NO. Payout prices are in 10^6 units: numerator x 10^6 / the sum
+-- of the numerators (500000 for each side of a 50-50).
 with entries as (
 
     select * from {{ ref('stg_reference__resolutions') }}
@@ -12,9 +13,10 @@ classified as (
     select
         *,
         ifNull(
-            (resolved_outcome = 'YES' and payout_yes = 1 and payout_no = 0)
-            or (resolved_outcome = 'NO' and payout_yes = 0 and payout_no = 1),
-            false
+            {% for outcome, pair in var('resolution_payouts').items() -%}
+            {% if not loop.first %}or {% endif -%}
+            (resolved_outcome = '{{ outcome }}' and payout_yes = {{ pair[0] }} and payout_no = {{ pair[1] }})
+            {% endfor -%}, false
         ) as is_resolved
     from entries
 
@@ -42,7 +44,8 @@ payouts as (
            arrayMap(n -> intDiv(toInt128(n) * 1000000, toInt128(arraySum(payout_numerators))),
                     payout_numerators),
            [])                                                                 as payout_prices,
-        fetched_at
+        fetched_at,
+        resolved_at
     from one_per_condition
 
 )

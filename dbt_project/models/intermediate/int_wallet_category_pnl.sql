@@ -1,95 +1,119 @@
--- depends_on: {{ ref('int_fills_credited') }}
--- depends_on: {{ ref('int_market_state_log') }}
--- depends_on: {{ ref('int_positions_current') }}
--- depends_on: {{ ref('int_token_conditions') }}
 {{
     config(
         materialized = 'incremental',
         incremental_strategy = 'append',
-        engine = 'ReplacingMergeTree(row_version, is_deleted)',
-        order_by = '(wallet, category)',
-        partition_by = 'tuple()'
+        engine = 'AggregatingMergeTree()',
+        order_by = '(wallet, category)'
     )
 }}
 
--- Wallet x category rows, recomputed nightly for the touched wallets only (new fills, or
--- positions in a condition whose category or resolution changed). A (wallet, category)
--- the wallet no longer has is written as a deleted row. Read through
--- fct_wallet_category_pnl, which keeps the newest live row per key.
+-- Wallet x category sums as signed contributions of the wallet x market grain. Nightly,
+-- for every int_wallet_markets row written since this model's watermark (the newest
+-- grain_version it consumed), the row's metrics are added at its category and its prev_*
+-- (the pair's previous live row) retracted at prev_category; counts are +1/-1. The engine
+-- adds the contributions up on merge, and each row's prev_* is the version before it, so
+-- the sums telescope across nights a build missed: a whale's untouched markets are never
+-- re-read. Columns are SimpleAggregateFunction(sum) (grain_version: max, the watermark).
+-- Read through fct_wallet_category_pnl, which sums by (wallet, category). A full refresh
+-- rebuilds it from the grain's live rows; refresh it whenever the grain is refreshed
+-- (`dbt build --full-refresh` does both).
 
-with
+with grain as (
 
-{{ touched_wallets_cte() }}
-
-positions as (
-
-    select * from {{ ref('fct_wallet_positions') }}
-    where {{ in_touched_wallets() }}
-
-),
-
-markets as (
-
-    select * from {{ ref('dim_markets') }}
-
-),
-
-per_market as (
-
-    select
-        positions.wallet                                               as wallet,
-        coalesce(markets.category, '{{ var("uncategorized") }}')       as category,
-        coalesce(positions.condition_id, positions.token_id)           as market_key,
-        max(positions.is_resolved)                                     as market_resolved,
-        sum(positions.realized_pnl)                                    as market_pnl,
-        sum(positions.volume)                                          as market_volume,
-        sum(positions.buy_collateral)                                  as market_buy_collateral,
-        sum(positions.n_fills)                                         as market_fills
-    from positions
-    left join markets on positions.condition_id = markets.condition_id
-    group by wallet, category, market_key
+    {% if is_incremental() -%}
+    select * from {{ ref('int_wallet_markets') }}
+    where row_version > (select max(grain_version) from {{ this }})
+    {%- else -%}
+    select * from {{ ref('int_wallet_markets') }} final
+    where is_deleted = 0
+    {%- endif %}
 
 ),
 
-computed as (
+added as (
 
     select
         wallet,
         category,
-        toInt128(sum(market_pnl))                                   as realized_pnl,
-        toUInt64(sum(market_volume))                                as volume,
-        toUInt64(sum(market_buy_collateral))                        as buy_collateral,
-        toUInt64(sum(market_fills))                                 as n_fills,
-        toUInt64(count())                                           as n_markets,
-        toUInt64(countIf(market_resolved))                          as n_resolved_markets,
-        toUInt64(countIf(market_resolved and market_pnl > 0))       as wins,
-        toUInt64(countIf(market_resolved and market_pnl < 0))       as losses,
-        toUInt8(0)                                                  as is_deleted
-    from per_market
-    group by wallet, category
+        toInt128(realized_pnl)                                           as realized_pnl,
+        toInt128(unrealized_pnl)                                         as unrealized_pnl,
+        toInt128(total_pnl)                                              as total_pnl,
+        toInt128(open_value)                                             as open_value,
+        toInt128(volume)                                                 as volume,
+        toInt128(buy_collateral)                                         as buy_collateral,
+        toInt64(n_fills)                                                 as n_fills,
+        toInt64(1)                                                       as n_markets,
+        toInt64(is_resolved)                                             as n_resolved_markets,
+        toInt64(is_resolved and realized_pnl > 0)                        as wins,
+        toInt64(is_resolved and realized_pnl < 0)                        as losses,
+        row_version
+    from grain
+    where is_deleted = 0
 
 ),
 
 {% if is_incremental() %}
-vanished as (
+
+retracted as (
 
     select
-        prior.wallet as wallet, prior.category as category,
-        toInt128(0) as realized_pnl, toUInt64(0) as volume, toUInt64(0) as buy_collateral,
-        toUInt64(0) as n_fills, toUInt64(0) as n_markets, toUInt64(0) as n_resolved_markets,
-        toUInt64(0) as wins, toUInt64(0) as losses, toUInt8(1) as is_deleted
-    from (
-        {{ prior_live_rows() }}
-    ) as prior
-    left anti join computed
-        on prior.wallet = computed.wallet and prior.category = computed.category
+        wallet,
+        prev_category                                                    as category,
+        -toInt128(prev_realized_pnl)                                     as realized_pnl,
+        -toInt128(prev_unrealized_pnl)                                   as unrealized_pnl,
+        -toInt128(prev_total_pnl)                                        as total_pnl,
+        -toInt128(prev_open_value)                                       as open_value,
+        -toInt128(prev_volume)                                           as volume,
+        -toInt128(prev_buy_collateral)                                   as buy_collateral,
+        -toInt64(prev_n_fills)                                           as n_fills,
+        toInt64(-1)                                                      as n_markets,
+        -toInt64(prev_is_resolved)                                       as n_resolved_markets,
+        -toInt64(prev_is_resolved and prev_realized_pnl > 0)             as wins,
+        -toInt64(prev_is_resolved and prev_realized_pnl < 0)             as losses,
+        row_version
+    from grain
+    where prev_is_live = 1
 
 ),
+
+contributions as (
+
+    select * from added
+    union all
+    select * from retracted
+
+),
+
+{% else %}
+
+contributions as (
+
+    select * from added
+
+),
+
 {% endif %}
 
 final as (
 
-    {{ versioned_rows() }}
+    select
+        wallet,
+        category,
+        cast(sum(realized_pnl) as SimpleAggregateFunction(sum, Int128))  as realized_pnl,
+        cast(sum(unrealized_pnl) as SimpleAggregateFunction(sum, Int128)) as unrealized_pnl,
+        cast(sum(total_pnl) as SimpleAggregateFunction(sum, Int128))     as total_pnl,
+        cast(sum(open_value) as SimpleAggregateFunction(sum, Int128))    as open_value,
+        cast(sum(volume) as SimpleAggregateFunction(sum, Int128))        as volume,
+        cast(sum(buy_collateral) as SimpleAggregateFunction(sum, Int128)) as buy_collateral,
+        cast(sum(n_fills) as SimpleAggregateFunction(sum, Int64))        as n_fills,
+        cast(sum(n_markets) as SimpleAggregateFunction(sum, Int64))      as n_markets,
+        cast(sum(n_resolved_markets) as SimpleAggregateFunction(sum, Int64)) as n_resolved_markets,
+        cast(sum(wins) as SimpleAggregateFunction(sum, Int64))           as wins,
+        cast(sum(losses) as SimpleAggregateFunction(sum, Int64))         as losses,
+        cast(max(row_version) as SimpleAggregateFunction(max, UInt64))   as grain_version,
+        cast(max(now64(3, 'UTC')) as SimpleAggregateFunction(max, DateTime64(3, 'UTC'))) as updated_at
+    from contributions
+    group by wallet, category
 
 )
 

@@ -8,7 +8,8 @@
 }}
 
 -- Every condition the platform knows of: listed in markets.jsonl, present in the
--- resolution map, or both.
+-- resolution map, or both. Resolved YES, NO or 50-50 (int_resolutions). A small table,
+-- rebuilt whole each run, sorted by its key for the marts' joins.
 with markets as (
 
     select * from {{ ref('stg_reference__markets') }}
@@ -51,6 +52,7 @@ final as (
         resolutions.resolved_outcome                                   as resolved_outcome,
         resolutions.payout_numerators                                  as payout_numerators,
         resolutions.fetched_at                                         as resolution_fetched_at,
+        resolutions.resolved_at                                        as resolved_at,
         markets.condition_id is not null                               as is_listed
     from conditions
     left join markets on conditions.condition_id = markets.condition_id

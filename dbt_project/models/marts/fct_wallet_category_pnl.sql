@@ -1,15 +1,34 @@
-{{ config(materialized = 'view') }}
-
--- One row per (wallet, canonical category). Stored incrementally in
--- int_wallet_category_pnl; this view reads the newest live row per key and adds the
--- exact USD columns and the ratios. A "market" is a condition (a token no market lists
--- counts as its own market). Wins and losses count resolved conditions whose PnL over
--- both tokens is > 0 or < 0; exactly 0 is neither.
+-- One row per (wallet, canonical category) the wallet holds a market in: the sums of the
+-- signed contributions stored in int_wallet_category_pnl, with exact USD columns and the
+-- ratios. A "market" is a condition (a token no market lists counts as its own market).
+-- Wins and losses count resolved markets (50-50 included) whose realized PnL over both
+-- tokens is > 0 or < 0; exactly 0 is neither.
 
 with stored as (
 
-    select * from {{ ref('int_wallet_category_pnl') }} final
-    where is_deleted = 0
+    select * from {{ ref('int_wallet_category_pnl') }}
+
+),
+
+summed as (
+
+    select
+        wallet,
+        category,
+        toInt128(sum(realized_pnl))                                      as realized_pnl,
+        toInt128(sum(unrealized_pnl))                                    as unrealized_pnl,
+        toInt128(sum(total_pnl))                                         as total_pnl,
+        toUInt64(sum(open_value))                                        as open_value,
+        toUInt64(sum(volume))                                            as volume,
+        toUInt64(sum(buy_collateral))                                    as buy_collateral,
+        toUInt64(sum(n_fills))                                           as n_fills,
+        toUInt64(sum(n_markets))                                         as n_markets,
+        toUInt64(sum(n_resolved_markets))                                as n_resolved_markets,
+        toUInt64(sum(wins))                                              as wins,
+        toUInt64(sum(losses))                                            as losses
+    from stored
+    group by wallet, category
+    having n_markets > 0
 
 ),
 
@@ -20,6 +39,12 @@ final as (
         category,
         realized_pnl,
         {{ to_usd('realized_pnl') }}                                     as realized_pnl_usd,
+        unrealized_pnl,
+        {{ to_usd('unrealized_pnl') }}                                   as unrealized_pnl_usd,
+        total_pnl,
+        {{ to_usd('total_pnl') }}                                        as total_pnl_usd,
+        open_value,
+        {{ to_usd('open_value') }}                                       as open_value_usd,
         volume,
         {{ to_usd('volume') }}                                           as volume_usd,
         buy_collateral,
@@ -29,9 +54,8 @@ final as (
         wins,
         losses,
         if(wins + losses > 0, wins / (wins + losses), null)              as win_rate,
-        if(buy_collateral > 0, realized_pnl / buy_collateral, null)      as roi,
-        updated_at
-    from stored
+        if(buy_collateral > 0, realized_pnl / buy_collateral, null)      as roi
+    from summed
 
 )
 

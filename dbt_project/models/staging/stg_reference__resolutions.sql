@@ -12,6 +12,8 @@ renamed as (
         resolved_outcome,
         payout_yes,
         payout_no,
+        resolved_at,
+        -- the older name, kept for readers of dim_markets.resolution_fetched_at
         resolved_at                  as fetched_at,
         error                        as lookup_error,
         entry_index

@@ -1,0 +1,121 @@
+{#-
+    The newest checkpoint of each (wallet, token) in `relation` (int_position_days), for the
+    keys `where` selects. argMax over (day, state_version) instead of FINAL + sort: the rows
+    are read in the table's (wallet, token_id, day) order and aggregated as they stream, and
+    a `where` on (wallet, token_id) reaches the primary key directly.
+-#}
+{% macro latest_checkpoints(relation, where='true') -%}
+    select
+        wallet,
+        token_id,
+        newest.1  as day,
+        newest.2  as amount,
+        newest.3  as avg_price,
+        newest.4  as trading_pnl,
+        newest.5  as bought,
+        newest.6  as n_fills,
+        newest.7  as volume,
+        newest.8  as buy_collateral,
+        newest.9  as first_fill_at,
+        newest.10 as last_fill_at,
+        newest.11 as last_fill_id,
+        newest.12 as loaded_through,
+        newest.13 as state_version
+    from (
+        select
+            wallet,
+            token_id,
+            argMax(
+                (day, amount, avg_price, trading_pnl, bought, n_fills, volume, buy_collateral,
+                 first_fill_at, last_fill_at, last_fill_id, loaded_through, state_version),
+                (day, state_version)
+            ) as newest
+        from {{ relation }}
+        where {{ where }}
+        group by wallet, token_id
+    )
+{%- endmacro %}
+
+{#-
+    Every position of `positions` (rows shaped like int_positions_current) with its market
+    and value: the one place the resolution and mark-to-market rules are written (docs/pnl.md).
+      resolution_pnl = amount x (payout_price - avg_price) / 10^6, once resolved
+      open_amount    = amount while unresolved, 0 once resolved
+      mark_price     = the token's last fill price (any wallet), or the payout price once resolved
+      unrealized_pnl = open_amount x (mark_price - avg_price) / 10^6 (0 when nothing is open)
+      current_value  = open_amount x mark_price / 10^6
+    Divisions truncate toward zero (intDiv), as the fold's do. market_key is the condition, or
+    the token itself when no source maps it (such a token counts as its own market).
+-#}
+{% macro valued_positions(positions) -%}
+    select
+        located.wallet                                                   as wallet,
+        located.token_id                                                 as token_id,
+        located.condition_id                                             as condition_id,
+        located.outcome_index                                            as outcome_index,
+        toUInt64(located.amount)                                         as amount,
+        toUInt64(open_position)                                          as open_amount,
+        toUInt64(located.avg_price)                                      as avg_price,
+        toInt128(located.trading_pnl + settled_pnl)                      as realized_pnl,
+        toInt128(located.trading_pnl)                                    as trading_pnl,
+        toInt128(settled_pnl)                                            as resolution_pnl,
+        toUInt64(located.bought)                                         as total_bought,
+        toUInt64(located.n_fills)                                        as n_fills,
+        toUInt64(located.volume)                                         as volume,
+        toUInt64(located.buy_collateral)                                 as buy_collateral,
+        located.is_resolved                                              as is_resolved,
+        located.first_fill_at                                            as first_fill_at,
+        located.last_fill_at                                             as last_fill_at,
+        toUInt64(mark)                                                   as mark_price,
+        located.mark_at                                                  as mark_at,
+        toInt128(unrealized)                                             as unrealized_pnl,
+        toInt128(located.trading_pnl + settled_pnl + unrealized)         as total_pnl,
+        toUInt64(intDiv(open_position * mark, {{ unit() }}))             as current_value,
+        coalesce(located.condition_id, located.token_id)                 as market_key,
+        located.resolved_outcome                                         as resolved_outcome,
+        -- the rules, in order of use
+        if(located.is_resolved, located.payout_price, located.last_price) as mark,
+        if(located.is_resolved, toInt128(0), located.amount)             as open_position,
+        if(located.is_resolved,
+           intDiv(located.amount * (located.payout_price - located.avg_price), {{ unit() }}),
+           toInt128(0))                                                  as settled_pnl,
+        if(open_position = 0, toInt128(0),
+           intDiv(open_position * (mark - located.avg_price), {{ unit() }})) as unrealized
+    from (
+        select
+            positions.wallet                                             as wallet,
+            positions.token_id                                           as token_id,
+            positions.amount                                             as amount,
+            positions.avg_price                                          as avg_price,
+            positions.trading_pnl                                        as trading_pnl,
+            positions.bought                                             as bought,
+            positions.n_fills                                            as n_fills,
+            positions.volume                                             as volume,
+            positions.buy_collateral                                     as buy_collateral,
+            positions.first_fill_at                                      as first_fill_at,
+            positions.last_fill_at                                       as last_fill_at,
+            tokens.condition_id                                          as condition_id,
+            tokens.outcome_index                                         as outcome_index,
+            ifNull(resolutions.is_resolved, false)                       as is_resolved,
+            resolutions.resolved_outcome                                 as resolved_outcome,
+            toInt128(if(is_resolved,
+                        resolutions.payout_prices[assumeNotNull(tokens.outcome_index) + 1],
+                        0))                                              as payout_price,
+            toInt128(ifNull(marks.mark_price, 0))                        as last_price,
+            if(is_resolved, resolutions.resolved_at, marks.mark_at)      as mark_at
+        from {{ positions }} as positions
+        left join {{ ref('int_token_conditions') }} as tokens
+            on positions.token_id = tokens.token_id
+        left join (select * from {{ ref('int_resolutions') }} where is_resolved) as resolutions
+            on tokens.condition_id = resolutions.condition_id
+        left join (
+            select
+                token_id,
+                argMax(mark_price, mark_version) as mark_price,
+                argMax(mark_at, mark_version)    as mark_at
+            from {{ ref('int_token_marks') }}
+            group by token_id
+        ) as marks
+            on positions.token_id = marks.token_id
+    ) as located
+{%- endmacro %}

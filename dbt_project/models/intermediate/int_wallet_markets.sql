@@ -1,0 +1,333 @@
+-- depends_on: {{ ref('int_position_days') }}
+-- depends_on: {{ ref('int_market_state_log') }}
+-- depends_on: {{ ref('int_token_conditions') }}
+-- depends_on: {{ ref('int_resolutions') }}
+-- depends_on: {{ ref('int_token_marks') }}
+{{
+    config(
+        materialized = 'incremental',
+        incremental_strategy = 'append',
+        engine = 'ReplacingMergeTree(row_version, is_deleted)',
+        order_by = '(wallet, market_key)',
+        settings = {'index_granularity': 1024}
+    )
+}}
+
+-- THE wallet x market grain: one row per (wallet, market) the wallet traded, a market being
+-- a condition (both outcome tokens together), or a token no source maps. Built in one pass
+-- from the valued positions (int_wallet_positions' rules), the market's category and its
+-- resolution; the category and resolution-outcome marts are small reads of it.
+-- Nightly only the changed pairs are recomputed: pairs holding a position re-folded
+-- tonight, pairs OPEN in a token whose mark moved tonight, and pairs of a condition whose
+-- category, listing or resolution changed (int_market_state_log). Each written row carries
+-- prev_* copies of the pair's previous live row, so the signed consumers
+-- (int_wallet_category_pnl) add the new row and retract the old one without re-reading a
+-- wallet's untouched markets; a pair that no longer exists is written with is_deleted = 1.
+-- Engine: ReplacingMergeTree(row_version, is_deleted), appended, never deleted from: FINAL
+-- keeps the newest live row of each key. Sort key (wallet, market_key): the prior rows of
+-- the changed pairs are read by primary key, and a wallet's markets are adjacent for the
+-- API. index_granularity 1024 (not 8192): those reads are scattered point lookups, and a
+-- smaller granule reads less around each key for a slightly larger index.
+
+with
+
+{% if is_incremental() %}
+
+watermarks as (
+
+    select
+        max(positions_through)                                           as positions_through,
+        max(marks_through)                                               as marks_through,
+        max(updated_at)                                                  as built_at
+    from {{ this }}
+
+),
+
+token_conditions as (
+
+    select token_id, assumeNotNull(condition_id) as condition_id
+    from {{ ref('int_token_conditions') }}
+    where condition_id is not null
+
+),
+
+refolded as (
+
+    -- positions whose state moved since the last build
+    select distinct
+        wallet,
+        token_id
+    from {{ ref('int_position_days') }}
+    where loaded_through > (select positions_through from watermarks)
+
+),
+
+changed_keys as (
+
+    -- conditions logged since the last build, and the tokens listed in them (a token no
+    -- source mapped before was its own market)
+    select condition_id as market_key
+    from {{ ref('int_market_state_log') }}
+    where seen_at > (select built_at from watermarks)
+    union distinct
+    select token_id as market_key from token_conditions
+    where condition_id in (
+        select condition_id from {{ ref('int_market_state_log') }}
+        where seen_at > (select built_at from watermarks)
+    )
+
+),
+
+marked_keys as (
+
+    -- markets of the tokens whose mark moved since the last build
+    select coalesce(token_conditions.condition_id, marks.token_id) as market_key
+    from {{ ref('int_token_marks') }} as marks
+    left join token_conditions on marks.token_id = token_conditions.token_id
+    where marks.loaded_through > (select marks_through from watermarks)
+
+),
+
+stored_hits as (
+
+    -- stored rows (any version: a superset is harmless) of a changed market, or open in a
+    -- market whose mark moved; their token lists reach the positions a listing moved away
+    select
+        wallet,
+        market_key,
+        token_ids
+    from {{ this }}
+    where
+        market_key in (select market_key from changed_keys)
+        or (open_amount > 0 and market_key in (select market_key from marked_keys))
+
+),
+
+touched_positions as (
+
+    select wallet, token_id from refolded
+    union distinct
+    select wallet, arrayJoin(token_ids) as token_id from stored_hits
+
+),
+
+candidates as (
+
+    -- each touched position's market now, the token itself (its market while unmapped),
+    -- and the stored pairs hit
+    select
+        touched_positions.wallet                                         as wallet,
+        coalesce(token_conditions.condition_id, touched_positions.token_id) as market_key
+    from touched_positions
+    left join token_conditions on touched_positions.token_id = token_conditions.token_id
+    union distinct
+    select wallet, token_id as market_key from touched_positions
+    union distinct
+    select wallet, market_key from stored_hits
+
+),
+
+pair_positions as (
+
+    -- every position that can belong to a candidate pair now: the condition's tokens, or
+    -- the key itself as a token
+    select
+        candidates.wallet                                                as wallet,
+        token_conditions.token_id                                        as token_id
+    from candidates
+    inner join token_conditions on candidates.market_key = token_conditions.condition_id
+    union distinct
+    select wallet, market_key as token_id from candidates
+
+),
+
+positions as (
+
+    select * from (
+        {{ valued_positions(
+            '(' ~ latest_checkpoints(
+                ref('int_position_days'),
+                '(wallet, token_id) in (select wallet, token_id from pair_positions)'
+            ) ~ ')'
+        ) }}
+    )
+    where (wallet, market_key) in (select wallet, market_key from candidates)
+
+),
+
+{% else %}
+
+positions as (
+
+    select * from {{ ref('int_wallet_positions') }}
+
+),
+
+{% endif %}
+
+categories as (
+
+    select * from {{ ref('int_market_categories') }}
+
+),
+
+per_market as (
+
+    select
+        wallet,
+        market_key,
+        any(condition_id)                                                as condition_id,
+        max(is_resolved)                                                 as is_resolved,
+        any(resolved_outcome)                                            as resolved_outcome,
+        toUInt64(sumIf(amount, outcome_index = 0))                       as yes_amount,
+        toUInt64(sumIf(amount, outcome_index = 1))                       as no_amount,
+        toUInt64(sum(open_amount))                                       as open_amount,
+        toInt128(sum(trading_pnl))                                       as trading_pnl,
+        toInt128(sum(resolution_pnl))                                    as resolution_pnl,
+        toInt128(sum(realized_pnl))                                      as realized_pnl,
+        toInt128(sum(unrealized_pnl))                                    as unrealized_pnl,
+        toInt128(sum(total_pnl))                                         as total_pnl,
+        toUInt64(sum(current_value))                                     as open_value,
+        toUInt64(sum(volume))                                            as volume,
+        toUInt64(sum(buy_collateral))                                    as buy_collateral,
+        toUInt64(sum(n_fills))                                           as n_fills,
+        min(first_fill_at)                                               as first_fill_at,
+        max(last_fill_at)                                                as last_fill_at,
+        arraySort(groupArray(token_id))                                  as token_ids
+    from positions
+    group by wallet, market_key
+
+),
+
+computed as (
+
+    select
+        per_market.wallet                                                as wallet,
+        per_market.market_key                                            as market_key,
+        per_market.condition_id                                          as condition_id,
+        coalesce(categories.category, '{{ var("uncategorized") }}')      as category,
+        toUInt8(per_market.is_resolved)                                  as is_resolved,
+        per_market.resolved_outcome                                      as resolved_outcome,
+        per_market.yes_amount                                            as yes_amount,
+        per_market.no_amount                                             as no_amount,
+        per_market.open_amount                                           as open_amount,
+        per_market.trading_pnl                                           as trading_pnl,
+        per_market.resolution_pnl                                        as resolution_pnl,
+        per_market.realized_pnl                                          as realized_pnl,
+        per_market.unrealized_pnl                                        as unrealized_pnl,
+        per_market.total_pnl                                             as total_pnl,
+        per_market.open_value                                            as open_value,
+        per_market.volume                                                as volume,
+        per_market.buy_collateral                                        as buy_collateral,
+        per_market.n_fills                                               as n_fills,
+        per_market.first_fill_at                                         as first_fill_at,
+        per_market.last_fill_at                                          as last_fill_at,
+        per_market.token_ids                                             as token_ids,
+        toUInt8(0)                                                       as is_deleted
+    from per_market
+    left join categories on per_market.condition_id = categories.condition_id
+
+),
+
+{% if is_incremental() %}
+
+prior as (
+
+    -- the live rows of the candidate pairs, read by primary key
+    select * from {{ this }} final
+    where
+        (wallet, market_key) in (select wallet, market_key from candidates)
+        and is_deleted = 0
+
+),
+
+vanished as (
+
+    select
+        prior.wallet                                                     as wallet,
+        prior.market_key                                                 as market_key,
+        prior.condition_id                                               as condition_id,
+        prior.category                                                   as category,
+        toUInt8(0)                                                       as is_resolved,
+        prior.resolved_outcome                                           as resolved_outcome,
+        toUInt64(0)                                                      as yes_amount,
+        toUInt64(0)                                                      as no_amount,
+        toUInt64(0)                                                      as open_amount,
+        toInt128(0)                                                      as trading_pnl,
+        toInt128(0)                                                      as resolution_pnl,
+        toInt128(0)                                                      as realized_pnl,
+        toInt128(0)                                                      as unrealized_pnl,
+        toInt128(0)                                                      as total_pnl,
+        toUInt64(0)                                                      as open_value,
+        toUInt64(0)                                                      as volume,
+        toUInt64(0)                                                      as buy_collateral,
+        toUInt64(0)                                                      as n_fills,
+        prior.first_fill_at                                              as first_fill_at,
+        prior.last_fill_at                                               as last_fill_at,
+        prior.token_ids                                                  as token_ids,
+        toUInt8(1)                                                       as is_deleted
+    from prior
+    left anti join computed
+        on prior.wallet = computed.wallet and prior.market_key = computed.market_key
+
+),
+
+written as (
+
+    select * from computed
+    union all
+    select * from vanished
+
+),
+
+{% else %}
+
+written as (
+
+    select * from computed
+
+),
+
+{% endif %}
+
+final as (
+
+    select
+        written.*,
+        now64(3, 'UTC')                                                  as updated_at,
+        toUInt64(toUnixTimestamp64Milli(updated_at))                     as row_version,
+        (select max(loaded_through) from {{ ref('int_position_days') }}) as positions_through,
+        (select max(loaded_through) from {{ ref('int_token_marks') }})   as marks_through,
+        -- the previous live row (zero/empty when new): what the signed consumers retract
+        {% if is_incremental() -%}
+        toUInt8(prior.wallet is not null)                                as prev_is_live,
+        ifNull(prior.category, '')                                       as prev_category,
+        toUInt8(ifNull(prior.is_resolved, 0))                            as prev_is_resolved,
+        toInt128(ifNull(prior.realized_pnl, 0))                          as prev_realized_pnl,
+        toInt128(ifNull(prior.unrealized_pnl, 0))                        as prev_unrealized_pnl,
+        toInt128(ifNull(prior.total_pnl, 0))                             as prev_total_pnl,
+        toUInt64(ifNull(prior.open_value, 0))                            as prev_open_value,
+        toUInt64(ifNull(prior.volume, 0))                                as prev_volume,
+        toUInt64(ifNull(prior.buy_collateral, 0))                        as prev_buy_collateral,
+        toUInt64(ifNull(prior.n_fills, 0))                               as prev_n_fills
+        {%- else -%}
+        toUInt8(0)                                                       as prev_is_live,
+        ''                                                               as prev_category,
+        toUInt8(0)                                                       as prev_is_resolved,
+        toInt128(0)                                                      as prev_realized_pnl,
+        toInt128(0)                                                      as prev_unrealized_pnl,
+        toInt128(0)                                                      as prev_total_pnl,
+        toUInt64(0)                                                      as prev_open_value,
+        toUInt64(0)                                                      as prev_volume,
+        toUInt64(0)                                                      as prev_buy_collateral,
+        toUInt64(0)                                                      as prev_n_fills
+        {%- endif %}
+    from written
+    {% if is_incremental() -%}
+    left join prior
+        on written.wallet = prior.wallet and written.market_key = prior.market_key
+    {%- endif %}
+
+)
+
+select * from final

@@ -110,14 +110,20 @@ def test_incremental_days_equal_a_full_refresh_and_resolved_days_survive_it(nigh
     settings, _, _ = nights
     incremental = _daily_marts(settings)
     with warehouse.connect(settings) as ch:
-        # each night appended the changed pairs' days
+        # each night appended the changed pairs' days, and the last night not every pair's
         versions = ch.command("SELECT uniqExact(row_version) FROM analytics.int_wallet_market_days")
+        last_night, pairs = ch.query(
+            "SELECT uniqExactIf(wallet, market_key, row_version = (SELECT max(row_version) "
+            "FROM analytics.int_wallet_market_days)), uniqExact(wallet, market_key) "
+            "FROM analytics.int_wallet_market_days"
+        ).result_rows[0]
         # the map moves every resolved_at: a recorded day must not follow
         ch.command(
             "ALTER TABLE raw.resolutions UPDATE resolved_at = resolved_at + INTERVAL 3 DAY "
             "WHERE resolved_at IS NOT NULL SETTINGS mutations_sync = 2"
         )
     assert versions == 3
+    assert 0 < last_night < pairs
     outcome = run_dbt(settings, ["build", "--full-refresh", "--quiet", "--exclude", "tag:needs_built_state"])
     assert outcome.success, outcome.failures
     rebuilt = _daily_marts(settings)

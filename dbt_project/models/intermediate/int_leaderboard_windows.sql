@@ -6,11 +6,15 @@
 -- clock: the same data always ranks the same), and covers
 -- [as_of_day - window_days + 1, as_of_day]; 'all' (window_days 0) covers every stored day,
 -- including resolution days recorded after the last fill, so its PnL is each wallet's
--- realized_pnl. A market counts in its CURRENT category, joined here from the small
--- category dimension, so a re-categorised market needs no rewrite of stored days. Ranks are
--- row_number (ties by wallet); only wallets within the top `leaderboard_depth` by PnL or by
--- volume are kept, which keeps fct_leaderboard small. A view: fct_leaderboard materializes
--- it once a night.
+-- realized_pnl. A wallet is on a board when it has a day row in the window. A market counts
+-- in its CURRENT category, joined here from the small category dimension, so a
+-- re-categorised market needs no rewrite of stored days. Ranks are row_number (ties by
+-- wallet); only wallets within the top `leaderboard_depth` by PnL or by volume are kept,
+-- which keeps fct_leaderboard small. One pass over the stored days sums every window at
+-- once (conditional sums per wallet and category), so the days are read once, not once per
+-- window. A view: fct_leaderboard materializes it once a night.
+
+{%- set windows = [('1d', 1), ('7d', 7), ('30d', 30), ('all', 0)] %}
 
 with days as (
 
@@ -18,7 +22,6 @@ with days as (
     where is_deleted = 0
 
 ),
-
 
 categories as (
 
@@ -35,18 +38,6 @@ bounds as (
 
 ),
 
-windows as (
-
-    select
-        w.1                                                             as time_window,
-        toUInt16(w.2)                                                   as window_days,
-        (select as_of_day from bounds)                                  as as_of_day,
-        if(window_days = 0, (select first_day from bounds),
-           as_of_day - window_days + 1)                                 as window_start
-    from (select arrayJoin([('1d', 1), ('7d', 7), ('30d', 30), ('all', 0)]) as w)
-
-),
-
 categorized as (
 
     select
@@ -56,52 +47,80 @@ categorized as (
         days.volume                                                     as volume,
         days.n_fills                                                    as n_fills,
         -- a market_key is a condition, or a token no market lists
-        coalesce(categories.category, '{{ var("uncategorized") }}')    as market_category
+        coalesce(categories.category, '{{ var("uncategorized") }}')    as category,
+        (select as_of_day from bounds)                                  as as_of_day
     from days
     left join categories on days.market_key = categories.condition_id
 
 ),
 
-in_windows as (
+per_category as (
 
     select
-        windows.time_window                                             as time_window,
-        windows.window_days                                             as window_days,
-        windows.as_of_day                                               as as_of_day,
-        windows.window_start                                            as window_start,
         categorized.wallet                                              as wallet,
-        categorized.realized_pnl                                        as realized_pnl,
-        categorized.volume                                              as volume,
-        categorized.n_fills                                             as n_fills,
-        arrayJoin(['', categorized.market_category])                    as category
+        categorized.category                                            as category,
+        {%- for name, n in windows %}
+        {%- set in_window = 'true' if n == 0 else
+            '(categorized.day between categorized.as_of_day - ' ~ (n - 1) ~ ' and categorized.as_of_day)' %}
+        toInt128(sumIf(categorized.realized_pnl, {{ in_window }}))      as pnl_{{ name }},
+        toUInt64(sumIf(categorized.volume, {{ in_window }}))            as volume_{{ name }},
+        toUInt64(sumIf(categorized.n_fills, {{ in_window }}))           as fills_{{ name }},
+        toUInt64(countIf({{ in_window }}))                              as rows_{{ name }}
+        {{- "," if not loop.last }}
+        {%- endfor %}
     from categorized
-    cross join windows
-    where categorized.day >= windows.window_start
-      and (windows.window_days = 0 or categorized.day <= windows.as_of_day)
+    group by categorized.wallet, categorized.category
+
+),
+
+per_wallet as (
+
+    select * from per_category
+    union all
+    select
+        per_category.wallet                                             as wallet,
+        ''                                                              as category,
+        {%- for name, n in windows %}
+        toInt128(sum(per_category.pnl_{{ name }}))                      as pnl_{{ name }},
+        toUInt64(sum(per_category.volume_{{ name }}))                   as volume_{{ name }},
+        toUInt64(sum(per_category.fills_{{ name }}))                    as fills_{{ name }},
+        toUInt64(sum(per_category.rows_{{ name }}))                     as rows_{{ name }}
+        {{- "," if not loop.last }}
+        {%- endfor %}
+    from per_category
+    group by per_category.wallet
 
 ),
 
 totals as (
 
+    -- one row per window the wallet has a day row in
     select
-        time_window,
-        window_days,
-        as_of_day,
-        window_start,
-        category,
         wallet,
-        toInt128(sum(in_windows.realized_pnl))                                     as realized_pnl,
-        toUInt64(sum(in_windows.volume))                                           as volume,
-        toUInt64(sum(in_windows.n_fills))                                          as n_fills
-    from in_windows
-    group by time_window, window_days, as_of_day, window_start, category, wallet
+        category,
+        arrayJoin([
+            {%- for name, n in windows %}
+            ('{{ name }}', toUInt16({{ n }}), pnl_{{ name }}, volume_{{ name }}, fills_{{ name }},
+             rows_{{ name }}){{ "," if not loop.last }}
+            {%- endfor %}
+        ])                                                              as w
+    from per_wallet
 
 ),
 
 ranked as (
 
     select
-        *,
+        w.1                                                             as time_window,
+        w.2                                                             as window_days,
+        (select as_of_day from bounds)                                  as as_of_day,
+        if(window_days = 0, (select first_day from bounds),
+           as_of_day - window_days + 1)                                 as window_start,
+        category,
+        wallet,
+        w.3                                                             as realized_pnl,
+        w.4                                                             as volume,
+        w.5                                                             as n_fills,
         toUInt32(row_number() over (
             partition by time_window, category order by realized_pnl desc, wallet asc
         ))                                                              as rank_pnl,
@@ -109,6 +128,7 @@ ranked as (
             partition by time_window, category order by volume desc, wallet asc
         ))                                                              as rank_volume
     from totals
+    where w.6 > 0
 
 ),
 

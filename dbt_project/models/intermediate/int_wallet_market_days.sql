@@ -13,9 +13,10 @@
 -- condition resolved (int_condition_resolved_days). Summed over days it is the pair's
 -- realized_pnl in int_wallet_markets, exactly.
 --
--- Nightly, only pairs whose int_wallet_markets row was written since this model's
--- watermark (the grain's row_version it last consumed, `markets_version`) are recomputed,
--- every day of the pair at once: a late fill, a resolution or a correction changes some of
+-- Nightly, only pairs whose int_wallet_markets rows written since this model's watermark
+-- (the grain's row_version it last consumed, `markets_version`) changed what the days are
+-- made of (see `written`: compared with the grain's prev_* columns) are recomputed, every
+-- day of the pair at once: a late fill, a resolution or a correction changes some of
 -- its days, and rewriting the pair (a primary-key range) is simpler than finding which.
 -- Days the pair no longer has, and every day of a pair that vanished, are appended as
 -- is_deleted = 1. ReplacingMergeTree(row_version, is_deleted) keeps the newest row per
@@ -57,14 +58,41 @@ watermark as (
 
 ),
 
-changed_pairs as (
+written as (
 
-    -- the newest row written since the watermark per pair: live, or a deletion
-    select wallet, market_key, condition_id, is_resolved, resolution_pnl, is_deleted
+    -- the grain's rows written since the watermark; `moves_days` when a row can change the
+    -- pair's days: a deletion, a new pair, or a change of what the days are made of
+    -- (fills, volume, realized PnL, resolved or not). A row for a moved mark or category
+    -- changes no day, and most of the grain's nightly rows are such rows.
+    select
+        *,
+        is_deleted = 1
+        or prev_is_live = 0
+        or is_resolved != prev_is_resolved
+        or realized_pnl != prev_realized_pnl
+        or volume != prev_volume
+        or n_fills != prev_n_fills                                     as moves_days
     from wallet_markets
     where row_version > (select markets_version from watermark)
-    order by row_version desc
-    limit 1 by wallet, market_key
+
+),
+
+changed_pairs as (
+
+    -- the newest row per pair whose rows since the watermark moved a day (any of them:
+    -- a missed night's change is not hidden by a later mark-only row): live, or a deletion
+    select
+        wallet,
+        market_key,
+        argMax((written.condition_id, written.is_resolved, written.resolution_pnl, written.is_deleted),
+               written.row_version)                                    as newest,
+        newest.1                                                       as condition_id,
+        newest.2                                                       as is_resolved,
+        newest.3                                                       as resolution_pnl,
+        newest.4                                                       as is_deleted
+    from written
+    group by wallet, market_key
+    having max(moves_days)
 
 ),
 

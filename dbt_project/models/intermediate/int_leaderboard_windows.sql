@@ -11,8 +11,8 @@
 -- re-categorised market needs no rewrite of stored days. Ranks are row_number (ties by
 -- wallet); only wallets within the top `leaderboard_depth` by PnL or by volume are kept,
 -- which keeps fct_leaderboard small. One pass over the stored days sums every window at
--- once (conditional sums per wallet and category), so the days are read once, not once per
--- window. A view: fct_leaderboard materializes it once a night.
+-- once (conditional sums per wallet and category, the all-categories row by ROLLUP), so the
+-- days are read once, not once per window and category. A view: fct_leaderboard materializes it once a night.
 
 {%- set windows = [('1d', 1), ('7d', 7), ('30d', 30), ('all', 0)] %}
 
@@ -54,7 +54,7 @@ categorized as (
 
 ),
 
-per_category as (
+per_wallet as (
 
     select
         categorized.wallet                                              as wallet,
@@ -69,26 +69,10 @@ per_category as (
         {{- "," if not loop.last }}
         {%- endfor %}
     from categorized
-    group by categorized.wallet, categorized.category
-
-),
-
-per_wallet as (
-
-    select * from per_category
-    union all
-    select
-        per_category.wallet                                             as wallet,
-        ''                                                              as category,
-        {%- for name, n in windows %}
-        toInt128(sum(per_category.pnl_{{ name }}))                      as pnl_{{ name }},
-        toUInt64(sum(per_category.volume_{{ name }}))                   as volume_{{ name }},
-        toUInt64(sum(per_category.fills_{{ name }}))                    as fills_{{ name }},
-        toUInt64(sum(per_category.rows_{{ name }}))                     as rows_{{ name }}
-        {{- "," if not loop.last }}
-        {%- endfor %}
-    from per_category
-    group by per_category.wallet
+    -- the rollup adds each wallet's all-categories row (category rolled up) in the same
+    -- pass, and one grand-total row (wallet rolled up), dropped here
+    group by categorized.wallet, categorized.category with rollup
+    having wallet != ''
 
 ),
 
@@ -96,14 +80,15 @@ totals as (
 
     -- one row per window the wallet has a day row in
     select
-        wallet,
-        category,
-        arrayJoin([
+        per_wallet.wallet                                               as wallet,
+        -- the rolled-up category ('' = all categories; null if group_by_use_nulls is on)
+        ifNull(per_wallet.category, '')                                 as category,
+        arrayJoin(arrayFilter(t -> t.6 > 0, [
             {%- for name, n in windows %}
             ('{{ name }}', toUInt16({{ n }}), pnl_{{ name }}, volume_{{ name }}, fills_{{ name }},
              rows_{{ name }}){{ "," if not loop.last }}
             {%- endfor %}
-        ])                                                              as w
+        ]))                                                             as w
     from per_wallet
 
 ),
@@ -128,7 +113,6 @@ ranked as (
             partition by time_window, category order by volume desc, wallet asc
         ))                                                              as rank_volume
     from totals
-    where w.6 > 0
 
 ),
 

@@ -109,6 +109,17 @@ def test_incremental_days_equal_a_full_refresh_and_resolved_days_survive_it(nigh
     days equal a rebuild; the rebuild keeps every recorded resolved day (full_refresh = false)."""
     settings, _, _ = nights
     incremental = _daily_marts(settings)
+    # the increments also equal the reference rules (the resolved days as first recorded)
+    recorded = {c: d for c, d, *_ in incremental["int_condition_resolved_days"]}
+    ref = pnl_reference.compute_all(
+        settings.goldsky_dataset_dir, settings.data_dir, {}, days_resolved=recorded
+    )
+    got = {
+        (r[0], r[1]): tuple(int(v) for v in (r[2], r[4], r[5], r[6], r[8]))
+        for r in incremental["fct_wallet_daily_pnl"]
+    }
+    cols = ("realized_pnl", "trading_pnl", "resolution_pnl", "volume", "n_fills")
+    assert got == {k: tuple(v[c] for c in cols) for k, v in ref.daily.items()}
     with warehouse.connect(settings) as ch:
         # each night appended the changed pairs' days, and the last night not every pair's
         versions = ch.command("SELECT uniqExact(row_version) FROM analytics.int_wallet_market_days")

@@ -9,21 +9,26 @@
 -#}
 {% macro average_cost_fold(events, init) -%}
     arrayFold(
-        (acc, e) -> if(
-            e.3,
-            if(e.4 > 0,
-               (acc.1 + e.4,
-                intDiv(acc.2 * acc.1 + e.5 * e.4, acc.1 + e.4),
-                acc.3,
-                acc.4 + e.4),
-               acc),
-            (acc.1 - least(e.4, acc.1),
-             acc.2,
-             acc.3 + intDiv(least(e.4, acc.1) * (e.5 - acc.2), {{ unit() }}),
-             acc.4)
-        ),
+        (acc, e) -> {{ average_cost_step('acc', 'e') }},
         {{ events }},
         {{ init }}
+    )
+{%- endmacro %}
+
+{#- One event `e` applied to the state `acc` (the rule above, written once). -#}
+{% macro average_cost_step(acc, e) -%}
+    if(
+        {{ e }}.3,
+        if({{ e }}.4 > 0,
+           ({{ acc }}.1 + {{ e }}.4,
+            intDiv({{ acc }}.2 * {{ acc }}.1 + {{ e }}.5 * {{ e }}.4, {{ acc }}.1 + {{ e }}.4),
+            {{ acc }}.3,
+            {{ acc }}.4 + {{ e }}.4),
+           {{ acc }}),
+        ({{ acc }}.1 - least({{ e }}.4, {{ acc }}.1),
+         {{ acc }}.2,
+         {{ acc }}.3 + intDiv(least({{ e }}.4, {{ acc }}.1) * ({{ e }}.5 - {{ acc }}.2), {{ unit() }}),
+         {{ acc }}.4)
     )
 {%- endmacro %}
 
@@ -44,16 +49,25 @@
 {%- endmacro %}
 
 {#-
-    The fold carried across days: `day_events` is an array of per-day event arrays (each as
-    sorted_events gives it), in day order. Returns the state after each day, preceded by
-    `init`: element i + 1 is the checkpoint at the end of day i, element i the state it
-    started from. Each day's own fold starts from the previous day's end state, so the
-    arrays copied per step are one checkpoint long, not the key's whole history.
+    The fold with a checkpoint at the end of every day, in one pass over a key's `events`
+    (sorted, as sorted_events gives them), starting from `init`. `starts_day` is an array of
+    flags, true for an event that begins a new day (not the first event): before such an
+    event the state so far (the previous day's end) is appended. Returns the states
+    [init, end of day 1, ..., end of the last day]: element i + 1 is day i's checkpoint,
+    element i the state it started from. Only day ends are appended, so the array copied
+    per event is one checkpoint per day so far, not one per event.
 -#}
-{% macro average_cost_checkpoints(day_events, init) -%}
-    arrayFold(
-        (states, day) -> arrayPushBack(states, {{ average_cost_fold('day', 'states[-1]') }}),
-        {{ day_events }},
-        [{{ init }}]
+{% macro average_cost_checkpoints(events, starts_day, init) -%}
+    arrayPushBack(
+        tupleElement(arrayFold(
+            (acc, e, starts) -> (
+                {{ average_cost_step('acc.1', 'e') }},
+                if(starts, arrayPushBack(acc.2, acc.1), acc.2)
+            ),
+            {{ events }},
+            {{ starts_day }},
+            ({{ init }}, [{{ init }}])
+        ) as folded_days, 2),
+        folded_days.1
     )
 {%- endmacro %}

@@ -95,75 +95,86 @@ watermark as (
 
 {% endif %}
 
-fill_days as (
+key_events as (
 
+    -- one sorted event array per key, each event with its UTC day and collateral
     select
         f.wallet                                                         as wallet,
         f.token_id                                                       as token_id,
-        toDate(f.filled_at)                                              as day,
-        {{ sorted_events('f') }}                                         as events,
-        count()                                                          as day_fills,
-        sum(f.collateral)                                                as day_volume,
-        sumIf(f.collateral, f.side = 'BUY')                              as day_buy_collateral
+        arraySort(groupArray((f.filled_at, f.fill_id, f.side = 'BUY', toInt128(f.quantity),
+                              toInt128(f.price), toDate(f.filled_at),
+                              toUInt64(f.collateral))))                  as events
     from refold as f
-    group by f.wallet, f.token_id, day
-
-),
-
-key_days as (
-
-    select
-        wallet,
-        token_id,
-        arraySort(d -> d.1, groupArray((day, events, day_fills, day_volume, day_buy_collateral))) as days
-    from fill_days
-    group by wallet, token_id
+    group by f.wallet, f.token_id
 
 ),
 
 started as (
 
     select
-        key_days.wallet                                                  as wallet,
-        key_days.token_id                                                as token_id,
-        key_days.days                                                    as days,
+        key_events.wallet                                                as wallet,
+        key_events.token_id                                              as token_id,
+        key_events.events                                                as events,
         {% if is_incremental() -%}
         (ifNull(prior.amount, toInt128(0)), ifNull(prior.avg_price, toInt128(0)),
          ifNull(prior.trading_pnl, toInt128(0)), ifNull(prior.bought, toInt128(0))) as init,
         toUInt64(ifNull(prior.n_fills, 0))                               as base_fills,
         toUInt64(ifNull(prior.volume, 0))                                as base_volume,
         toUInt64(ifNull(prior.buy_collateral, 0))                        as base_buy_collateral,
-        ifNull(prior.first_fill_at, days[1].2[1].1)                      as first_fill_at
+        ifNull(prior.first_fill_at, events[1].1)                         as first_fill_at
         {%- else -%}
         {{ empty_position() }}                                           as init,
         toUInt64(0)                                                      as base_fills,
         toUInt64(0)                                                      as base_volume,
         toUInt64(0)                                                      as base_buy_collateral,
-        days[1].2[1].1                                                   as first_fill_at
+        events[1].1                                                      as first_fill_at
         {%- endif %}
-    from key_days
+    from key_events
     {% if is_incremental() -%}
     left join prior
-        on key_days.wallet = prior.wallet and key_days.token_id = prior.token_id
+        on key_events.wallet = prior.wallet and key_events.token_id = prior.token_id
     {%- endif %}
 
 ),
 
 folded as (
 
+    -- the fold with a checkpoint per day, and the events split into days (an event whose
+    -- day differs from the previous event's starts a day)
+    select
+        *,
+        arrayMap(e -> e.6, events)                                       as event_days,
+        arrayMap((d, p) -> d != p, event_days,
+                 arrayPushFront(arrayPopBack(event_days), event_days[1])) as starts_day,
+        {{ average_cost_checkpoints('events', 'starts_day', 'init') }}   as states,
+        arraySplit((e, starts) -> starts, events, starts_day)            as days
+    from started
+
+),
+
+zipped as (
+
+    -- per day, element-wise (arrayZip of arrayMaps: no array is copied per day row)
     select
         wallet,
         token_id,
-        days,
         first_fill_at,
-        {{ average_cost_checkpoints('arrayMap(d -> d.2, days)', 'init') }}  as states,
-        arrayCumSum(arrayMap(d -> toUInt64(d.3), days))                  as cum_fills,
-        arrayCumSum(arrayMap(d -> toUInt64(d.4), days))                  as cum_volume,
-        arrayCumSum(arrayMap(d -> toUInt64(d.5), days))                  as cum_buy_collateral,
         base_fills,
         base_volume,
-        base_buy_collateral
-    from started
+        base_buy_collateral,
+        arrayZip(
+            arrayMap(d -> d[1].6, days),
+            arrayPopFront(states),
+            arrayPopBack(states),
+            arrayCumSum(arrayMap(d -> toUInt64(length(d)), days)),
+            arrayCumSum(arrayMap(d -> arraySum(e -> e.7, d), days)),
+            arrayCumSum(arrayMap(d -> arraySum(e -> if(e.3, e.7, 0), d), days)),
+            arrayMap(d -> toUInt64(length(d)), days),
+            arrayMap(d -> arraySum(e -> e.7, d), days),
+            arrayMap(d -> d[-1].1, days),
+            arrayMap(d -> d[-1].2, days)
+        )                                                                as checkpoints
+    from folded
 
 ),
 
@@ -173,14 +184,11 @@ checkpoints as (
         wallet,
         token_id,
         first_fill_at,
-        arrayJoin(arrayEnumerate(days))                                  as i,
-        days[i]                                                          as d,
-        states[i + 1]                                                    as state,
-        states[i]                                                        as start_state,
-        base_fills + cum_fills[i]                                        as n_fills,
-        base_volume + cum_volume[i]                                      as volume,
-        base_buy_collateral + cum_buy_collateral[i]                      as buy_collateral
-    from folded
+        base_fills,
+        base_volume,
+        base_buy_collateral,
+        arrayJoin(checkpoints)                                           as c
+    from zipped
 
 ),
 
@@ -189,21 +197,21 @@ final as (
     select
         wallet,
         token_id,
-        d.1                                                              as day,
-        toInt128(state.1)                                                as amount,
-        toInt128(state.2)                                                as avg_price,
-        toInt128(state.3)                                                as trading_pnl,
-        toInt128(state.4)                                                as bought,
-        toUInt64(n_fills)                                                as n_fills,
-        toUInt64(volume)                                                 as volume,
-        toUInt64(buy_collateral)                                         as buy_collateral,
+        c.1                                                              as day,
+        toInt128(c.2.1)                                                  as amount,
+        toInt128(c.2.2)                                                  as avg_price,
+        toInt128(c.2.3)                                                  as trading_pnl,
+        toInt128(c.2.4)                                                  as bought,
+        toUInt64(base_fills + c.4)                                       as n_fills,
+        toUInt64(base_volume + c.5)                                      as volume,
+        toUInt64(base_buy_collateral + c.6)                              as buy_collateral,
         -- the day's own PnL: the sum of its sells' intDiv terms, so the days add up exactly
-        toInt128(state.3 - start_state.3)                                as day_trading_pnl,
-        toUInt64(d.4)                                                    as day_volume,
-        toUInt64(d.3)                                                    as day_fills,
+        toInt128(c.2.3 - c.3.3)                                          as day_trading_pnl,
+        c.8                                                              as day_volume,
+        c.7                                                              as day_fills,
         first_fill_at,
-        d.2[-1].1                                                        as last_fill_at,
-        d.2[-1].2                                                        as last_fill_id,
+        c.9                                                              as last_fill_at,
+        c.10                                                             as last_fill_id,
         assumeNotNull((select loaded_through from watermark))            as loaded_through,
         toUInt64(toUnixTimestamp64Milli(loaded_through))                 as state_version
     from checkpoints

@@ -51,17 +51,6 @@ token_conditions as (
 
 ),
 
-refolded as (
-
-    -- positions whose state moved since the last build
-    select distinct
-        wallet,
-        token_id
-    from {{ ref('int_position_days') }}
-    where loaded_through > (select positions_through from watermarks)
-
-),
-
 changed_keys as (
 
     -- conditions logged since the last build, and the tokens listed in them (a token no
@@ -88,14 +77,22 @@ marked_keys as (
 
 ),
 
-stored_hits as (
+touched as (
 
-    -- stored rows (any version: a superset is harmless) of a changed market, or open in a
-    -- market whose mark moved; their token lists reach the positions a listing moved away
+    -- positions re-folded since the last build, and the stored pairs (any version: a
+    -- superset is harmless) of a changed market or open in a market whose mark moved,
+    -- with their tokens (which reach the positions a listing moved away)
     select
         wallet,
-        market_key,
-        token_ids
+        token_id,
+        ''                                                               as stored_key
+    from {{ ref('int_position_days') }}
+    where loaded_through > (select positions_through from watermarks)
+    union all
+    select
+        wallet,
+        arrayJoin(token_ids)                                             as token_id,
+        market_key                                                       as stored_key
     from {{ this }}
     where
         market_key in (select market_key from changed_keys)
@@ -103,55 +100,52 @@ stored_hits as (
 
 ),
 
-touched_positions as (
+candidates as (
 
-    select wallet, token_id from refolded
-    union distinct
-    select wallet, arrayJoin(token_ids) as token_id from stored_hits
+    -- each touched position's market now, and the stored pair hit (a pair keyed by a
+    -- token that a listing has since mapped is hit through changed_keys)
+    select distinct
+        touched.wallet                                                   as wallet,
+        arrayJoin(arrayFilter(
+            k -> k != '',
+            [coalesce(token_conditions.condition_id, touched.token_id), touched.stored_key]
+        ))                                                               as market_key
+    from touched
+    left join token_conditions on touched.token_id = token_conditions.token_id
 
 ),
 
-candidates as (
+condition_tokens as (
 
-    -- each touched position's market now, the token itself (its market while unmapped),
-    -- and the stored pairs hit
-    select
-        touched_positions.wallet                                         as wallet,
-        coalesce(token_conditions.condition_id, touched_positions.token_id) as market_key
-    from touched_positions
-    left join token_conditions on touched_positions.token_id = token_conditions.token_id
-    union distinct
-    select wallet, token_id as market_key from touched_positions
-    union distinct
-    select wallet, market_key from stored_hits
+    select condition_id, groupArray(token_id) as token_ids
+    from token_conditions
+    group by condition_id
 
 ),
 
 pair_positions as (
 
     -- every position that can belong to a candidate pair now: the condition's tokens, or
-    -- the key itself as a token
+    -- the key itself when it is not a condition (a token keyed as its own market); a
+    -- position read here whose market is not a candidate has a touched token, so its
+    -- market is a candidate too
     select
         candidates.wallet                                                as wallet,
-        token_conditions.token_id                                        as token_id
+        arrayJoin(if(empty(condition_tokens.token_ids), [candidates.market_key],
+                     condition_tokens.token_ids))                        as token_id
     from candidates
-    inner join token_conditions on candidates.market_key = token_conditions.condition_id
-    union distinct
-    select wallet, market_key as token_id from candidates
+    left join condition_tokens on candidates.market_key = condition_tokens.condition_id
 
 ),
 
 positions as (
 
-    select * from (
-        {{ valued_positions(
-            '(' ~ latest_checkpoints(
-                ref('int_position_days'),
-                '(wallet, token_id) in (select wallet, token_id from pair_positions)'
-            ) ~ ')'
-        ) }}
-    )
-    where (wallet, market_key) in (select wallet, market_key from candidates)
+    {{ valued_positions(
+        '(' ~ latest_checkpoints(
+            ref('int_position_days'),
+            '(wallet, token_id) in (select wallet, token_id from pair_positions)'
+        ) ~ ')'
+    ) }}
 
 ),
 
@@ -241,65 +235,33 @@ prior as (
 
 ),
 
-vanished as (
-
-    select
-        prior.wallet                                                     as wallet,
-        prior.market_key                                                 as market_key,
-        prior.condition_id                                               as condition_id,
-        prior.category                                                   as category,
-        toUInt8(0)                                                       as is_resolved,
-        prior.resolved_outcome                                           as resolved_outcome,
-        toUInt64(0)                                                      as yes_amount,
-        toUInt64(0)                                                      as no_amount,
-        toUInt64(0)                                                      as open_amount,
-        toInt128(0)                                                      as trading_pnl,
-        toInt128(0)                                                      as resolution_pnl,
-        toInt128(0)                                                      as realized_pnl,
-        toInt128(0)                                                      as unrealized_pnl,
-        toInt128(0)                                                      as total_pnl,
-        toUInt64(0)                                                      as open_value,
-        toUInt64(0)                                                      as volume,
-        toUInt64(0)                                                      as buy_collateral,
-        toUInt64(0)                                                      as n_fills,
-        prior.first_fill_at                                              as first_fill_at,
-        prior.last_fill_at                                               as last_fill_at,
-        prior.token_ids                                                  as token_ids,
-        toUInt8(1)                                                       as is_deleted
-    from prior
-    left anti join computed
-        on prior.wallet = computed.wallet and prior.market_key = computed.market_key
-
-),
-
 written as (
 
-    select * from computed
-    union all
-    select * from vanished
-
-),
-
-{% else %}
-
-written as (
-
-    select * from computed
-
-),
-
-{% endif %}
-
-final as (
-
+    -- computed pairs, and the prior pairs no longer computed written as deleted (their
+    -- metrics zero), each with the prior live row beside it; one pass over both
     select
-        written.*,
-        now64(3, 'UTC')                                                  as updated_at,
-        toUInt64(toUnixTimestamp64Milli(updated_at))                     as row_version,
-        (select max(loaded_through) from {{ ref('int_position_days') }}) as positions_through,
-        (select max(loaded_through) from {{ ref('int_token_marks') }})   as marks_through,
-        -- the previous live row (zero/empty when new): what the signed consumers retract
-        {% if is_incremental() -%}
+        assumeNotNull(if(gone, prior.wallet, computed.wallet))                         as wallet,
+        assumeNotNull(if(gone, prior.market_key, computed.market_key))                 as market_key,
+        if(gone, prior.condition_id, computed.condition_id)             as condition_id,
+        assumeNotNull(if(gone, prior.category, computed.category))                     as category,
+        toUInt8(ifNull(computed.is_resolved, 0))                         as is_resolved,
+        if(gone, prior.resolved_outcome, computed.resolved_outcome)     as resolved_outcome,
+        toUInt64(ifNull(computed.yes_amount, 0))                         as yes_amount,
+        toUInt64(ifNull(computed.no_amount, 0))                          as no_amount,
+        toUInt64(ifNull(computed.open_amount, 0))                        as open_amount,
+        toInt128(ifNull(computed.trading_pnl, 0))                        as trading_pnl,
+        toInt128(ifNull(computed.resolution_pnl, 0))                     as resolution_pnl,
+        toInt128(ifNull(computed.realized_pnl, 0))                       as realized_pnl,
+        toInt128(ifNull(computed.unrealized_pnl, 0))                     as unrealized_pnl,
+        toInt128(ifNull(computed.total_pnl, 0))                          as total_pnl,
+        toUInt64(ifNull(computed.open_value, 0))                         as open_value,
+        toUInt64(ifNull(computed.volume, 0))                             as volume,
+        toUInt64(ifNull(computed.buy_collateral, 0))                     as buy_collateral,
+        toUInt64(ifNull(computed.n_fills, 0))                            as n_fills,
+        assumeNotNull(if(gone, prior.first_fill_at, computed.first_fill_at)) as first_fill_at,
+        assumeNotNull(if(gone, prior.last_fill_at, computed.last_fill_at)) as last_fill_at,
+        if(gone, prior.token_ids, computed.token_ids)                   as token_ids,
+        toUInt8(gone)                                                    as is_deleted,
         toUInt8(prior.wallet is not null)                                as prev_is_live,
         ifNull(prior.category, '')                                       as prev_category,
         toUInt8(ifNull(prior.is_resolved, 0))                            as prev_is_resolved,
@@ -309,8 +271,20 @@ final as (
         toUInt64(ifNull(prior.open_value, 0))                            as prev_open_value,
         toUInt64(ifNull(prior.volume, 0))                                as prev_volume,
         toUInt64(ifNull(prior.buy_collateral, 0))                        as prev_buy_collateral,
-        toUInt64(ifNull(prior.n_fills, 0))                               as prev_n_fills
-        {%- else -%}
+        toUInt64(ifNull(prior.n_fills, 0))                               as prev_n_fills,
+        computed.wallet is null                                          as gone
+    from computed
+    full outer join prior
+        on computed.wallet = prior.wallet and computed.market_key = prior.market_key
+
+),
+
+{% else %}
+
+written as (
+
+    select
+        *,
         toUInt8(0)                                                       as prev_is_live,
         ''                                                               as prev_category,
         toUInt8(0)                                                       as prev_is_resolved,
@@ -321,12 +295,27 @@ final as (
         toUInt64(0)                                                      as prev_volume,
         toUInt64(0)                                                      as prev_buy_collateral,
         toUInt64(0)                                                      as prev_n_fills
-        {%- endif %}
+    from computed
+
+),
+
+{% endif %}
+
+final as (
+
+    -- the previous live row (zero/empty when new) is what the signed consumers retract
+    select
+        wallet, market_key, condition_id, category, is_resolved, resolved_outcome,
+        yes_amount, no_amount, open_amount, trading_pnl, resolution_pnl, realized_pnl,
+        unrealized_pnl, total_pnl, open_value, volume, buy_collateral, n_fills,
+        first_fill_at, last_fill_at, token_ids, is_deleted,
+        now64(3, 'UTC')                                                  as updated_at,
+        toUInt64(toUnixTimestamp64Milli(updated_at))                     as row_version,
+        (select max(loaded_through) from {{ ref('int_position_days') }}) as positions_through,
+        (select max(loaded_through) from {{ ref('int_token_marks') }})   as marks_through,
+        prev_is_live, prev_category, prev_is_resolved, prev_realized_pnl, prev_unrealized_pnl,
+        prev_total_pnl, prev_open_value, prev_volume, prev_buy_collateral, prev_n_fills
     from written
-    {% if is_incremental() -%}
-    left join prior
-        on written.wallet = prior.wallet and written.market_key = prior.market_key
-    {%- endif %}
 
 )
 

@@ -2,8 +2,7 @@
     config(
         materialized = 'table',
         engine = 'MergeTree()',
-        order_by = '(condition_id)',
-        partition_by = 'tuple()'
+        order_by = '(condition_id)'
     )
 }}
 

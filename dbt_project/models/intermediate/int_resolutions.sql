@@ -2,6 +2,7 @@
 -- `resolution_payouts` (YES 1,0 | NO 0,1 | 50-50 1,1) with exactly its payout pair; a null
 -- payout is never read as NO. Payout prices are in 10^6 units: numerator x 10^6 / the sum
 -- of the numerators (500000 for each side of a 50-50).
+{%- set payouts = var('resolution_payouts') %}
 with entries as (
 
     select * from {{ ref('stg_reference__resolutions') }}
@@ -13,9 +14,10 @@ classified as (
     select
         *,
         ifNull(
-            {% for outcome, pair in var('resolution_payouts').items() -%}
+            {% for outcome in payouts -%}
             {% if not loop.first %}or {% endif -%}
-            (resolved_outcome = '{{ outcome }}' and payout_yes = {{ pair[0] }} and payout_no = {{ pair[1] }})
+            (resolved_outcome = '{{ outcome }}'
+             and payout_yes = {{ payouts[outcome][0] }} and payout_no = {{ payouts[outcome][1] }})
             {% endfor -%}, false
         ) as is_resolved
     from entries

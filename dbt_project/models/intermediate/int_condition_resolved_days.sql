@@ -1,0 +1,59 @@
+{{
+    config(
+        materialized = 'incremental',
+        incremental_strategy = 'append',
+        full_refresh = false,
+        engine = 'MergeTree()',
+        order_by = '(condition_id)',
+        partition_by = 'tuple()'
+    )
+}}
+
+-- The UTC day each condition resolved, recorded the first night the pipeline sees it
+-- resolved and never moved: the map's `resolved_at` day when present, else that night's
+-- date. Later nights, corrections (YES -> NO) and `dbt build --full-refresh`
+-- (full_refresh = false) keep the stored day, so the daily PnL of past days never shifts.
+-- A plain MergeTree ordered by condition_id: one row per condition, appended once and
+-- looked up by condition; the table is small (one row per resolved condition), so no
+-- partitions.
+
+with resolutions as (
+
+    select * from {{ ref('int_resolutions') }}
+    where is_resolved
+
+),
+
+{% if is_incremental() %}
+
+unseen as (
+
+    select resolutions.*
+    from resolutions
+    where condition_id not in (select condition_id from {{ this }})
+
+),
+
+{% else %}
+
+unseen as (
+
+    select * from resolutions
+
+),
+
+{% endif %}
+
+final as (
+
+    select
+        condition_id,
+        toDate(coalesce(resolved_at, now64(3, 'UTC')), 'UTC')        as resolved_day,
+        if(resolved_at is null, 'first_seen', 'map')                    as resolved_day_source,
+        resolved_at,
+        now64(3, 'UTC')                                                 as first_seen_at
+    from unseen
+
+)
+
+select * from final

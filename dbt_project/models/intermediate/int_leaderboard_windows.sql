@@ -1,0 +1,141 @@
+{{ config(materialized = 'view') }}
+
+-- Wallet rankings over the 1-, 7- and 30-day windows and all time, for all categories
+-- (category '') and per category, by realized PnL and by volume. The window ends on
+-- `as_of_day`, the last UTC day with fills in the data (a property of the data, not of the
+-- clock: the same data always ranks the same), and covers
+-- [as_of_day - window_days + 1, as_of_day]; 'all' (window_days 0) covers every stored day,
+-- including resolution days recorded after the last fill, so its PnL is each wallet's
+-- realized_pnl. A wallet is on a board when it has a day row in the window. A market counts
+-- in its CURRENT category, joined here from the small category dimension, so a
+-- re-categorised market needs no rewrite of stored days. Ranks are row_number (ties by
+-- wallet); only wallets within the top `leaderboard_depth` by PnL or by volume are kept,
+-- which keeps fct_leaderboard small. One pass over the stored days sums every window at
+-- once (conditional sums per wallet and category, the all-categories row by ROLLUP), so the
+-- days are read once, not once per window and category. A view: fct_leaderboard materializes it once a night.
+
+{%- set windows = [('1d', 1), ('7d', 7), ('30d', 30), ('all', 0)] %}
+
+with days as (
+
+    select * from {{ final_rows(ref('int_wallet_market_days')) }}
+    where is_deleted = 0
+
+),
+
+categories as (
+
+    select * from {{ ref('int_market_categories') }}
+
+),
+
+bounds as (
+
+    select
+        maxIf(day, n_fills > 0)                                         as as_of_day,
+        min(day)                                                        as first_day
+    from days
+
+),
+
+categorized as (
+
+    select
+        days.wallet                                                     as wallet,
+        days.day                                                        as day,
+        days.realized_pnl                                               as realized_pnl,
+        days.volume                                                     as volume,
+        days.n_fills                                                    as n_fills,
+        -- a market_key is a condition, or a token no market lists
+        coalesce(categories.category, '{{ var("uncategorized") }}')    as category,
+        (select as_of_day from bounds)                                  as as_of_day
+    from days
+    left join categories on days.market_key = categories.condition_id
+
+),
+
+per_wallet as (
+
+    select
+        categorized.wallet                                              as wallet,
+        categorized.category                                            as category,
+        {%- for name, n in windows %}
+        {%- set in_window = 'true' if n == 0 else
+            '(categorized.day between categorized.as_of_day - ' ~ (n - 1) ~ ' and categorized.as_of_day)' %}
+        toInt128(sumIf(categorized.realized_pnl, {{ in_window }}))      as pnl_{{ name }},
+        toUInt64(sumIf(categorized.volume, {{ in_window }}))            as volume_{{ name }},
+        toUInt64(sumIf(categorized.n_fills, {{ in_window }}))           as fills_{{ name }},
+        toUInt64(countIf({{ in_window }}))                              as rows_{{ name }}
+        {{- "," if not loop.last }}
+        {%- endfor %}
+    from categorized
+    -- the rollup adds each wallet's all-categories row (category rolled up) in the same
+    -- pass, and one grand-total row (wallet rolled up), dropped here
+    group by categorized.wallet, categorized.category with rollup
+    having wallet != ''
+
+),
+
+totals as (
+
+    -- one row per window the wallet has a day row in
+    select
+        per_wallet.wallet                                               as wallet,
+        -- the rolled-up category ('' = all categories; null if group_by_use_nulls is on)
+        ifNull(per_wallet.category, '')                                 as category,
+        arrayJoin(arrayFilter(t -> t.6 > 0, [
+            {%- for name, n in windows %}
+            ('{{ name }}', toUInt16({{ n }}), pnl_{{ name }}, volume_{{ name }}, fills_{{ name }},
+             rows_{{ name }}){{ "," if not loop.last }}
+            {%- endfor %}
+        ]))                                                             as w
+    from per_wallet
+
+),
+
+ranked as (
+
+    select
+        w.1                                                             as time_window,
+        w.2                                                             as window_days,
+        (select as_of_day from bounds)                                  as as_of_day,
+        if(window_days = 0, (select first_day from bounds),
+           as_of_day - window_days + 1)                                 as window_start,
+        category,
+        wallet,
+        w.3                                                             as realized_pnl,
+        w.4                                                             as volume,
+        w.5                                                             as n_fills,
+        toUInt32(row_number() over (
+            partition by time_window, category order by realized_pnl desc, wallet asc
+        ))                                                              as rank_pnl,
+        toUInt32(row_number() over (
+            partition by time_window, category order by volume desc, wallet asc
+        ))                                                              as rank_volume
+    from totals
+
+),
+
+final as (
+
+    select
+        time_window,
+        window_days,
+        as_of_day,
+        window_start,
+        category,
+        wallet,
+        realized_pnl,
+        {{ to_usd('realized_pnl') }}                                    as realized_pnl_usd,
+        volume,
+        {{ to_usd('volume') }}                                          as volume_usd,
+        n_fills,
+        rank_pnl,
+        rank_volume
+    from ranked
+    where rank_pnl <= {{ var('leaderboard_depth', 1000) }}
+       or rank_volume <= {{ var('leaderboard_depth', 1000) }}
+
+)
+
+select * from final

@@ -1,0 +1,236 @@
+{{
+    config(
+        materialized = 'incremental',
+        incremental_strategy = 'append',
+        engine = 'ReplacingMergeTree(row_version, is_deleted)',
+        order_by = '(wallet, market_key, day)',
+        partition_by = 'tuple()'
+    )
+}}
+
+-- Realized PnL per (wallet, market, UTC day): the trading PnL of the pair's tokens on the
+-- day of each sell (int_position_days), and the pair's resolution PnL on the day its
+-- condition resolved (int_condition_resolved_days). Summed over days it is the pair's
+-- realized_pnl in int_wallet_markets, exactly.
+--
+-- Nightly, only pairs whose int_wallet_markets rows written since this model's watermark
+-- (the grain's row_version it last consumed, `markets_version`) changed what the days are
+-- made of (see `written`: compared with the grain's prev_* columns) are recomputed, every
+-- day of the pair at once: a late fill, a resolution or a correction changes some of
+-- its days, and rewriting the pair (a primary-key range) is simpler than finding which.
+-- Days the pair no longer has, and every day of a pair that vanished, are appended as
+-- is_deleted = 1. ReplacingMergeTree(row_version, is_deleted) keeps the newest row per
+-- (wallet, market_key, day); read it with FINAL. Sorted like the grain, so reading a pair's
+-- prior days is a primary-key lookup. Not partitioned: a pair's rewrite spans all the months
+-- it traded in, and monthly partitions would turn each nightly insert into one part per
+-- month touched (and fail past 100); the table is a few rows per pair, small next to fills.
+
+with wallet_markets as (
+
+    select * from {{ ref('int_wallet_markets') }}
+
+),
+
+position_days as (
+
+    -- the newest checkpoint per (wallet, token, day)
+    select * from {{ final_rows(ref('int_position_days')) }}
+
+),
+
+tokens as (
+
+    select * from {{ ref('int_token_conditions') }}
+
+),
+
+resolved_days as (
+
+    select * from {{ ref('int_condition_resolved_days') }}
+
+),
+
+{% if is_incremental() %}
+
+watermark as (
+
+    select max(markets_version) as markets_version from {{ this }}
+
+),
+
+written as (
+
+    -- the grain's rows written since the watermark; `moves_days` when a row can change the
+    -- pair's days: a deletion, a new pair, or a change of what the days are made of
+    -- (fills, volume, realized PnL, resolved or not). A row for a moved mark or category
+    -- changes no day, and most of the grain's nightly rows are such rows.
+    select
+        *,
+        is_deleted = 1
+        or prev_is_live = 0
+        or is_resolved != prev_is_resolved
+        or realized_pnl != prev_realized_pnl
+        or volume != prev_volume
+        or n_fills != prev_n_fills                                     as moves_days
+    from wallet_markets
+    where row_version > (select markets_version from watermark)
+
+),
+
+changed_pairs as (
+
+    -- the newest row per pair whose rows since the watermark moved a day (any of them:
+    -- a missed night's change is not hidden by a later mark-only row): live, or a deletion
+    select
+        wallet,
+        market_key,
+        argMax((written.condition_id, written.is_resolved, written.resolution_pnl, written.is_deleted),
+               written.row_version)                                    as newest,
+        newest.1                                                       as condition_id,
+        newest.2                                                       as is_resolved,
+        newest.3                                                       as resolution_pnl,
+        newest.4                                                       as is_deleted
+    from written
+    group by wallet, market_key
+    having max(moves_days)
+
+),
+
+{% else %}
+
+changed_pairs as (
+
+    select wallet, market_key, condition_id, is_resolved, resolution_pnl, is_deleted
+    from {{ final_rows(ref('int_wallet_markets')) }}
+
+),
+
+{% endif %}
+
+live_pairs as (
+
+    select * from changed_pairs where is_deleted = 0
+
+),
+
+pair_tokens as (
+
+    -- the (wallet, token) keys of the live pairs: both tokens of a mapped condition, or the
+    -- token itself when it is its own market
+    select live_pairs.wallet as wallet, tokens.token_id as token_id
+    from live_pairs
+    inner join tokens on live_pairs.condition_id = tokens.condition_id
+    union distinct
+    select wallet, market_key as token_id
+    from live_pairs
+    where condition_id is null
+
+),
+
+trading_days as (
+
+    select
+        days.wallet                                                    as wallet,
+        coalesce(tokens.condition_id, days.token_id)                   as market_key,
+        days.day                                                       as day,
+        toInt128(sum(days.day_trading_pnl))                            as trading_pnl,
+        toInt128(0)                                                    as resolution_pnl,
+        toUInt64(sum(days.day_volume))                                 as volume,
+        toUInt64(sum(days.day_fills))                                  as n_fills
+    from (
+        select * from position_days
+        {% if is_incremental() %}
+        where (wallet, token_id) in (select wallet, token_id from pair_tokens)
+        {% endif %}
+    ) as days
+    left join tokens on days.token_id = tokens.token_id
+    group by wallet, market_key, day
+
+),
+
+resolution_days as (
+
+    -- every resolved pair has a row on its condition's resolved day, even when its
+    -- resolution PnL is 0 (it had sold out): the day's rows say which markets resolved. A
+    -- condition the day table has not recorded (never expected) books on today's date, so
+    -- the days always sum to the pair's total.
+    select
+        live_pairs.wallet                                              as wallet,
+        live_pairs.market_key                                          as market_key,
+        coalesce(resolved_days.resolved_day, toDate(now64(3, 'UTC'), 'UTC')) as day,
+        toInt128(0)                                                    as trading_pnl,
+        toInt128(live_pairs.resolution_pnl)                            as resolution_pnl,
+        toUInt64(0)                                                    as volume,
+        toUInt64(0)                                                    as n_fills
+    from live_pairs
+    left join resolved_days on live_pairs.condition_id = resolved_days.condition_id
+    where live_pairs.is_resolved
+
+),
+
+computed as (
+
+    select
+        wallet,
+        market_key,
+        day,
+        toInt128(sum(parts.trading_pnl) + sum(parts.resolution_pnl))   as realized_pnl,
+        toInt128(sum(parts.trading_pnl))                               as trading_pnl,
+        toInt128(sum(parts.resolution_pnl))                            as resolution_pnl,
+        toUInt64(sum(parts.volume))                                    as volume,
+        toUInt64(sum(parts.n_fills))                                   as n_fills,
+        toUInt8(0)                                                     as is_deleted
+    from (
+        select * from trading_days
+        where (wallet, market_key) in (select wallet, market_key from live_pairs)
+        union all
+        select * from resolution_days
+    ) as parts
+    group by wallet, market_key, day
+
+),
+
+{% if is_incremental() %}
+
+vanished as (
+
+    -- stored live days of the changed pairs that tonight's computation no longer has
+    select
+        prior.wallet                                                   as wallet,
+        prior.market_key                                               as market_key,
+        prior.day                                                      as day,
+        toInt128(0)                                                    as realized_pnl,
+        toInt128(0)                                                    as trading_pnl,
+        toInt128(0)                                                    as resolution_pnl,
+        toUInt64(0)                                                    as volume,
+        toUInt64(0)                                                    as n_fills,
+        toUInt8(1)                                                     as is_deleted
+    from (
+        select wallet, market_key, day from {{ final_rows(this) }}
+        where (wallet, market_key) in (select wallet, market_key from changed_pairs)
+          and is_deleted = 0
+    ) as prior
+    left anti join computed
+        on prior.wallet = computed.wallet
+       and prior.market_key = computed.market_key
+       and prior.day = computed.day
+
+),
+
+{% endif %}
+
+final as (
+
+    select
+        *,
+        now64(3, 'UTC')                                                as updated_at,
+        toUInt64(toUnixTimestamp64Milli(updated_at))                   as row_version,
+        toUInt64(assumeNotNull((select max(row_version) from wallet_markets))) as markets_version
+    from (
+        select * from computed
+        {% if is_incremental() %} union all select * from vanished {% endif %}
+    )
+
+)
+
+select * from final

@@ -1,0 +1,15 @@
+{{
+    config(
+        materialized = 'table',
+        engine = 'MergeTree()',
+        order_by = '(time_window, category, rank_pnl)',
+        partition_by = 'tuple()'
+    )
+}}
+
+-- Wallet rankings by realized PnL and by volume over 1, 7, 30 days and all time, overall
+-- (category '') and per category (see int_leaderboard_windows for the rules). Rebuilt whole
+-- each night: it holds at most 4 windows x (categories + 1) x 2 x leaderboard_depth rows,
+-- so a rebuild is cheap and a reader (the API, the health report) gets a plain sorted table.
+-- Ordered as it is read: one window and category, in rank order.
+select * from {{ ref('int_leaderboard_windows') }}

@@ -1,0 +1,143 @@
+"""Daily PnL and the leaderboard (issue 13, item 3): the days add up to each wallet's realized
+PnL exactly, equal an independent computation from the fills, the leaderboard ranks what the
+days say over each window, a condition's resolved day is recorded once and never moves, and
+the nightly increments give what a full rebuild gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from pipeline import warehouse
+from pipeline.dbt_chdb import run_dbt
+from tests.support import pnl_reference
+from tests.test_incremental import nights  # noqa: F401  (the three-night fixture, reused)
+
+BUILD = ["build", "--quiet", "--exclude", "tag:needs_built_state"]
+
+
+def _per_wallet(ch, table: str) -> dict[str, int]:
+    rows = ch.query(f"SELECT wallet, sum(realized_pnl) FROM analytics.{table} GROUP BY wallet").result_rows
+    return {w: int(v) for w, v in rows if v}
+
+
+def test_daily_pnl_adds_up_to_each_wallets_realized_pnl(sample_run):
+    settings, _, _ = sample_run
+    with warehouse.connect(settings) as ch:
+        daily = _per_wallet(ch, "fct_wallet_daily_pnl")
+        categories = _per_wallet(ch, "fct_wallet_category_pnl")
+        trading, resolution = ch.query(
+            "SELECT countIf(trading_pnl != 0), countIf(resolution_pnl != 0) FROM analytics.fct_wallet_daily_pnl"
+        ).result_rows[0]
+    assert daily == categories
+    assert len(daily) > 10 and trading > 0 and resolution > 0  # both kinds of PnL are booked
+
+
+def test_daily_pnl_equals_an_independent_computation_from_the_fills(sample_run):
+    """Per (wallet, day): each sell's PnL on its fill's UTC day, each resolution on the
+    condition's resolved day: the map's resolved_at day, else the day the run first saw it."""
+    settings, _, _ = sample_run
+    with warehouse.connect(settings) as ch:
+        recorded = ch.query(
+            "SELECT condition_id, resolved_day, resolved_day_source, toDate(first_seen_at) "
+            "FROM analytics.int_condition_resolved_days"
+        ).result_rows
+        got = {
+            (w, d): (int(r), int(t), int(s))
+            for w, d, r, t, s in ch.query(
+                "SELECT wallet, day, realized_pnl, trading_pnl, resolution_pnl FROM analytics.fct_wallet_daily_pnl"
+            ).result_rows
+        }
+    # a day not in the map is the day the run saw the condition resolved, and only then
+    first_seen = {c: d for c, d, source, seen in recorded if source == "first_seen"}
+    assert all(d == seen for c, d, source, seen in recorded if source == "first_seen")
+    ref = pnl_reference.compute_all(settings.sample_dir / "fills", settings.data_dir, first_seen)
+    assert {c: d for c, d, _, _ in recorded} == ref.resolved_days
+    assert any(source == "map" for _, _, source, _ in recorded) and first_seen
+    want = {k: (v["realized_pnl"], v["trading_pnl"], v["resolution_pnl"]) for k, v in ref.daily.items()}
+    mismatches = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
+    assert set(got) == set(want) and not mismatches, list(mismatches.items())[:5]
+
+
+def test_leaderboard_ranks_what_the_daily_pnl_says_over_each_window(sample_run):
+    settings, _, _ = sample_run
+    with warehouse.connect(settings) as ch:
+        days = ch.query(
+            "SELECT wallet, day, realized_pnl, volume, n_fills FROM analytics.fct_wallet_daily_pnl"
+        ).result_rows
+        board = ch.query(
+            "SELECT time_window, window_days, as_of_day, window_start, wallet, realized_pnl, volume, "
+            "n_fills, rank_pnl, rank_volume FROM analytics.fct_leaderboard WHERE category = ''"
+        ).result_rows
+    as_of = max(d for _, d, _, _, n in days if n > 0)
+    windows = defaultdict(dict)
+    for name, n_days, as_of_day, start, wallet, pnl, volume, fills, rank_pnl, rank_volume in board:
+        assert as_of_day == as_of
+        assert start == (as_of - dt.timedelta(days=n_days - 1) if n_days else min(d for _, d, *_ in days))
+        windows[name][wallet] = (int(pnl), int(volume), int(fills), rank_pnl, rank_volume)
+    assert set(windows) == {"1d", "7d", "30d", "all"}
+    for name, rows in windows.items():
+        n_days = pnl_reference.WINDOWS[name]
+        sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for wallet, day, pnl, volume, fills in days:
+            if not n_days or as_of - dt.timedelta(days=n_days - 1) <= day <= as_of:
+                s = sums[wallet]
+                s[0], s[1], s[2] = s[0] + int(pnl), s[1] + int(volume), s[2] + int(fills)
+        assert {w: tuple(v[:3]) for w, v in rows.items()} == {w: tuple(s) for w, s in sums.items()}, name
+        by_pnl = sorted(rows, key=lambda w: (-rows[w][0], w))
+        by_volume = sorted(rows, key=lambda w: (-rows[w][1], w))
+        assert [rows[w][3] for w in by_pnl] == list(range(1, len(rows) + 1)), name
+        assert [rows[w][4] for w in by_volume] == list(range(1, len(rows) + 1)), name
+    assert len(windows["1d"]) < len(windows["30d"])  # the windows really differ
+
+
+def _daily_marts(settings) -> dict[str, list]:
+    queries = {
+        "int_condition_resolved_days": "SELECT * FROM analytics.int_condition_resolved_days ORDER BY condition_id",
+        "int_wallet_market_days": "SELECT wallet, market_key, day, realized_pnl, trading_pnl, resolution_pnl, "
+        "volume, n_fills FROM analytics.int_wallet_market_days FINAL WHERE is_deleted = 0 "
+        "ORDER BY wallet, market_key, day",
+        "fct_wallet_daily_pnl": "SELECT * FROM analytics.fct_wallet_daily_pnl ORDER BY wallet, day",
+        "fct_leaderboard": "SELECT * FROM analytics.fct_leaderboard ORDER BY time_window, category, rank_pnl",
+    }
+    with warehouse.connect(settings) as ch:
+        return {name: ch.query(q).result_rows for name, q in queries.items()}
+
+
+def test_incremental_days_equal_a_full_refresh_and_resolved_days_survive_it(nights):  # noqa: F811
+    """After nights with late fills, new resolutions and a re-categorised market, the stored
+    days equal a rebuild; the rebuild keeps every recorded resolved day (full_refresh = false)."""
+    settings, _, _ = nights
+    incremental = _daily_marts(settings)
+    # the increments also equal the reference rules (the resolved days as first recorded)
+    recorded = {c: d for c, d, *_ in incremental["int_condition_resolved_days"]}
+    ref = pnl_reference.compute_all(
+        settings.goldsky_dataset_dir, settings.data_dir, {}, days_resolved=recorded
+    )
+    got = {
+        (r[0], r[1]): tuple(int(v) for v in (r[2], r[4], r[5], r[6], r[8]))
+        for r in incremental["fct_wallet_daily_pnl"]
+    }
+    cols = ("realized_pnl", "trading_pnl", "resolution_pnl", "volume", "n_fills")
+    assert got == {k: tuple(v[c] for c in cols) for k, v in ref.daily.items()}
+    with warehouse.connect(settings) as ch:
+        # each night appended the changed pairs' days, and the last night not every pair's
+        versions = ch.command("SELECT uniqExact(row_version) FROM analytics.int_wallet_market_days")
+        last_night, pairs = ch.query(
+            "SELECT uniqExactIf(wallet, market_key, row_version = (SELECT max(row_version) "
+            "FROM analytics.int_wallet_market_days)), uniqExact(wallet, market_key) "
+            "FROM analytics.int_wallet_market_days"
+        ).result_rows[0]
+        # the map moves every resolved_at: a recorded day must not follow
+        ch.command(
+            "ALTER TABLE raw.resolutions UPDATE resolved_at = resolved_at + INTERVAL 3 DAY "
+            "WHERE resolved_at IS NOT NULL SETTINGS mutations_sync = 2"
+        )
+    assert versions == 3
+    assert 0 < last_night < pairs
+    outcome = run_dbt(settings, ["build", "--full-refresh", "--quiet", "--exclude", "tag:needs_built_state"])
+    assert outcome.success, outcome.failures
+    rebuilt = _daily_marts(settings)
+    for name in incremental:
+        assert len(incremental[name]) == len(rebuilt[name]) > 0, name
+        assert incremental[name] == rebuilt[name], name

@@ -27,6 +27,9 @@ FCT_WALLET_POSITIONS = "fct_wallet_positions"
 FCT_RESOLUTION_OUTCOMES = "fct_resolution_outcomes"
 FCT_WALLET_CATEGORY_PNL = "fct_wallet_category_pnl"
 DIM_MARKETS = "dim_markets"
+# Issue 13: realized PnL per wallet and UTC day, and its 1/7/30-day and all-time rankings.
+FCT_WALLET_DAILY_PNL = "fct_wallet_daily_pnl"
+FCT_LEADERBOARD = "fct_leaderboard"
 MARTS = (FCT_WALLET_POSITIONS, FCT_RESOLUTION_OUTCOMES, FCT_WALLET_CATEGORY_PNL, DIM_MARKETS)
 
 # --- reference files in DATA_DIR (data/README.md, docs/schemas.md) ----------------------------

@@ -9,6 +9,7 @@ the stream's format):
     GET /api/strategies/{id}/watchlist/stream        Server-Sent Events, Last-Event-ID resume
     POST /api/stream-tokens                          a short-lived token for the stream (?token=)
     GET /api/wallets/{address}/category-pnl          from the ClickHouse marts
+    GET /api/leaderboard                             window 1d|7d|30d|all, category, by pnl|volume
     GET /openapi.json, /docs                         the OpenAPI document and its viewer
 
 Read-only: Postgres connections are pooled and opened read-only with a statement timeout;
@@ -33,12 +34,12 @@ from api.errors import install_handlers
 from api.health import HealthCache
 from api.middleware import RequestTimeout
 from api.reader import WarehouseReader
-from api.routes import health, strategies, wallets, watchlist
+from api.routes import health, leaderboard, strategies, wallets, watchlist
 from api.tokens import StreamTokens, mask_tokens_in_access_log
 from pipeline.config import ApiSettings, Settings, load_settings
 from pipeline.redact import register as register_secrets
 
-ROUTERS = (health.router, strategies.router, watchlist.router, wallets.router)
+ROUTERS = (health.router, strategies.router, watchlist.router, wallets.router, leaderboard.router)
 
 
 def _pool_kwargs(url: str, api: ApiSettings) -> dict[str, Any]:

@@ -62,9 +62,17 @@ class WatchlistPage(BaseModel):
     entries: list[WatchlistEntry]
 
 
+USD = "exact USD as a decimal string (the marts keep 10^6 units; a float would round)"
+
+
 class CategoryPnl(BaseModel):
     category: str
-    realized_pnl_usd: str
+    realized_pnl_usd: str = Field(description=f"closed by sells and resolutions; {USD}")
+    unrealized_pnl_usd: str = Field(
+        description=f"open positions marked to their token's last fill price (payout once resolved); {USD}"
+    )
+    total_pnl_usd: str = Field(description=f"realized + unrealized; {USD}")
+    open_value_usd: str = Field(description=f"what the open positions are worth at the mark; {USD}")
     volume_usd: str
     buy_collateral_usd: str
     n_fills: int
@@ -80,6 +88,23 @@ class WalletCategoryPnl(BaseModel):
     wallet: str
     total: CategoryPnl
     categories: list[CategoryPnl]
+
+
+class LeaderboardEntry(BaseModel):
+    rank: int = Field(description="1 = best in the window (by the requested ranking); ties by wallet")
+    wallet: str
+    realized_pnl_usd: str = Field(description=f"realized PnL within the window; {USD}")
+    volume_usd: str = Field(description=f"traded collateral within the window; {USD}")
+    n_fills: int
+
+
+class Leaderboard(BaseModel):
+    window: str
+    category: str = Field(description="the canonical category asked for; empty = all categories")
+    by: str
+    as_of_day: dt.date | None = Field(description="the last UTC day with fills; null when not built")
+    window_start: dt.date | None = Field(description="the window's first UTC day")
+    entries: list[LeaderboardEntry]
 
 
 class StreamTokenRequest(BaseModel):

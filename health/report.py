@@ -36,7 +36,7 @@ from typing import Any
 from health.checks import CRITICAL, required_tables, run_checks
 from health.quality import RESULTS_FILE, plain_frame
 from health.steps import FINAL_FILE
-from pipeline import history, warehouse
+from pipeline import history, names, warehouse
 from pipeline.config import PROJECT_ROOT, HealthSettings, Settings, environ_updated
 from pipeline.redact import redact, redact_obj
 from pipeline.steps import FAILED, RunContext, StepResult
@@ -97,7 +97,7 @@ PNL_COLUMNS = [
 
 # The leaderboard model (issue 13): the top wallets by realized PnL over the last 30 days,
 # all categories (category ''), as the API ranks them.
-LEADERBOARD = "fct_leaderboard"
+LEADERBOARD = names.FCT_LEADERBOARD
 LEADERBOARD_WINDOW = "30d"
 LEADERBOARD_SQL = f"""
 SELECT rank_pnl, wallet, realized_pnl_usd, volume_usd, n_fills, rank_volume, window_start, as_of_day

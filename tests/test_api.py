@@ -94,6 +94,12 @@ def test_wallet_category_pnl_from_the_marts(api):
     assert politics["realized_pnl_usd"] == "180" and politics["wins"] == 3 and politics["losses"] == 0
     assert politics["n_markets"] == 4 and politics["n_resolved_markets"] == 3
     assert body["total"]["realized_pnl_usd"] == "180" and body["total"]["n_markets"] == 5
+    # marked to market (issue 13): A holds 100 YES of m10 bought at 0.30, whose last fill is
+    # B's at 0.31, and 100 YES of m11 at 0.30 (its own fill is the last); m1-m3 are resolved
+    marked = ("unrealized_pnl_usd", "total_pnl_usd", "open_value_usd")
+    assert [politics[k] for k in marked] == ["1", "181", "31"]
+    assert [by_category["Crypto / DeFi"][k] for k in marked] == ["0", "0", "30"]
+    assert [body["total"][k] for k in marked] == ["1", "181", "61"]
 
 
 def test_wallet_address_is_validated_and_unknown_is_404(api):

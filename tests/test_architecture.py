@@ -138,3 +138,12 @@ def _dbt_vars(project: str) -> dict:
 @pytest.mark.parametrize("project", ["dbt_project", "dbt_app"])
 def test_uncategorized_is_the_same_word_in_python_and_in_dbt(project):
     assert _dbt_vars(project)["uncategorized"] == names.UNCATEGORIZED
+
+
+def test_resolved_outcomes_are_the_same_in_python_and_in_dbt():
+    """The ingest contract accepts a resolution map's outcome only with its payout pair, and
+    int_resolutions closes positions on the same pairs: the two must never disagree."""
+    from ingest.reference_contract import RESOLUTION_PAYOUTS
+
+    in_dbt = {k: tuple(v) for k, v in _dbt_vars("dbt_project")["resolution_payouts"].items()}
+    assert in_dbt == dict(RESOLUTION_PAYOUTS)

@@ -177,7 +177,7 @@ def step_load_reference(ctx: RunContext) -> StepResult:
 
 
 def step_dbt_build(ctx: RunContext) -> StepResult:
-    outcome = run_dbt(ctx.settings, DBT_BUILD_ARGS)
+    outcome = run_dbt(ctx.settings, DBT_BUILD_ARGS, run_at=ctx.started_at)
     with warehouse.connect(ctx.settings) as ch:
         marts = warehouse.table_rows(ch, names.ANALYTICS, names.MARTS)
         # a view's rows are only known by computing it: probe for one row instead

@@ -13,6 +13,7 @@ also saves dbt's 8-9 s start-up per call.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -88,9 +89,20 @@ class DbtOutcome:
         return [r for r in self.results if r["status"] in ("error", "fail", "runtime error")]
 
 
-def run_dbt(settings: Settings, args: Sequence[str]) -> DbtOutcome:
-    """Invoke dbt with `args` (as on dbt's command line) against the configured engine."""
+# The run's clock, for the models that record when the pipeline first saw something
+# (int_condition_resolved_days): an environment variable rather than a dbt var, because a
+# changed var makes dbt re-parse the whole project, a changed env_var only the models using it.
+RUN_AT_ENV = "CASCADIAN_RUN_AT"
+
+
+def run_dbt(settings: Settings, args: Sequence[str], *, run_at: dt.datetime | None = None) -> DbtOutcome:
+    """Invoke dbt with `args` (as on dbt's command line) against the configured engine;
+    `run_at` is the night's clock (default: the engine's own now())."""
     os.environ.update(dbt_environment(settings))
+    if run_at is None:
+        os.environ.pop(RUN_AT_ENV, None)
+    else:
+        os.environ[RUN_AT_ENV] = run_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     if settings.embedded:
         install_chdb_hook(settings)
     project = str(settings.dbt_project_dir)

@@ -11,6 +11,7 @@ from collections import defaultdict
 from pipeline import warehouse
 from pipeline.dbt_chdb import run_dbt
 from tests.support import pnl_reference
+from tests.support.settings import SAMPLE_NOW
 from tests.test_incremental import nights  # noqa: F401  (the three-night fixture, reused)
 
 BUILD = ["build", "--quiet", "--exclude", "tag:needs_built_state"]
@@ -51,6 +52,7 @@ def test_daily_pnl_equals_an_independent_computation_from_the_fills(sample_run):
     # a day not in the map is the day the run saw the condition resolved, and only then
     first_seen = {c: d for c, d, source, seen in recorded if source == "first_seen"}
     assert all(d == seen for c, d, source, seen in recorded if source == "first_seen")
+    assert set(first_seen.values()) == {SAMPLE_NOW.date()}  # the night's clock, not the wall's
     ref = pnl_reference.compute_all(settings.sample_dir / "fills", settings.data_dir, first_seen)
     assert {c: d for c, d, _, _ in recorded} == ref.resolved_days
     assert any(source == "map" for _, _, source, _ in recorded) and first_seen

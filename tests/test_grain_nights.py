@@ -26,7 +26,6 @@ import pytest
 
 from ingest import sample_data
 from nightly.run import run_nightly
-from pipeline import warehouse
 from tests.support import pnl_reference
 from tests.support.nights import night_clock, read_rows, rebuilt_copy, rows_as_dicts, snapshot, write_rows
 from tests.support.settings import make_settings
@@ -217,11 +216,8 @@ def world(tmp_path_factory) -> World:
         incremental = snapshot(settings, MARTS)
         doc = json.loads((data / "expanded_resolution_map.json").read_text())
         dated = pnl_reference.resolved_days(doc, clock.date())  # the map's days; else the clock's
-        undated = {e["condition_id"] for e in doc["resolutions"] if not e.get("resolved_at")}
-        seen = _recorded_days(settings)
         for cid, day in dated.items():
-            if cid not in recorded:
-                recorded[cid] = seen.get(cid, day) if cid in undated else day
+            recorded.setdefault(cid, day)  # recorded once, on the first night it is resolved
         ok, failures, rebuilt = rebuilt_copy(settings, root / f"rebuilt{night}", MARTS)
         ref = pnl_reference.compute_all(inbox, data, clock.date(), days_resolved=recorded)
         nights.append(Night(clock, status, errors, incremental, rebuilt, failures if not ok else None, ref))
@@ -232,18 +228,6 @@ def world(tmp_path_factory) -> World:
         **{k: actors[k] for k in ("a", "f", "m1", "m2", "t")},
         m1_to=actors["m1_to"]["name"],
     )
-
-
-def _recorded_days(settings) -> dict[str, dt.date]:
-    """The pipeline's recorded resolved day per condition (empty before the model exists)."""
-    try:
-        with warehouse.connect(settings) as ch:
-            rows = ch.query(
-                "SELECT condition_id, resolved_day FROM analytics.int_condition_resolved_days"
-            ).result_rows
-    except Exception:
-        return {}
-    return dict(rows)
 
 
 # --- every night ran, and incremental == full refresh -----------------------------------------

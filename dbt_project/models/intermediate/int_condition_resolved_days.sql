@@ -44,14 +44,17 @@ unseen as (
 
 {% endif %}
 
+{#- the night's clock (pipeline/dbt_chdb.py RUN_AT_ENV), else the engine's -#}
+{%- set run_at = env_var('CASCADIAN_RUN_AT', '') %}
+
 final as (
 
     select
         condition_id,
-        toDate(coalesce(resolved_at, now64(3, 'UTC')), 'UTC')        as resolved_day,
+        toDate(coalesce(resolved_at, {{ run_clock(run_at) }}), 'UTC')  as resolved_day,
         if(resolved_at is null, 'first_seen', 'map')                    as resolved_day_source,
         resolved_at,
-        now64(3, 'UTC')                                                 as first_seen_at
+        {{ run_clock(run_at) }}                                         as first_seen_at
     from unseen
 
 )

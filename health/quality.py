@@ -55,7 +55,11 @@ MART_KEYS = {
     "fct_resolution_outcomes": ("wallet", "condition_id"),
     "fct_wallet_category_pnl": ("wallet", "category"),
     "dim_markets": ("condition_id",),
+    "fct_wallet_daily_pnl": ("wallet", "day"),
+    "fct_leaderboard": ("time_window", "category", "wallet"),
 }
+# Key columns where '' is a value, not a missing key: the leaderboard's "all categories".
+BLANK_IS_A_VALUE = {"fct_leaderboard": ("category",)}
 # Columns that hold a position: negative (or wrapped below zero in an unsigned column).
 POSITION_COLUMNS = {"fct_wallet_positions": ("amount", "open_amount")}
 WRAPPED = "9223372036854775808"  # 2^63: an unsigned amount this large went below zero
@@ -114,7 +118,10 @@ LIMIT 20
 
 def _mart_sql(mart: str) -> str:
     keys = MART_KEYS[mart]
-    null_keys = " OR ".join(f"isNull({k}) OR toString({k}) = ''" for k in keys)
+    blank_ok = BLANK_IS_A_VALUE.get(mart, ())
+    null_keys = " OR ".join(
+        f"isNull({k})" if k in blank_ok else f"isNull({k}) OR toString({k}) = ''" for k in keys
+    )
     negative = " OR ".join(f"{c} < 0 OR {c} >= {WRAPPED}" for c in POSITION_COLUMNS.get(mart, ()))
     return (
         f"SELECT count() AS rows, countIf({null_keys}) AS null_keys, "

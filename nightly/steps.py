@@ -176,6 +176,12 @@ def step_load_reference(ctx: RunContext) -> StepResult:
     return result
 
 
+UNMAPPED_TOKENS_SQL = (
+    f"SELECT uniqExact(token_id) FROM {names.ANALYTICS}.{names.INT_TOKEN_MARKS} WHERE token_id NOT IN "
+    f"(SELECT token_id FROM {names.ANALYTICS}.{names.INT_TOKEN_CONDITIONS} WHERE condition_id IS NOT NULL)"
+)
+
+
 def step_dbt_build(ctx: RunContext) -> StepResult:
     outcome = run_dbt(ctx.settings, DBT_BUILD_ARGS, run_at=ctx.started_at)
     with warehouse.connect(ctx.settings) as ch:
@@ -186,20 +192,18 @@ def step_dbt_build(ctx: RunContext) -> StepResult:
             for m, n in marts.items()
             if n == 0 or (n is None and not warehouse.has_rows(ch, f"{names.ANALYTICS}.{m}"))
         ]
+        # traded tokens (one mark each) that no source maps to a condition: a lookup over the
+        # tokens, not a scan of the positions
         unknown = (
-            ch.query(
-                f"SELECT uniqExact(token_id), count() FROM {names.ANALYTICS}.{names.FCT_WALLET_POSITIONS} "
-                "WHERE condition_id IS NULL"
-            ).result_rows[0]
-            if warehouse.table_exists(ch, names.ANALYTICS, names.FCT_WALLET_POSITIONS)
-            else (0, 0)
+            int(ch.command(UNMAPPED_TOKENS_SQL))
+            if warehouse.table_exists(ch, names.ANALYTICS, names.INT_TOKEN_MARKS)
+            else 0
         )
     details = {
         "dbt": outcome.counts(),
         "mart_rows": marts,
         "empty_marts": empty,
-        "unknown_condition_tokens": int(unknown[0]),
-        "unknown_condition_positions": int(unknown[1]),
+        "unknown_condition_tokens": unknown,
     }
     result = StepResult(
         rows_out=sum(v for v in marts.values() if v is not None),
@@ -208,10 +212,10 @@ def step_dbt_build(ctx: RunContext) -> StepResult:
     )
     if empty:
         result.warnings.append(f"empty marts after the build: {', '.join(empty)}")
-    if unknown[0]:
+    if unknown:
         result.warnings.append(
-            f"{unknown[0]} traded tokens map to no known condition "
-            f"({unknown[1]} positions counted as {names.UNCATEGORIZED})"
+            f"{unknown} traded tokens map to no known condition "
+            f"(each counted as its own market, {names.UNCATEGORIZED})"
         )
     if not outcome.success:
         result.status = "failed"

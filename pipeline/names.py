@@ -27,15 +27,21 @@ FCT_WALLET_POSITIONS = "fct_wallet_positions"
 FCT_RESOLUTION_OUTCOMES = "fct_resolution_outcomes"
 FCT_WALLET_CATEGORY_PNL = "fct_wallet_category_pnl"
 DIM_MARKETS = "dim_markets"
-MARTS = (FCT_WALLET_POSITIONS, FCT_RESOLUTION_OUTCOMES, FCT_WALLET_CATEGORY_PNL, DIM_MARKETS)
-# Issue 13: realized PnL per wallet and UTC day, and its 1/7/30-day and all-time rankings (the
-# API's leaderboard route and the health report read fct_leaderboard). Not in MARTS yet: MARTS
-# is what the health check requires (a missing one is critical) and what the quality suite
-# checks by key, and fct_leaderboard's key (time_window, category, wallet) has category ''
-# for "all categories", which that suite's key rule counts as a null key. They join MARTS
-# together with health/quality.MART_KEYS once the dbt models are merged.
+# Realized PnL per wallet and UTC day, and its 1/7/30-day and all-time rankings (the API's
+# leaderboard route and the health report read fct_leaderboard).
 FCT_WALLET_DAILY_PNL = "fct_wallet_daily_pnl"
 FCT_LEADERBOARD = "fct_leaderboard"
+# Intermediate models Python reads: the traded tokens (one mark each) and their conditions.
+INT_TOKEN_MARKS = "int_token_marks"
+INT_TOKEN_CONDITIONS = "int_token_conditions"
+MARTS = (
+    FCT_WALLET_POSITIONS,
+    FCT_RESOLUTION_OUTCOMES,
+    FCT_WALLET_CATEGORY_PNL,
+    DIM_MARKETS,
+    FCT_WALLET_DAILY_PNL,
+    FCT_LEADERBOARD,
+)
 
 # --- reference files in DATA_DIR (data/README.md, docs/schemas.md) ----------------------------
 RESOLUTION_MAP = "expanded_resolution_map.json"

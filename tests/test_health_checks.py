@@ -180,7 +180,7 @@ def test_sample_warehouse_is_healthy_with_version_counts_and_fresh_fills(sample_
     by = {c["name"]: c for c in report["checks"]}
     assert by["clickhouse"]["status"] == HEALTHY and by["clickhouse"]["details"]["version"]
     tables = by["tables"]["details"]["tables"]
-    assert set(tables) == set(checks.required_tables()) and len(tables) == 8
+    assert set(tables) == set(checks.required_tables()) and len(tables) == 10
     assert tables["raw.order_filled"]["rows"] > 1000
     mart_tables = [t for t in tables if t.startswith("analytics.")]
     if all(tables[t]["exists"] for t in mart_tables):
@@ -230,7 +230,7 @@ def test_missing_and_empty_tables(tmp_path):
                 + ("('x')" if table in first_column else "(1)")
             )
     full = one(settings, "tables")
-    assert full["status"] == HEALTHY and full["message"] == "8 tables present, 8 rows"
+    assert full["status"] == HEALTHY and full["message"] == "10 tables present, 10 rows"
 
 
 def test_no_fills_table_is_critical(tmp_path):

@@ -29,6 +29,20 @@ def test_sample_run_succeeds_and_fills_every_mart(sample_run):
     assert details["empty_marts"] == []
 
 
+def test_the_build_counts_the_traded_tokens_no_source_maps(sample_run):
+    """The dbt step warns about traded tokens without a condition (each its own market)."""
+    settings, _, run = sample_run
+    build = next(s for s in run["steps"] if s["name"] == "dbt_build")
+    fills = pnl_reference.read_fills(settings.sample_dir / "fills")
+    traded = {
+        f["maker_asset_id"] if f["maker_asset_id"] != "0" else f["taker_asset_id"] for f in fills.values()
+    }
+    markets = [json.loads(line) for line in (settings.data_dir / "markets.jsonl").read_text().splitlines()]
+    unmapped = traded - set(pnl_reference.token_map(markets))
+    assert build["details"]["unknown_condition_tokens"] == len(unmapped) > 0
+    assert any(f"{len(unmapped)} traded tokens map to no known condition" in w for w in build["warnings"])
+
+
 def test_positions_equal_reference_exactly(sample_run):
     settings, _, _ = sample_run
     book, _ = _reference(settings)

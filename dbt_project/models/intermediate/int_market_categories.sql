@@ -16,8 +16,8 @@ rules as (
 by_category as (
 
     select
-        markets.condition_id                                        as condition_id,
-        argMin(rules.canonical_category, rules.priority)            as canonical_category
+        markets.condition_id                             as condition_id,
+        argMin(rules.canonical_category, rules.priority) as canonical_category
     from markets
     inner join (select * from rules where match_kind = 'category') as rules
         on markets.raw_category = rules.match_key
@@ -34,8 +34,8 @@ market_tags as (
 by_tag as (
 
     select
-        market_tags.condition_id                                    as condition_id,
-        argMin(rules.canonical_category, rules.priority)            as canonical_category
+        market_tags.condition_id                         as condition_id,
+        argMin(rules.canonical_category, rules.priority) as canonical_category
     from market_tags
     inner join (select * from rules where match_kind = 'tag') as rules
         on market_tags.tag = rules.match_key
@@ -46,9 +46,9 @@ by_tag as (
 categorized as (
 
     select
-        markets.condition_id as condition_id,
+        markets.condition_id                   as condition_id,
         coalesce(by_category.canonical_category, by_tag.canonical_category,
-                 '{{ var("uncategorized") }}')                     as category
+                 '{{ var("uncategorized") }}') as category
     from markets
     left join by_category on markets.condition_id = by_category.condition_id
     left join by_tag on markets.condition_id = by_tag.condition_id

@@ -39,13 +39,13 @@ payouts as (
         condition_id,
         market_id,
         is_resolved,
-        if(is_resolved, resolved_outcome, null)                                as resolved_outcome,
+        if(is_resolved, resolved_outcome, null) as resolved_outcome,
         if(is_resolved, [toUInt64(ifNull(payout_yes, 0)), toUInt64(ifNull(payout_no, 0))],
-           [])                                                                 as payout_numerators,
+           [])                                  as payout_numerators,
         if(is_resolved,
            arrayMap(n -> intDiv(toInt128(n) * 1000000, toInt128(arraySum(payout_numerators))),
                     payout_numerators),
-           [])                                                                 as payout_prices,
+           [])                                  as payout_prices,
         fetched_at,
         resolved_at
     from one_per_condition

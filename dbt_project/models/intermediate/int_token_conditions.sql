@@ -27,9 +27,9 @@ first_listing as (
 
     select
         token_id,
-        toNullable(condition_id)                 as condition_id,
-        toNullable(toUInt8(outcome_index))       as outcome_index,
-        'markets'                                as mapped_by
+        toNullable(condition_id)           as condition_id,
+        toNullable(toUInt8(outcome_index)) as outcome_index,
+        'markets'                          as mapped_by
     from listed_tokens
     order by token_id, line_number
     limit 1 by token_id
@@ -41,9 +41,9 @@ unlisted as (
     -- a token without an outcome index cannot be priced at resolution: left unmapped
     select
         token_id,
-        toNullable(condition_id)                 as condition_id,
+        toNullable(condition_id)                          as condition_id,
         toNullable(toUInt8(assumeNotNull(outcome_index))) as outcome_index,
-        'subgraph'                               as mapped_by
+        'subgraph'                                        as mapped_by
     from subgraph_tokens
     where outcome_index is not null
       and token_id not in (select token_id from first_listing)

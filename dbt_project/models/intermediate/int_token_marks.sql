@@ -34,9 +34,9 @@ latest as (
 
     select
         token_id,
-        argMax(filled_at, (filled_at, fill_id))                          as mark_at,
-        argMax(fill_id, (filled_at, fill_id))                            as mark_fill_id,
-        argMax(price, (filled_at, fill_id))                              as mark_price
+        argMax(filled_at, (filled_at, fill_id)) as mark_at,
+        argMax(fill_id, (filled_at, fill_id))   as mark_fill_id,
+        argMax(price, (filled_at, fill_id))     as mark_price
     from new_fills
     group by token_id
 
@@ -48,8 +48,8 @@ stored as (
 
     select
         token_id,
-        argMax(mark_at, mark_version)                                    as mark_at,
-        argMax(mark_fill_id, mark_version)                               as mark_fill_id
+        argMax(mark_at, mark_version)      as mark_at,
+        argMax(mark_fill_id, mark_version) as mark_fill_id
     from {{ this }}
     where token_id in (select token_id from latest)
     group by token_id
@@ -88,11 +88,11 @@ final as (
 
     select
         token_id,
-        toUInt64(mark_price)                                             as mark_price,
+        toUInt64(mark_price)                                  as mark_price,
         mark_at,
         mark_fill_id,
-        assumeNotNull((select loaded_through from watermark))            as loaded_through,
-        toUInt64(toUnixTimestamp64Milli(loaded_through))                 as mark_version
+        assumeNotNull((select loaded_through from watermark)) as loaded_through,
+        toUInt64(toUnixTimestamp64Milli(loaded_through))      as mark_version
     from moved
 
 )

@@ -12,8 +12,8 @@ with source as (
 renamed as (
 
     select
-        id                  as fill_id,
-        timestamp           as filled_at,
+        id        as fill_id,
+        timestamp as filled_at,
         transaction_hash,
         order_hash,
         maker,

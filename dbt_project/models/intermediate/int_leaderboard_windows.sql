@@ -85,8 +85,10 @@ totals as (
         ifNull(per_wallet.category, '') as category,
         arrayJoin(arrayFilter(t -> t.6 > 0, [
             {%- for name, n in windows %}
-            ('{{ name }}', toUInt16({{ n }}), pnl_{{ name }}, volume_{{ name }}, fills_{{ name }},
-             rows_{{ name }}){{ "," if not loop.last }}
+            (
+                '{{ name }}', toUInt16({{ n }}), pnl_{{ name }}, volume_{{ name }}, fills_{{ name }},
+                rows_{{ name }}
+            ){{ "," if not loop.last }}
             {%- endfor %}
         ]))                             as w
     from per_wallet
@@ -96,22 +98,24 @@ totals as (
 ranked as (
 
     select
-        w.1                             as time_window,
-        w.2                             as window_days,
-        (select as_of_day from bounds)  as as_of_day,
-        if(window_days = 0, (select first_day from bounds),
-           as_of_day - window_days + 1) as window_start,
+        w.1                            as time_window,
+        w.2                            as window_days,
+        (select as_of_day from bounds) as as_of_day,
+        if(
+            window_days = 0, (select first_day from bounds),
+            as_of_day - window_days + 1
+        )                              as window_start,
         category,
         wallet,
-        w.3                             as realized_pnl,
-        w.4                             as volume,
-        w.5                             as n_fills,
+        w.3                            as realized_pnl,
+        w.4                            as volume,
+        w.5                            as n_fills,
         toUInt32(row_number() over (
             partition by time_window, category order by realized_pnl desc, wallet asc
-        ))                              as rank_pnl,
+        ))                             as rank_pnl,
         toUInt32(row_number() over (
             partition by time_window, category order by volume desc, wallet asc
-        ))                              as rank_volume
+        ))                             as rank_volume
     from totals
 
 ),
@@ -133,8 +137,9 @@ final as (
         rank_pnl,
         rank_volume
     from ranked
-    where rank_pnl <= {{ var('leaderboard_depth', 1000) }}
-       or rank_volume <= {{ var('leaderboard_depth', 1000) }}
+    where
+        rank_pnl <= {{ var('leaderboard_depth', 1000) }}
+        or rank_volume <= {{ var('leaderboard_depth', 1000) }}
 
 )
 

@@ -46,9 +46,11 @@ by_tag as (
 categorized as (
 
     select
-        markets.condition_id                   as condition_id,
-        coalesce(by_category.canonical_category, by_tag.canonical_category,
-                 '{{ var("uncategorized") }}') as category
+        markets.condition_id as condition_id,
+        coalesce(
+            by_category.canonical_category, by_tag.canonical_category,
+            '{{ var("uncategorized") }}'
+        )                    as category
     from markets
     left join by_category on markets.condition_id = by_category.condition_id
     left join by_tag on markets.condition_id = by_tag.condition_id

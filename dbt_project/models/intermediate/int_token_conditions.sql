@@ -45,8 +45,9 @@ unlisted as (
         toNullable(toUInt8(assumeNotNull(outcome_index))) as outcome_index,
         'subgraph'                                        as mapped_by
     from subgraph_tokens
-    where outcome_index is not null
-      and token_id not in (select token_id from first_listing)
+    where
+        outcome_index is not null
+        and token_id not in (select token_id from first_listing)
 
 ),
 

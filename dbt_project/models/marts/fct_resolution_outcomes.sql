@@ -25,9 +25,11 @@ outcomes as (
         assumeNotNull(grain.condition_id)       as condition_id,
         markets.market_id                       as market_id,
         markets.category                        as category,
-        multiIf(grain.yes_amount > grain.no_amount, 'YES',
-                grain.no_amount > grain.yes_amount, 'NO',
-                'FLAT')                         as final_side,
+        multiIf(
+            grain.yes_amount > grain.no_amount, 'YES',
+            grain.no_amount > grain.yes_amount, 'NO',
+            'FLAT'
+        )                                       as final_side,
         grain.yes_amount                        as yes_amount,
         grain.no_amount                         as no_amount,
         assumeNotNull(markets.resolved_outcome) as resolved_outcome,

@@ -30,7 +30,7 @@ unseen as (
 
     select resolutions.*
     from resolutions
-    where condition_id not in (select condition_id from {{ this }})
+    where resolutions.condition_id not in (select seen.condition_id from {{ this }} as seen)
 
 ),
 

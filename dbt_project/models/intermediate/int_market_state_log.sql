@@ -59,10 +59,10 @@ current_state as (
     select
         conditions.condition_id as condition_id,
         cityHash64(
-            ifNull(categories.category, '{{ var("uncategorized") }}'),
-            ifNull(token_sets.listing, ''),
-            ifNull(resolutions.is_resolved, false),
-            ifNull(resolutions.resolved_outcome, ''),
+            coalesce(categories.category, '{{ var("uncategorized") }}'),
+            coalesce(token_sets.listing, ''),
+            coalesce(resolutions.is_resolved, false),
+            coalesce(resolutions.resolved_outcome, ''),
             toString(resolutions.payout_numerators)
         )                       as state_hash
     from conditions
@@ -99,7 +99,7 @@ changed as (
         condition_id,
         toUInt64(0) as state_hash
     from logged
-    where state_hash != 0 and condition_id not in (select condition_id from current_state)
+    where state_hash != 0 and condition_id not in (select current_state.condition_id from current_state)
 
 ),
 

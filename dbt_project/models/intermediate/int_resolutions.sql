@@ -13,7 +13,7 @@ classified as (
 
     select
         *,
-        ifNull(
+        coalesce(
             {% for outcome in payouts -%}
             {% if not loop.first %}or {% endif -%}
             (
@@ -30,7 +30,7 @@ one_per_condition as (
 
     select *
     from classified
-    order by condition_id, is_resolved desc, entry_index
+    order by condition_id asc, is_resolved desc, entry_index asc
     limit 1 by condition_id
 
 ),
@@ -43,7 +43,7 @@ payouts as (
         is_resolved,
         if(is_resolved, resolved_outcome, null) as resolved_outcome,
         if(
-            is_resolved, [toUInt64(ifNull(payout_yes, 0)), toUInt64(ifNull(payout_no, 0))],
+            is_resolved, [toUInt64(coalesce(payout_yes, 0)), toUInt64(coalesce(payout_no, 0))],
             []
         )                                       as payout_numerators,
         if(

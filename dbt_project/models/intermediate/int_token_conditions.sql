@@ -17,9 +17,19 @@ subgraph_tokens as (
 
 listed_tokens as (
 
-    select condition_id, yes_token_id as token_id, 0 as outcome_index, line_number from markets
+    select
+        condition_id,
+        yes_token_id as token_id,
+        0            as outcome_index,
+        line_number
+    from markets
     union all
-    select condition_id, no_token_id as token_id, 1 as outcome_index, line_number from markets
+    select
+        condition_id,
+        no_token_id as token_id,
+        1           as outcome_index,
+        line_number
+    from markets
 
 ),
 
@@ -47,7 +57,7 @@ unlisted as (
     from subgraph_tokens
     where
         outcome_index is not null
-        and token_id not in (select token_id from first_listing)
+        and token_id not in (select first_listing.token_id from first_listing)
 
 ),
 

@@ -25,7 +25,7 @@ new_fills as (
 
     select * from fills
     {% if is_incremental() -%}
-    where inserted_at > (select max(loaded_through) from {{ this }})
+    where inserted_at > (select max(previous.loaded_through) from {{ this }} as previous)
     {%- endif %}
 
 ),
@@ -51,7 +51,7 @@ stored as (
         argMax(mark_at, mark_version)      as mark_at,
         argMax(mark_fill_id, mark_version) as mark_fill_id
     from {{ this }}
-    where token_id in (select token_id from latest)
+    where token_id in (select latest.token_id from latest)
     group by token_id
 
 ),
@@ -88,11 +88,11 @@ final as (
 
     select
         token_id,
-        toUInt64(mark_price)                                  as mark_price,
+        toUInt64(mark_price)                                            as mark_price,
         mark_at,
         mark_fill_id,
-        assumeNotNull((select loaded_through from watermark)) as loaded_through,
-        toUInt64(toUnixTimestamp64Milli(loaded_through))      as mark_version
+        assumeNotNull((select watermark.loaded_through from watermark)) as loaded_through,
+        toUInt64(toUnixTimestamp64Milli(loaded_through))                as mark_version
     from moved
 
 )

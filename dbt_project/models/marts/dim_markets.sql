@@ -47,7 +47,7 @@ final as (
         markets.yes_token_id                                        as yes_token_id,
         markets.no_token_id                                         as no_token_id,
         markets.end_date                                            as end_date,
-        ifNull(resolutions.is_resolved, false)                      as is_resolved,
+        coalesce(resolutions.is_resolved, false)                    as is_resolved,
         resolutions.resolved_outcome                                as resolved_outcome,
         resolutions.payout_numerators                               as payout_numerators,
         resolutions.fetched_at                                      as resolution_fetched_at,

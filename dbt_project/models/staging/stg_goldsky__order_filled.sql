@@ -5,7 +5,11 @@
 with source as (
 
     -- materialized columns are not part of `*`: name them
-    select *, token_id, inserted_at from {{ source('goldsky', 'order_filled') }}
+    select
+        *,
+        token_id,
+        inserted_at
+    from {{ source('goldsky', 'order_filled') }}
 
 ),
 

@@ -64,8 +64,11 @@ categorized as (
 
     select
         markets.condition_id as condition_id,
+        -- nullIf: read live (int_open_position_values) by a session with join_use_nulls = 0,
+        -- an unmatched side is '' rather than null; no canonical category is empty
         coalesce(
-            by_category.canonical_category, by_tag.canonical_category,
+            nullIf(by_category.canonical_category, ''),
+            nullIf(by_tag.canonical_category, ''),
             '{{ var("uncategorized") }}'
         )                    as category
     from markets

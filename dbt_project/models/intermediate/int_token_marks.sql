@@ -11,9 +11,9 @@
 -- (collateral x 10^6 / quantity, truncated: int_fills_credited.price). Nightly, only tokens
 -- with fills loaded since the last build are looked at, and a row is appended only when a
 -- new fill comes after the stored mark: a late fill older than the mark never moves it, and
--- the rows appended tonight are exactly the marks that moved (int_wallet_markets revalues
--- the open positions in those tokens). ReplacingMergeTree(mark_version) keyed by token_id:
--- one small row per token, looked up by key.
+-- the rows appended tonight are exactly the marks that moved. Nothing stored depends on a
+-- mark: the open positions are valued when read (int_open_position_values).
+-- ReplacingMergeTree(mark_version) keyed by token_id: one small row per token, looked up by key.
 
 with fills as (
 

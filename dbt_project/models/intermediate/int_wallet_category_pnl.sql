@@ -14,6 +14,8 @@
 -- adds the contributions up on merge, and each row's prev_* is the version before it, so
 -- the sums telescope across nights a build missed: a whale's untouched markets are never
 -- re-read. Columns are SimpleAggregateFunction(sum) (grain_version: max, the watermark).
+-- Mark-dependent values (unrealized PnL, open value) are not summed here: they move with
+-- every mark and are computed when read (int_open_position_values).
 -- Read through fct_wallet_category_pnl, which sums by (wallet, category). A full refresh
 -- rebuilds it from the grain's live rows; refresh it whenever the grain is refreshed
 -- (`dbt build --full-refresh` does both).
@@ -36,9 +38,6 @@ added as (
         wallet,
         category,
         toInt128(realized_pnl)                                           as realized_pnl,
-        toInt128(unrealized_pnl)                                         as unrealized_pnl,
-        toInt128(total_pnl)                                              as total_pnl,
-        toInt128(open_value)                                             as open_value,
         toInt128(volume)                                                 as volume,
         toInt128(buy_collateral)                                         as buy_collateral,
         toInt64(n_fills)                                                 as n_fills,
@@ -60,9 +59,6 @@ retracted as (
         wallet,
         prev_category                                                    as category,
         -toInt128(prev_realized_pnl)                                     as realized_pnl,
-        -toInt128(prev_unrealized_pnl)                                   as unrealized_pnl,
-        -toInt128(prev_total_pnl)                                        as total_pnl,
-        -toInt128(prev_open_value)                                       as open_value,
         -toInt128(prev_volume)                                           as volume,
         -toInt128(prev_buy_collateral)                                   as buy_collateral,
         -toInt64(prev_n_fills)                                           as n_fills,
@@ -100,9 +96,6 @@ final as (
         wallet,
         category,
         cast(sum(realized_pnl) as SimpleAggregateFunction(sum, Int128))  as realized_pnl,
-        cast(sum(unrealized_pnl) as SimpleAggregateFunction(sum, Int128)) as unrealized_pnl,
-        cast(sum(total_pnl) as SimpleAggregateFunction(sum, Int128))     as total_pnl,
-        cast(sum(open_value) as SimpleAggregateFunction(sum, Int128))    as open_value,
         cast(sum(volume) as SimpleAggregateFunction(sum, Int128))        as volume,
         cast(sum(buy_collateral) as SimpleAggregateFunction(sum, Int128)) as buy_collateral,
         cast(sum(n_fills) as SimpleAggregateFunction(sum, Int64))        as n_fills,

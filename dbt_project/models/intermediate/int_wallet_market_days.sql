@@ -62,8 +62,8 @@ written as (
 
     -- the grain's rows written since the watermark; `moves_days` when a row can change the
     -- pair's days: a deletion, a new pair, or a change of what the days are made of
-    -- (fills, volume, realized PnL, resolved or not). A row for a moved mark or category
-    -- changes no day, and most of the grain's nightly rows are such rows.
+    -- (fills, volume, realized PnL, resolved or not). A row for a moved category changes
+    -- no day (the grain stores nothing mark-dependent, so a moved mark writes no row).
     select
         *,
         is_deleted = 1
@@ -80,7 +80,7 @@ written as (
 changed_pairs as (
 
     -- the newest row per pair whose rows since the watermark moved a day (any of them:
-    -- a missed night's change is not hidden by a later mark-only row): live, or a deletion
+    -- a missed night's change is not hidden by a later category-only row): live, or a deletion
     select
         wallet,
         market_key,

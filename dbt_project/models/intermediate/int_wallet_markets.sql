@@ -18,8 +18,11 @@
 -- from the valued positions (int_wallet_positions' rules), the market's category and its
 -- resolution; the category and resolution-outcome marts are small reads of it.
 -- Nightly only the changed pairs are recomputed: pairs holding a position re-folded
--- tonight, pairs OPEN in a token whose mark moved tonight, and pairs of a condition whose
--- category, listing or resolution changed (int_market_state_log). Each written row carries
+-- tonight, and pairs of a condition whose category, listing or resolution changed
+-- (int_market_state_log). Nothing stored depends on a mark: unrealized PnL and open value
+-- are computed when read (int_open_position_values), else every open pair of a token that
+-- traded would be rewritten nightly (65,961 of 296,802 pairs on the 1M bench delta for ~8k
+-- with new fills). Each written row carries
 -- prev_* copies of the pair's previous live row, so the signed consumers
 -- (int_wallet_category_pnl) add the new row and retract the old one without re-reading a
 -- wallet's untouched markets; a pair that no longer exists is written with is_deleted = 1.
@@ -37,7 +40,6 @@ watermarks as (
 
     select
         max(positions_through)                                           as positions_through,
-        max(marks_through)                                               as marks_through,
         max(updated_at)                                                  as built_at
     from {{ this }}
 
@@ -67,21 +69,11 @@ changed_keys as (
 
 ),
 
-marked_keys as (
-
-    -- markets of the tokens whose mark moved since the last build
-    select coalesce(token_conditions.condition_id, marks.token_id) as market_key
-    from {{ ref('int_token_marks') }} as marks
-    left join token_conditions on marks.token_id = token_conditions.token_id
-    where marks.loaded_through > (select marks_through from watermarks)
-
-),
-
 touched as (
 
     -- positions re-folded since the last build, and the stored pairs (any version: a
-    -- superset is harmless) of a changed market or open in a market whose mark moved,
-    -- with their tokens (which reach the positions a listing moved away)
+    -- superset is harmless) of a changed market, with their tokens (which reach the
+    -- positions a listing moved away)
     select
         wallet,
         token_id,
@@ -94,9 +86,7 @@ touched as (
         arrayJoin(token_ids)                                             as token_id,
         market_key                                                       as stored_key
     from {{ this }}
-    where
-        market_key in (select market_key from changed_keys)
-        or (open_amount > 0 and market_key in (select market_key from marked_keys))
+    where market_key in (select market_key from changed_keys)
 
 ),
 
@@ -179,9 +169,6 @@ per_market as (
         toInt128(sum(trading_pnl))                                       as trading_pnl,
         toInt128(sum(resolution_pnl))                                    as resolution_pnl,
         toInt128(sum(realized_pnl))                                      as realized_pnl,
-        toInt128(sum(unrealized_pnl))                                    as unrealized_pnl,
-        toInt128(sum(total_pnl))                                         as total_pnl,
-        toUInt64(sum(current_value))                                     as open_value,
         toUInt64(sum(volume))                                            as volume,
         toUInt64(sum(buy_collateral))                                    as buy_collateral,
         toUInt64(sum(n_fills))                                           as n_fills,
@@ -208,9 +195,6 @@ computed as (
         per_market.trading_pnl                                           as trading_pnl,
         per_market.resolution_pnl                                        as resolution_pnl,
         per_market.realized_pnl                                          as realized_pnl,
-        per_market.unrealized_pnl                                        as unrealized_pnl,
-        per_market.total_pnl                                             as total_pnl,
-        per_market.open_value                                            as open_value,
         per_market.volume                                                as volume,
         per_market.buy_collateral                                        as buy_collateral,
         per_market.n_fills                                               as n_fills,
@@ -252,9 +236,6 @@ written as (
         toInt128(ifNull(computed.trading_pnl, 0))                        as trading_pnl,
         toInt128(ifNull(computed.resolution_pnl, 0))                     as resolution_pnl,
         toInt128(ifNull(computed.realized_pnl, 0))                       as realized_pnl,
-        toInt128(ifNull(computed.unrealized_pnl, 0))                     as unrealized_pnl,
-        toInt128(ifNull(computed.total_pnl, 0))                          as total_pnl,
-        toUInt64(ifNull(computed.open_value, 0))                         as open_value,
         toUInt64(ifNull(computed.volume, 0))                             as volume,
         toUInt64(ifNull(computed.buy_collateral, 0))                     as buy_collateral,
         toUInt64(ifNull(computed.n_fills, 0))                            as n_fills,
@@ -266,9 +247,6 @@ written as (
         ifNull(prior.category, '')                                       as prev_category,
         toUInt8(ifNull(prior.is_resolved, 0))                            as prev_is_resolved,
         toInt128(ifNull(prior.realized_pnl, 0))                          as prev_realized_pnl,
-        toInt128(ifNull(prior.unrealized_pnl, 0))                        as prev_unrealized_pnl,
-        toInt128(ifNull(prior.total_pnl, 0))                             as prev_total_pnl,
-        toUInt64(ifNull(prior.open_value, 0))                            as prev_open_value,
         toUInt64(ifNull(prior.volume, 0))                                as prev_volume,
         toUInt64(ifNull(prior.buy_collateral, 0))                        as prev_buy_collateral,
         toUInt64(ifNull(prior.n_fills, 0))                               as prev_n_fills,
@@ -289,9 +267,6 @@ written as (
         ''                                                               as prev_category,
         toUInt8(0)                                                       as prev_is_resolved,
         toInt128(0)                                                      as prev_realized_pnl,
-        toInt128(0)                                                      as prev_unrealized_pnl,
-        toInt128(0)                                                      as prev_total_pnl,
-        toUInt64(0)                                                      as prev_open_value,
         toUInt64(0)                                                      as prev_volume,
         toUInt64(0)                                                      as prev_buy_collateral,
         toUInt64(0)                                                      as prev_n_fills
@@ -307,14 +282,13 @@ final as (
     select
         wallet, market_key, condition_id, category, is_resolved, resolved_outcome,
         yes_amount, no_amount, open_amount, trading_pnl, resolution_pnl, realized_pnl,
-        unrealized_pnl, total_pnl, open_value, volume, buy_collateral, n_fills,
+        volume, buy_collateral, n_fills,
         first_fill_at, last_fill_at, token_ids, is_deleted,
         now64(3, 'UTC')                                                  as updated_at,
         toUInt64(toUnixTimestamp64Milli(updated_at))                     as row_version,
         (select max(loaded_through) from {{ ref('int_position_days') }}) as positions_through,
-        (select max(loaded_through) from {{ ref('int_token_marks') }})   as marks_through,
-        prev_is_live, prev_category, prev_is_resolved, prev_realized_pnl, prev_unrealized_pnl,
-        prev_total_pnl, prev_open_value, prev_volume, prev_buy_collateral, prev_n_fills
+        prev_is_live, prev_category, prev_is_resolved, prev_realized_pnl, prev_volume,
+        prev_buy_collateral, prev_n_fills
     from written
 
 )

@@ -196,9 +196,9 @@ vanished as (
 
     -- stored live days of the changed pairs that tonight's computation no longer has
     select
-        prior.wallet                                                   as wallet,
-        prior.market_key                                               as market_key,
-        prior.day                                                      as day,
+        prior_state.wallet                                                   as wallet,
+        prior_state.market_key                                               as market_key,
+        prior_state.day                                                      as day,
         toInt128(0)                                                    as realized_pnl,
         toInt128(0)                                                    as trading_pnl,
         toInt128(0)                                                    as resolution_pnl,
@@ -209,11 +209,11 @@ vanished as (
         select wallet, market_key, day from {{ final_rows(this) }}
         where (wallet, market_key) in (select wallet, market_key from changed_pairs)
           and is_deleted = 0
-    ) as prior
+    ) as prior_state
     left anti join computed
-        on prior.wallet = computed.wallet
-       and prior.market_key = computed.market_key
-       and prior.day = computed.day
+        on prior_state.wallet = computed.wallet
+       and prior_state.market_key = computed.market_key
+       and prior_state.day = computed.day
 
 ),
 

@@ -209,7 +209,7 @@ computed as (
 
 {% if is_incremental() %}
 
-prior as (
+prior_state as (
 
     -- the live rows of the candidate pairs, read by primary key
     select * from {{ this }} final
@@ -224,36 +224,36 @@ written as (
     -- computed pairs, and the prior pairs no longer computed written as deleted (their
     -- metrics zero), each with the prior live row beside it; one pass over both
     select
-        assumeNotNull(if(gone, prior.wallet, computed.wallet))                         as wallet,
-        assumeNotNull(if(gone, prior.market_key, computed.market_key))                 as market_key,
-        if(gone, prior.condition_id, computed.condition_id)             as condition_id,
-        assumeNotNull(if(gone, prior.category, computed.category))                     as category,
-        toUInt8(ifNull(computed.is_resolved, 0))                         as is_resolved,
-        if(gone, prior.resolved_outcome, computed.resolved_outcome)     as resolved_outcome,
-        toUInt64(ifNull(computed.yes_amount, 0))                         as yes_amount,
-        toUInt64(ifNull(computed.no_amount, 0))                          as no_amount,
-        toUInt64(ifNull(computed.open_amount, 0))                        as open_amount,
-        toInt128(ifNull(computed.trading_pnl, 0))                        as trading_pnl,
-        toInt128(ifNull(computed.resolution_pnl, 0))                     as resolution_pnl,
-        toInt128(ifNull(computed.realized_pnl, 0))                       as realized_pnl,
-        toUInt64(ifNull(computed.volume, 0))                             as volume,
-        toUInt64(ifNull(computed.buy_collateral, 0))                     as buy_collateral,
-        toUInt64(ifNull(computed.n_fills, 0))                            as n_fills,
-        assumeNotNull(if(gone, prior.first_fill_at, computed.first_fill_at)) as first_fill_at,
-        assumeNotNull(if(gone, prior.last_fill_at, computed.last_fill_at)) as last_fill_at,
-        if(gone, prior.token_ids, computed.token_ids)                   as token_ids,
+        assumeNotNull(if(gone, prior_state.wallet, computed.wallet))                         as wallet,
+        assumeNotNull(if(gone, prior_state.market_key, computed.market_key))                 as market_key,
+        if(gone, prior_state.condition_id, computed.condition_id)             as condition_id,
+        assumeNotNull(if(gone, prior_state.category, computed.category))                     as category,
+        toUInt8(coalesce(computed.is_resolved, 0))                         as is_resolved,
+        if(gone, prior_state.resolved_outcome, computed.resolved_outcome)     as resolved_outcome,
+        toUInt64(coalesce(computed.yes_amount, 0))                         as yes_amount,
+        toUInt64(coalesce(computed.no_amount, 0))                          as no_amount,
+        toUInt64(coalesce(computed.open_amount, 0))                        as open_amount,
+        toInt128(coalesce(computed.trading_pnl, 0))                        as trading_pnl,
+        toInt128(coalesce(computed.resolution_pnl, 0))                     as resolution_pnl,
+        toInt128(coalesce(computed.realized_pnl, 0))                       as realized_pnl,
+        toUInt64(coalesce(computed.volume, 0))                             as volume,
+        toUInt64(coalesce(computed.buy_collateral, 0))                     as buy_collateral,
+        toUInt64(coalesce(computed.n_fills, 0))                            as n_fills,
+        assumeNotNull(if(gone, prior_state.first_fill_at, computed.first_fill_at)) as first_fill_at,
+        assumeNotNull(if(gone, prior_state.last_fill_at, computed.last_fill_at)) as last_fill_at,
+        if(gone, prior_state.token_ids, computed.token_ids)                   as token_ids,
         toUInt8(gone)                                                    as is_deleted,
-        toUInt8(prior.wallet is not null)                                as prev_is_live,
-        ifNull(prior.category, '')                                       as prev_category,
-        toUInt8(ifNull(prior.is_resolved, 0))                            as prev_is_resolved,
-        toInt128(ifNull(prior.realized_pnl, 0))                          as prev_realized_pnl,
-        toUInt64(ifNull(prior.volume, 0))                                as prev_volume,
-        toUInt64(ifNull(prior.buy_collateral, 0))                        as prev_buy_collateral,
-        toUInt64(ifNull(prior.n_fills, 0))                               as prev_n_fills,
+        toUInt8(prior_state.wallet is not null)                                as prev_is_live,
+        coalesce(prior_state.category, '')                                       as prev_category,
+        toUInt8(coalesce(prior_state.is_resolved, 0))                            as prev_is_resolved,
+        toInt128(coalesce(prior_state.realized_pnl, 0))                          as prev_realized_pnl,
+        toUInt64(coalesce(prior_state.volume, 0))                                as prev_volume,
+        toUInt64(coalesce(prior_state.buy_collateral, 0))                        as prev_buy_collateral,
+        toUInt64(coalesce(prior_state.n_fills, 0))                               as prev_n_fills,
         computed.wallet is null                                          as gone
     from computed
-    full outer join prior
-        on computed.wallet = prior.wallet and computed.market_key = prior.market_key
+    full outer join prior_state
+        on computed.wallet = prior_state.wallet and computed.market_key = prior_state.market_key
 
 ),
 

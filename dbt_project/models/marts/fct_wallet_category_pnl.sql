@@ -41,9 +41,9 @@ valued as (
     -- ifNull: a (wallet, category) with nothing open has no valuation row
     select
         summed.*,
-        toInt128(ifNull(open_values.unrealized_pnl, 0))                  as unrealized_pnl,
+        toInt128(coalesce(open_values.unrealized_pnl, 0))                  as unrealized_pnl,
         toInt128(summed.realized_pnl + unrealized_pnl)                   as total_pnl,
-        toUInt64(ifNull(open_values.open_value, 0))                      as open_value
+        toUInt64(coalesce(open_values.open_value, 0))                      as open_value
     from summed
     left join open_values
         on summed.wallet = open_values.wallet and summed.category = open_values.category

@@ -26,10 +26,10 @@ per_category as (
     -- nullIf: an unmatched LEFT JOIN gives '' rather than null when a reader's session has
     -- join_use_nulls = 0 (the API's), and no category is empty
     select
-        open_positions.wallet                                            as wallet,
+        open_positions.wallet                                                   as wallet,
         coalesce(nullIf(categories.category, ''), '{{ var("uncategorized") }}') as category,
-        toInt128(sum(open_positions.unrealized_pnl))                     as unrealized_pnl,
-        toUInt64(sum(open_positions.current_value))                      as open_value
+        toInt128(sum(open_positions.unrealized_pnl))                            as unrealized_pnl,
+        toUInt64(sum(open_positions.current_value))                             as open_value
     from open_positions
     left join categories on open_positions.condition_id = categories.condition_id
     where open_positions.open_amount > 0

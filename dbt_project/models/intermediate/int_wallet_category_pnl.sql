@@ -37,14 +37,14 @@ added as (
     select
         wallet,
         category,
-        toInt128(realized_pnl)                                           as realized_pnl,
-        toInt128(volume)                                                 as volume,
-        toInt128(buy_collateral)                                         as buy_collateral,
-        toInt64(n_fills)                                                 as n_fills,
-        toInt64(1)                                                       as n_markets,
-        toInt64(is_resolved)                                             as n_resolved_markets,
-        toInt64(is_resolved and realized_pnl > 0)                        as wins,
-        toInt64(is_resolved and realized_pnl < 0)                        as losses,
+        toInt128(realized_pnl)                    as realized_pnl,
+        toInt128(volume)                          as volume,
+        toInt128(buy_collateral)                  as buy_collateral,
+        toInt64(n_fills)                          as n_fills,
+        toInt64(1)                                as n_markets,
+        toInt64(is_resolved)                      as n_resolved_markets,
+        toInt64(is_resolved and realized_pnl > 0) as wins,
+        toInt64(is_resolved and realized_pnl < 0) as losses,
         row_version
     from grain
     where is_deleted = 0
@@ -57,15 +57,15 @@ retracted as (
 
     select
         wallet,
-        prev_category                                                    as category,
-        -toInt128(prev_realized_pnl)                                     as realized_pnl,
-        -toInt128(prev_volume)                                           as volume,
-        -toInt128(prev_buy_collateral)                                   as buy_collateral,
-        -toInt64(prev_n_fills)                                           as n_fills,
-        toInt64(-1)                                                      as n_markets,
-        -toInt64(prev_is_resolved)                                       as n_resolved_markets,
-        -toInt64(prev_is_resolved and prev_realized_pnl > 0)             as wins,
-        -toInt64(prev_is_resolved and prev_realized_pnl < 0)             as losses,
+        prev_category                                        as category,
+        -toInt128(prev_realized_pnl)                         as realized_pnl,
+        -toInt128(prev_volume)                               as volume,
+        -toInt128(prev_buy_collateral)                       as buy_collateral,
+        -toInt64(prev_n_fills)                               as n_fills,
+        toInt64(-1)                                          as n_markets,
+        -toInt64(prev_is_resolved)                           as n_resolved_markets,
+        -toInt64(prev_is_resolved and prev_realized_pnl > 0) as wins,
+        -toInt64(prev_is_resolved and prev_realized_pnl < 0) as losses,
         row_version
     from grain
     where prev_is_live = 1
@@ -95,16 +95,16 @@ final as (
     select
         wallet,
         category,
-        cast(sum(realized_pnl) as SimpleAggregateFunction(sum, Int128))  as realized_pnl,
-        cast(sum(volume) as SimpleAggregateFunction(sum, Int128))        as volume,
-        cast(sum(buy_collateral) as SimpleAggregateFunction(sum, Int128)) as buy_collateral,
-        cast(sum(n_fills) as SimpleAggregateFunction(sum, Int64))        as n_fills,
-        cast(sum(n_markets) as SimpleAggregateFunction(sum, Int64))      as n_markets,
-        cast(sum(n_resolved_markets) as SimpleAggregateFunction(sum, Int64)) as n_resolved_markets,
-        cast(sum(wins) as SimpleAggregateFunction(sum, Int64))           as wins,
-        cast(sum(losses) as SimpleAggregateFunction(sum, Int64))         as losses,
-        cast(max(row_version) as SimpleAggregateFunction(max, UInt64))   as grain_version,
-        cast(max(now64(3, 'UTC')) as SimpleAggregateFunction(max, DateTime64(3, 'UTC'))) as updated_at
+        cast(sum(realized_pnl) as SimpleAggregateFunction (sum, Int128))                  as realized_pnl,
+        cast(sum(volume) as SimpleAggregateFunction (sum, Int128))                        as volume,
+        cast(sum(buy_collateral) as SimpleAggregateFunction (sum, Int128))                as buy_collateral,
+        cast(sum(n_fills) as SimpleAggregateFunction (sum, Int64))                        as n_fills,
+        cast(sum(n_markets) as SimpleAggregateFunction (sum, Int64))                      as n_markets,
+        cast(sum(n_resolved_markets) as SimpleAggregateFunction (sum, Int64))             as n_resolved_markets,
+        cast(sum(wins) as SimpleAggregateFunction (sum, Int64))                           as wins,
+        cast(sum(losses) as SimpleAggregateFunction (sum, Int64))                         as losses,
+        cast(max(row_version) as SimpleAggregateFunction (max, UInt64))                   as grain_version,
+        cast(max(now64(3, 'UTC')) as SimpleAggregateFunction (max, DateTime64(3, 'UTC'))) as updated_at
     from contributions
     group by wallet, category
 

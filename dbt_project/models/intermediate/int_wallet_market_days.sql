@@ -71,7 +71,7 @@ written as (
         or is_resolved != prev_is_resolved
         or realized_pnl != prev_realized_pnl
         or volume != prev_volume
-        or n_fills != prev_n_fills                                     as moves_days
+        or n_fills != prev_n_fills as moves_days
     from wallet_markets
     where row_version > (select markets_version from watermark)
 
@@ -84,12 +84,14 @@ changed_pairs as (
     select
         wallet,
         market_key,
-        argMax((written.condition_id, written.is_resolved, written.resolution_pnl, written.is_deleted),
-               written.row_version)                                    as newest,
-        newest.1                                                       as condition_id,
-        newest.2                                                       as is_resolved,
-        newest.3                                                       as resolution_pnl,
-        newest.4                                                       as is_deleted
+        argMax(
+            (written.condition_id, written.is_resolved, written.resolution_pnl, written.is_deleted),
+            written.row_version
+        )        as newest,
+        newest.1 as condition_id,
+        newest.2 as is_resolved,
+        newest.3 as resolution_pnl,
+        newest.4 as is_deleted
     from written
     group by wallet, market_key
     having max(moves_days)
@@ -130,13 +132,13 @@ pair_tokens as (
 trading_days as (
 
     select
-        days.wallet                                                    as wallet,
-        coalesce(tokens.condition_id, days.token_id)                   as market_key,
-        days.day                                                       as day,
-        toInt128(sum(days.day_trading_pnl))                            as trading_pnl,
-        toInt128(0)                                                    as resolution_pnl,
-        toUInt64(sum(days.day_volume))                                 as volume,
-        toUInt64(sum(days.day_fills))                                  as n_fills
+        days.wallet                                  as wallet,
+        coalesce(tokens.condition_id, days.token_id) as market_key,
+        days.day                                     as day,
+        toInt128(sum(days.day_trading_pnl))          as trading_pnl,
+        toInt128(0)                                  as resolution_pnl,
+        toUInt64(sum(days.day_volume))               as volume,
+        toUInt64(sum(days.day_fills))                as n_fills
     from (
         select * from position_days
         {% if is_incremental() %}
@@ -155,13 +157,13 @@ resolution_days as (
     -- condition the day table has not recorded (never expected) books on today's date, so
     -- the days always sum to the pair's total.
     select
-        live_pairs.wallet                                              as wallet,
-        live_pairs.market_key                                          as market_key,
+        live_pairs.wallet                                                    as wallet,
+        live_pairs.market_key                                                as market_key,
         coalesce(resolved_days.resolved_day, toDate(now64(3, 'UTC'), 'UTC')) as day,
-        toInt128(0)                                                    as trading_pnl,
-        toInt128(live_pairs.resolution_pnl)                            as resolution_pnl,
-        toUInt64(0)                                                    as volume,
-        toUInt64(0)                                                    as n_fills
+        toInt128(0)                                                          as trading_pnl,
+        toInt128(live_pairs.resolution_pnl)                                  as resolution_pnl,
+        toUInt64(0)                                                          as volume,
+        toUInt64(0)                                                          as n_fills
     from live_pairs
     left join resolved_days on live_pairs.condition_id = resolved_days.condition_id
     where live_pairs.is_resolved
@@ -174,12 +176,12 @@ computed as (
         wallet,
         market_key,
         day,
-        toInt128(sum(parts.trading_pnl) + sum(parts.resolution_pnl))   as realized_pnl,
-        toInt128(sum(parts.trading_pnl))                               as trading_pnl,
-        toInt128(sum(parts.resolution_pnl))                            as resolution_pnl,
-        toUInt64(sum(parts.volume))                                    as volume,
-        toUInt64(sum(parts.n_fills))                                   as n_fills,
-        toUInt8(0)                                                     as is_deleted
+        toInt128(sum(parts.trading_pnl) + sum(parts.resolution_pnl)) as realized_pnl,
+        toInt128(sum(parts.trading_pnl))                             as trading_pnl,
+        toInt128(sum(parts.resolution_pnl))                          as resolution_pnl,
+        toUInt64(sum(parts.volume))                                  as volume,
+        toUInt64(sum(parts.n_fills))                                 as n_fills,
+        toUInt8(0)                                                   as is_deleted
     from (
         select * from trading_days
         where (wallet, market_key) in (select wallet, market_key from live_pairs)
@@ -196,24 +198,26 @@ vanished as (
 
     -- stored live days of the changed pairs that tonight's computation no longer has
     select
-        prior_state.wallet                                                   as wallet,
-        prior_state.market_key                                               as market_key,
-        prior_state.day                                                      as day,
-        toInt128(0)                                                    as realized_pnl,
-        toInt128(0)                                                    as trading_pnl,
-        toInt128(0)                                                    as resolution_pnl,
-        toUInt64(0)                                                    as volume,
-        toUInt64(0)                                                    as n_fills,
-        toUInt8(1)                                                     as is_deleted
+        prior_state.wallet     as wallet,
+        prior_state.market_key as market_key,
+        prior_state.day        as day,
+        toInt128(0)            as realized_pnl,
+        toInt128(0)            as trading_pnl,
+        toInt128(0)            as resolution_pnl,
+        toUInt64(0)            as volume,
+        toUInt64(0)            as n_fills,
+        toUInt8(1)             as is_deleted
     from (
         select wallet, market_key, day from {{ final_rows(this) }}
-        where (wallet, market_key) in (select wallet, market_key from changed_pairs)
-          and is_deleted = 0
+        where
+            (wallet, market_key) in (select wallet, market_key from changed_pairs)
+            and is_deleted = 0
     ) as prior_state
     left anti join computed
-        on prior_state.wallet = computed.wallet
-       and prior_state.market_key = computed.market_key
-       and prior_state.day = computed.day
+        on
+            prior_state.wallet = computed.wallet
+            and prior_state.market_key = computed.market_key
+            and prior_state.day = computed.day
 
 ),
 
@@ -223,8 +227,8 @@ final as (
 
     select
         *,
-        now64(3, 'UTC')                                                as updated_at,
-        toUInt64(toUnixTimestamp64Milli(updated_at))                   as row_version,
+        now64(3, 'UTC')                                                        as updated_at,
+        toUInt64(toUnixTimestamp64Milli(updated_at))                           as row_version,
         toUInt64(assumeNotNull((select max(row_version) from wallet_markets))) as markets_version
     from (
         select * from computed

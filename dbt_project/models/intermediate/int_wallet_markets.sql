@@ -39,8 +39,8 @@ with
 watermarks as (
 
     select
-        max(positions_through)                                           as positions_through,
-        max(updated_at)                                                  as built_at
+        max(positions_through) as positions_through,
+        max(updated_at)        as built_at
     from {{ this }}
 
 ),
@@ -77,14 +77,14 @@ touched as (
     select
         wallet,
         token_id,
-        ''                                                               as stored_key
+        '' as stored_key
     from {{ ref('int_position_days') }}
     where loaded_through > (select positions_through from watermarks)
     union all
     select
         wallet,
-        arrayJoin(token_ids)                                             as token_id,
-        market_key                                                       as stored_key
+        arrayJoin(token_ids) as token_id,
+        market_key           as stored_key
     from {{ this }}
     where market_key in (select market_key from changed_keys)
 
@@ -95,11 +95,11 @@ candidates as (
     -- each touched position's market now, and the stored pair hit (a pair keyed by a
     -- token that a listing has since mapped is hit through changed_keys)
     select distinct
-        touched.wallet                                                   as wallet,
+        touched.wallet as wallet,
         arrayJoin(arrayFilter(
             k -> k != '',
             [coalesce(token_conditions.condition_id, touched.token_id), touched.stored_key]
-        ))                                                               as market_key
+        ))             as market_key
     from touched
     left join token_conditions on touched.token_id = token_conditions.token_id
 
@@ -120,9 +120,11 @@ pair_positions as (
     -- position read here whose market is not a candidate has a touched token, so its
     -- market is a candidate too
     select
-        candidates.wallet                                                as wallet,
-        arrayJoin(if(empty(condition_tokens.token_ids), [candidates.market_key],
-                     condition_tokens.token_ids))                        as token_id
+        candidates.wallet as wallet,
+        arrayJoin(if(
+            empty(condition_tokens.token_ids), [candidates.market_key],
+            condition_tokens.token_ids
+        ))                as token_id
     from candidates
     left join condition_tokens on candidates.market_key = condition_tokens.condition_id
 
@@ -160,21 +162,21 @@ per_market as (
     select
         wallet,
         market_key,
-        any(condition_id)                                                as condition_id,
-        max(is_resolved)                                                 as is_resolved,
-        any(resolved_outcome)                                            as resolved_outcome,
-        toUInt64(sumIf(amount, outcome_index = 0))                       as yes_amount,
-        toUInt64(sumIf(amount, outcome_index = 1))                       as no_amount,
-        toUInt64(sum(open_amount))                                       as open_amount,
-        toInt128(sum(trading_pnl))                                       as trading_pnl,
-        toInt128(sum(resolution_pnl))                                    as resolution_pnl,
-        toInt128(sum(realized_pnl))                                      as realized_pnl,
-        toUInt64(sum(volume))                                            as volume,
-        toUInt64(sum(buy_collateral))                                    as buy_collateral,
-        toUInt64(sum(n_fills))                                           as n_fills,
-        min(first_fill_at)                                               as first_fill_at,
-        max(last_fill_at)                                                as last_fill_at,
-        arraySort(groupArray(token_id))                                  as token_ids
+        any(condition_id)                          as condition_id,
+        max(is_resolved)                           as is_resolved,
+        any(resolved_outcome)                      as resolved_outcome,
+        toUInt64(sumIf(amount, outcome_index = 0)) as yes_amount,
+        toUInt64(sumIf(amount, outcome_index = 1)) as no_amount,
+        toUInt64(sum(open_amount))                 as open_amount,
+        toInt128(sum(trading_pnl))                 as trading_pnl,
+        toInt128(sum(resolution_pnl))              as resolution_pnl,
+        toInt128(sum(realized_pnl))                as realized_pnl,
+        toUInt64(sum(volume))                      as volume,
+        toUInt64(sum(buy_collateral))              as buy_collateral,
+        toUInt64(sum(n_fills))                     as n_fills,
+        min(first_fill_at)                         as first_fill_at,
+        max(last_fill_at)                          as last_fill_at,
+        arraySort(groupArray(token_id))            as token_ids
     from positions
     group by wallet, market_key
 
@@ -183,25 +185,25 @@ per_market as (
 computed as (
 
     select
-        per_market.wallet                                                as wallet,
-        per_market.market_key                                            as market_key,
-        per_market.condition_id                                          as condition_id,
-        coalesce(categories.category, '{{ var("uncategorized") }}')      as category,
-        toUInt8(per_market.is_resolved)                                  as is_resolved,
-        per_market.resolved_outcome                                      as resolved_outcome,
-        per_market.yes_amount                                            as yes_amount,
-        per_market.no_amount                                             as no_amount,
-        per_market.open_amount                                           as open_amount,
-        per_market.trading_pnl                                           as trading_pnl,
-        per_market.resolution_pnl                                        as resolution_pnl,
-        per_market.realized_pnl                                          as realized_pnl,
-        per_market.volume                                                as volume,
-        per_market.buy_collateral                                        as buy_collateral,
-        per_market.n_fills                                               as n_fills,
-        per_market.first_fill_at                                         as first_fill_at,
-        per_market.last_fill_at                                          as last_fill_at,
-        per_market.token_ids                                             as token_ids,
-        toUInt8(0)                                                       as is_deleted
+        per_market.wallet                                           as wallet,
+        per_market.market_key                                       as market_key,
+        per_market.condition_id                                     as condition_id,
+        coalesce(categories.category, '{{ var("uncategorized") }}') as category,
+        toUInt8(per_market.is_resolved)                             as is_resolved,
+        per_market.resolved_outcome                                 as resolved_outcome,
+        per_market.yes_amount                                       as yes_amount,
+        per_market.no_amount                                        as no_amount,
+        per_market.open_amount                                      as open_amount,
+        per_market.trading_pnl                                      as trading_pnl,
+        per_market.resolution_pnl                                   as resolution_pnl,
+        per_market.realized_pnl                                     as realized_pnl,
+        per_market.volume                                           as volume,
+        per_market.buy_collateral                                   as buy_collateral,
+        per_market.n_fills                                          as n_fills,
+        per_market.first_fill_at                                    as first_fill_at,
+        per_market.last_fill_at                                     as last_fill_at,
+        per_market.token_ids                                        as token_ids,
+        toUInt8(0)                                                  as is_deleted
     from per_market
     left join categories on per_market.condition_id = categories.condition_id
 
@@ -224,33 +226,33 @@ written as (
     -- computed pairs, and the prior pairs no longer computed written as deleted (their
     -- metrics zero), each with the prior live row beside it; one pass over both
     select
-        assumeNotNull(if(gone, prior_state.wallet, computed.wallet))                         as wallet,
-        assumeNotNull(if(gone, prior_state.market_key, computed.market_key))                 as market_key,
-        if(gone, prior_state.condition_id, computed.condition_id)             as condition_id,
-        assumeNotNull(if(gone, prior_state.category, computed.category))                     as category,
-        toUInt8(coalesce(computed.is_resolved, 0))                         as is_resolved,
-        if(gone, prior_state.resolved_outcome, computed.resolved_outcome)     as resolved_outcome,
-        toUInt64(coalesce(computed.yes_amount, 0))                         as yes_amount,
-        toUInt64(coalesce(computed.no_amount, 0))                          as no_amount,
-        toUInt64(coalesce(computed.open_amount, 0))                        as open_amount,
-        toInt128(coalesce(computed.trading_pnl, 0))                        as trading_pnl,
-        toInt128(coalesce(computed.resolution_pnl, 0))                     as resolution_pnl,
-        toInt128(coalesce(computed.realized_pnl, 0))                       as realized_pnl,
-        toUInt64(coalesce(computed.volume, 0))                             as volume,
-        toUInt64(coalesce(computed.buy_collateral, 0))                     as buy_collateral,
-        toUInt64(coalesce(computed.n_fills, 0))                            as n_fills,
+        assumeNotNull(if(gone, prior_state.wallet, computed.wallet))               as wallet,
+        assumeNotNull(if(gone, prior_state.market_key, computed.market_key))       as market_key,
+        if(gone, prior_state.condition_id, computed.condition_id)                  as condition_id,
+        assumeNotNull(if(gone, prior_state.category, computed.category))           as category,
+        toUInt8(coalesce(computed.is_resolved, 0))                                 as is_resolved,
+        if(gone, prior_state.resolved_outcome, computed.resolved_outcome)          as resolved_outcome,
+        toUInt64(coalesce(computed.yes_amount, 0))                                 as yes_amount,
+        toUInt64(coalesce(computed.no_amount, 0))                                  as no_amount,
+        toUInt64(coalesce(computed.open_amount, 0))                                as open_amount,
+        toInt128(coalesce(computed.trading_pnl, 0))                                as trading_pnl,
+        toInt128(coalesce(computed.resolution_pnl, 0))                             as resolution_pnl,
+        toInt128(coalesce(computed.realized_pnl, 0))                               as realized_pnl,
+        toUInt64(coalesce(computed.volume, 0))                                     as volume,
+        toUInt64(coalesce(computed.buy_collateral, 0))                             as buy_collateral,
+        toUInt64(coalesce(computed.n_fills, 0))                                    as n_fills,
         assumeNotNull(if(gone, prior_state.first_fill_at, computed.first_fill_at)) as first_fill_at,
-        assumeNotNull(if(gone, prior_state.last_fill_at, computed.last_fill_at)) as last_fill_at,
-        if(gone, prior_state.token_ids, computed.token_ids)                   as token_ids,
-        toUInt8(gone)                                                    as is_deleted,
-        toUInt8(prior_state.wallet is not null)                                as prev_is_live,
-        coalesce(prior_state.category, '')                                       as prev_category,
-        toUInt8(coalesce(prior_state.is_resolved, 0))                            as prev_is_resolved,
-        toInt128(coalesce(prior_state.realized_pnl, 0))                          as prev_realized_pnl,
-        toUInt64(coalesce(prior_state.volume, 0))                                as prev_volume,
-        toUInt64(coalesce(prior_state.buy_collateral, 0))                        as prev_buy_collateral,
-        toUInt64(coalesce(prior_state.n_fills, 0))                               as prev_n_fills,
-        computed.wallet is null                                          as gone
+        assumeNotNull(if(gone, prior_state.last_fill_at, computed.last_fill_at))   as last_fill_at,
+        if(gone, prior_state.token_ids, computed.token_ids)                        as token_ids,
+        toUInt8(gone)                                                              as is_deleted,
+        toUInt8(prior_state.wallet is not null)                                    as prev_is_live,
+        coalesce(prior_state.category, '')                                         as prev_category,
+        toUInt8(coalesce(prior_state.is_resolved, 0))                              as prev_is_resolved,
+        toInt128(coalesce(prior_state.realized_pnl, 0))                            as prev_realized_pnl,
+        toUInt64(coalesce(prior_state.volume, 0))                                  as prev_volume,
+        toUInt64(coalesce(prior_state.buy_collateral, 0))                          as prev_buy_collateral,
+        toUInt64(coalesce(prior_state.n_fills, 0))                                 as prev_n_fills,
+        computed.wallet is null                                                    as gone
     from computed
     full outer join prior_state
         on computed.wallet = prior_state.wallet and computed.market_key = prior_state.market_key
@@ -263,13 +265,13 @@ written as (
 
     select
         *,
-        toUInt8(0)                                                       as prev_is_live,
-        ''                                                               as prev_category,
-        toUInt8(0)                                                       as prev_is_resolved,
-        toInt128(0)                                                      as prev_realized_pnl,
-        toUInt64(0)                                                      as prev_volume,
-        toUInt64(0)                                                      as prev_buy_collateral,
-        toUInt64(0)                                                      as prev_n_fills
+        toUInt8(0)  as prev_is_live,
+        ''          as prev_category,
+        toUInt8(0)  as prev_is_resolved,
+        toInt128(0) as prev_realized_pnl,
+        toUInt64(0) as prev_volume,
+        toUInt64(0) as prev_buy_collateral,
+        toUInt64(0) as prev_n_fills
     from computed
 
 ),

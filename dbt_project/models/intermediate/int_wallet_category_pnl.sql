@@ -24,7 +24,7 @@ with grain as (
 
     {% if is_incremental() -%}
     select * from {{ ref('int_wallet_markets') }}
-    where row_version > (select max(grain_version) from {{ this }})
+    where row_version > (select max(previous.grain_version) from {{ this }} as previous)
     {%- else -%}
     select * from {{ ref('int_wallet_markets') }} final
     where is_deleted = 0
@@ -95,16 +95,16 @@ final as (
     select
         wallet,
         category,
-        cast(sum(realized_pnl) as SimpleAggregateFunction (sum, Int128))                  as realized_pnl,
-        cast(sum(volume) as SimpleAggregateFunction (sum, Int128))                        as volume,
-        cast(sum(buy_collateral) as SimpleAggregateFunction (sum, Int128))                as buy_collateral,
-        cast(sum(n_fills) as SimpleAggregateFunction (sum, Int64))                        as n_fills,
-        cast(sum(n_markets) as SimpleAggregateFunction (sum, Int64))                      as n_markets,
-        cast(sum(n_resolved_markets) as SimpleAggregateFunction (sum, Int64))             as n_resolved_markets,
-        cast(sum(wins) as SimpleAggregateFunction (sum, Int64))                           as wins,
-        cast(sum(losses) as SimpleAggregateFunction (sum, Int64))                         as losses,
-        cast(max(row_version) as SimpleAggregateFunction (max, UInt64))                   as grain_version,
-        cast(max(now64(3, 'UTC')) as SimpleAggregateFunction (max, DateTime64(3, 'UTC'))) as updated_at
+        cast(sum(realized_pnl), 'SimpleAggregateFunction(sum, Int128)')                    as realized_pnl,
+        cast(sum(volume), 'SimpleAggregateFunction(sum, Int128)')                          as volume,
+        cast(sum(buy_collateral), 'SimpleAggregateFunction(sum, Int128)')                  as buy_collateral,
+        cast(sum(n_fills), 'SimpleAggregateFunction(sum, Int64)')                          as n_fills,
+        cast(sum(n_markets), 'SimpleAggregateFunction(sum, Int64)')                        as n_markets,
+        cast(sum(n_resolved_markets), 'SimpleAggregateFunction(sum, Int64)')               as n_resolved_markets,
+        cast(sum(wins), 'SimpleAggregateFunction(sum, Int64)')                             as wins,
+        cast(sum(losses), 'SimpleAggregateFunction(sum, Int64)')                           as losses,
+        cast(max(row_version), 'SimpleAggregateFunction(max, UInt64)')                     as grain_version,
+        cast(max(now64(3, 'UTC')), 'SimpleAggregateFunction(max, DateTime64(3, ''UTC''))') as updated_at
     from contributions
     group by wallet, category
 

@@ -87,8 +87,7 @@ totals as (
         per_wallet.wallet                 as wallet,
         -- the rolled-up category ('' = all categories; null if group_by_use_nulls is on)
         coalesce(per_wallet.category, '') as category,
-        -- `t` is the lambda's tuple, not a column: RF03 does not apply
-        arrayJoin(arrayFilter(t -> t.6 > 0, [  -- noqa: RF03
+        arrayJoin(arrayFilter(t -> t.6 > 0, [
             {%- for name, n in windows %}
             (
                 '{{ name }}', toUInt16({{ n }}), pnl_{{ name }}, volume_{{ name }}, fills_{{ name }},

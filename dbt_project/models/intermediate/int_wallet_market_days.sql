@@ -73,7 +73,7 @@ written as (
         or volume != prev_volume
         or n_fills != prev_n_fills as moves_days
     from wallet_markets
-    where row_version > (select markets_version from watermark)
+    where row_version > (select watermark.markets_version from watermark)
 
 ),
 
@@ -102,7 +102,13 @@ changed_pairs as (
 
 changed_pairs as (
 
-    select wallet, market_key, condition_id, is_resolved, resolution_pnl, is_deleted
+    select
+        wallet,
+        market_key,
+        condition_id,
+        is_resolved,
+        resolution_pnl,
+        is_deleted
     from {{ final_rows(ref('int_wallet_markets')) }}
 
 ),
@@ -111,7 +117,8 @@ changed_pairs as (
 
 live_pairs as (
 
-    select * from changed_pairs where is_deleted = 0
+    select * from changed_pairs
+    where is_deleted = 0
 
 ),
 
@@ -119,11 +126,15 @@ pair_tokens as (
 
     -- the (wallet, token) keys of the live pairs: both tokens of a mapped condition, or the
     -- token itself when it is its own market
-    select live_pairs.wallet as wallet, tokens.token_id as token_id
+    select
+        live_pairs.wallet as wallet,
+        tokens.token_id   as token_id
     from live_pairs
     inner join tokens on live_pairs.condition_id = tokens.condition_id
     union distinct
-    select wallet, market_key as token_id
+    select
+        wallet,
+        market_key as token_id
     from live_pairs
     where condition_id is null
 
@@ -142,7 +153,12 @@ trading_days as (
     from (
         select * from position_days
         {% if is_incremental() %}
-        where (wallet, token_id) in (select wallet, token_id from pair_tokens)
+        where (wallet, token_id) in (
+            select
+                pair_tokens.wallet,
+                pair_tokens.token_id
+            from pair_tokens
+        )
         {% endif %}
     ) as days
     left join tokens on days.token_id = tokens.token_id
@@ -184,7 +200,12 @@ computed as (
         toUInt8(0)                                                   as is_deleted
     from (
         select * from trading_days
-        where (wallet, market_key) in (select wallet, market_key from live_pairs)
+        where (wallet, market_key) in (
+            select
+                live_pairs.wallet,
+                live_pairs.market_key
+            from live_pairs
+        )
         union all
         select * from resolution_days
     ) as parts
@@ -208,9 +229,18 @@ vanished as (
         toUInt64(0)            as n_fills,
         toUInt8(1)             as is_deleted
     from (
-        select wallet, market_key, day from {{ final_rows(this) }}
+        select
+            wallet,
+            market_key,
+            day
+        from {{ final_rows(this) }}
         where
-            (wallet, market_key) in (select wallet, market_key from changed_pairs)
+            (wallet, market_key) in (
+                select
+                    changed_pairs.wallet,
+                    changed_pairs.market_key
+                from changed_pairs
+            )
             and is_deleted = 0
     ) as prior_state
     left anti join computed
@@ -227,12 +257,15 @@ final as (
 
     select
         *,
-        now64(3, 'UTC')                                                        as updated_at,
-        toUInt64(toUnixTimestamp64Milli(updated_at))                           as row_version,
-        toUInt64(assumeNotNull((select max(row_version) from wallet_markets))) as markets_version
+        now64(3, 'UTC')                                                                       as updated_at,
+        toUInt64(toUnixTimestamp64Milli(updated_at))                                          as row_version,
+        toUInt64(assumeNotNull((select max(wallet_markets.row_version) from wallet_markets))) as markets_version
     from (
         select * from computed
-        {% if is_incremental() %} union all select * from vanished {% endif %}
+        {% if is_incremental() -%}
+        union all
+        select * from vanished
+        {%- endif %}
     )
 
 )

@@ -47,7 +47,9 @@ watermarks as (
 
 token_conditions as (
 
-    select token_id, assumeNotNull(condition_id) as condition_id
+    select
+        token_id,
+        assumeNotNull(condition_id) as condition_id
     from {{ ref('int_token_conditions') }}
     where condition_id is not null
 
@@ -59,12 +61,12 @@ changed_keys as (
     -- source mapped before was its own market)
     select condition_id as market_key
     from {{ ref('int_market_state_log') }}
-    where seen_at > (select built_at from watermarks)
+    where seen_at > (select watermarks.built_at from watermarks)
     union distinct
     select token_id as market_key from token_conditions
     where condition_id in (
-        select condition_id from {{ ref('int_market_state_log') }}
-        where seen_at > (select built_at from watermarks)
+        select state_log.condition_id from {{ ref('int_market_state_log') }} as state_log
+        where state_log.seen_at > (select watermarks.built_at from watermarks)
     )
 
 ),
@@ -79,14 +81,14 @@ touched as (
         token_id,
         '' as stored_key
     from {{ ref('int_position_days') }}
-    where loaded_through > (select positions_through from watermarks)
+    where loaded_through > (select watermarks.positions_through from watermarks)
     union all
     select
         wallet,
         arrayJoin(token_ids) as token_id,
         market_key           as stored_key
     from {{ this }}
-    where market_key in (select market_key from changed_keys)
+    where market_key in (select changed_keys.market_key from changed_keys)
 
 ),
 
@@ -107,7 +109,9 @@ candidates as (
 
 condition_tokens as (
 
-    select condition_id, groupArray(token_id) as token_ids
+    select
+        condition_id,
+        groupArray(token_id) as token_ids
     from token_conditions
     group by condition_id
 
@@ -216,7 +220,12 @@ prior_state as (
     -- the live rows of the candidate pairs, read by primary key
     select * from {{ this }} final
     where
-        (wallet, market_key) in (select wallet, market_key from candidates)
+        (wallet, market_key) in (
+            select
+                candidates.wallet,
+                candidates.market_key
+            from candidates
+        )
         and is_deleted = 0
 
 ),
@@ -286,9 +295,12 @@ final as (
         yes_amount, no_amount, open_amount, trading_pnl, resolution_pnl, realized_pnl,
         volume, buy_collateral, n_fills,
         first_fill_at, last_fill_at, token_ids, is_deleted,
-        now64(3, 'UTC')                                                  as updated_at,
-        toUInt64(toUnixTimestamp64Milli(updated_at))                     as row_version,
-        (select max(loaded_through) from {{ ref('int_position_days') }}) as positions_through,
+        now64(3, 'UTC')                              as updated_at,
+        toUInt64(toUnixTimestamp64Milli(updated_at)) as row_version,
+        (
+            select max(position_days.loaded_through)
+            from {{ ref('int_position_days') }} as position_days
+        )                                            as positions_through,
         prev_is_live, prev_category, prev_is_resolved, prev_realized_pnl, prev_volume,
         prev_buy_collateral, prev_n_fills
     from written

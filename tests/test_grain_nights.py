@@ -26,6 +26,7 @@ import pytest
 
 from ingest import sample_data
 from nightly.run import run_nightly
+from pipeline import warehouse
 from tests.support import pnl_reference
 from tests.support.nights import night_clock, read_rows, rebuilt_copy, rows_as_dicts, snapshot, write_rows
 from tests.support.settings import make_settings
@@ -56,6 +57,7 @@ class Night:
     rebuilt: dict[str, Any]
     rebuild_failures: Any
     ref: pnl_reference.Reference
+    grain_written: set[tuple[str, str]]  # the (wallet, market_key) pairs the night rewrote
 
 
 @dataclass
@@ -214,13 +216,25 @@ def world(tmp_path_factory) -> World:
         status, run = run_nightly(settings, now=clock)
         errors = [(s["name"], s["error"]) for s in run["steps"] if s["error"]]
         incremental = snapshot(settings, MARTS)
+        with warehouse.connect(settings) as ch:
+            written = set(
+                map(
+                    tuple,
+                    ch.query(
+                        "SELECT wallet, market_key FROM analytics.int_wallet_markets "
+                        "WHERE row_version = (SELECT max(row_version) FROM analytics.int_wallet_markets)"
+                    ).result_rows,
+                )
+            )
         doc = json.loads((data / "expanded_resolution_map.json").read_text())
         dated = pnl_reference.resolved_days(doc, clock.date())  # the map's days; else the clock's
         for cid, day in dated.items():
             recorded.setdefault(cid, day)  # recorded once, on the first night it is resolved
         ok, failures, rebuilt = rebuilt_copy(settings, root / f"rebuilt{night}", MARTS)
         ref = pnl_reference.compute_all(inbox, data, clock.date(), days_resolved=recorded)
-        nights.append(Night(clock, status, errors, incremental, rebuilt, failures if not ok else None, ref))
+        nights.append(
+            Night(clock, status, errors, incremental, rebuilt, failures if not ok else None, ref, written)
+        )
     return World(
         nights=nights,
         t_price=t_price,
@@ -452,3 +466,32 @@ def test_late_older_fills_keep_the_mark_and_a_new_fill_moves_it(world):
     }
     assert quiet and all(unrealized(n3)[w] == n3.ref.book[(w, world.t)].unrealized for w in quiet)
     assert any(unrealized(n3)[w] != unrealized(n2)[w] for w in quiet)
+
+
+def test_a_moved_mark_rewrites_no_grain_row(world):
+    """Mark-dependent values are computed when read: the holders of T with no fill in T's
+    market on night 3 keep their grain rows although T's mark moved (and their unrealized
+    PnL with it, checked against the reference above)."""
+    n2, n3 = world.nights[1], world.nights[2]
+    positions = _positions(n3)
+    market = {str(positions[k]["condition_id"] or k[1]) for k in positions if k[1] == world.t}
+    assert len(market) == 1 and market != {world.m2}
+    market_key = market.pop()
+    tokens = {k[1] for k, r in positions.items() if str(r["condition_id"] or k[1]) == market_key}
+
+    def fills(night: Night, wallet: str) -> list[int]:
+        return [
+            night.ref.book[(wallet, tok)].n_fills if (wallet, tok) in night.ref.book else 0 for tok in tokens
+        ]
+
+    quiet = {
+        w
+        for (w, tok), r in positions.items()
+        if tok == world.t and int(r["open_amount"]) > 0 and fills(n2, w) == fills(n3, w)
+    }
+    assert quiet
+    assert any(
+        int(n3.ref.book[(w, world.t)].unrealized) != int(n2.ref.book[(w, world.t)].unrealized) for w in quiet
+    )
+    assert not {(w, market_key) for w in quiet} & n3.grain_written
+    assert n3.grain_written  # the night did rewrite the pairs with new fills

@@ -36,9 +36,8 @@ MARTS = {
 }
 # The live rows of the wallet x market grain, without the build's bookkeeping columns.
 GRAIN = (
-    "(SELECT * EXCEPT (updated_at, row_version, positions_through, marks_through, prev_is_live, "
-    "prev_category, prev_is_resolved, prev_realized_pnl, prev_unrealized_pnl, prev_total_pnl, "
-    "prev_open_value, prev_volume, prev_buy_collateral, prev_n_fills) "
+    "(SELECT * EXCEPT (updated_at, row_version, positions_through, prev_is_live, "
+    "prev_category, prev_is_resolved, prev_realized_pnl, prev_volume, prev_buy_collateral, prev_n_fills) "
     "FROM analytics.int_wallet_markets FINAL WHERE is_deleted = 0)"
 )
 

@@ -291,6 +291,39 @@ def test_category_unrealized_equals_reference_exactly(sample_run):
         assert (r[6] * 10**6, r[7] * 10**6, r[8] * 10**6) == (r[2], r[3], r[4])  # exact USD
 
 
+def _read_from(plan: str, table: str) -> str:
+    """The ReadFromMergeTree step of `table` in an EXPLAIN indexes = 1 plan: its line and
+    the detail lines under it, up to the next step (a line drawing a branch, "──")."""
+    lines = plan.splitlines()
+    start = next(i for i, line in enumerate(lines) if "ReadFromMergeTree" in line and table in line)
+    block = [lines[start]]
+    for line in lines[start + 1 :]:
+        if "──" in line:
+            break
+        block.append(line)
+    return "\n".join(block)
+
+
+def test_a_wallet_filter_on_the_category_mart_reads_positions_by_key(sample_run):
+    """The API reads one wallet: its open positions are valued when read, so the filter must
+    reach int_position_days' primary key, not scan every checkpoint."""
+    settings, _, _ = sample_run
+    with warehouse.connect(settings) as ch:
+        wallet = ch.command("SELECT any(wallet) FROM analytics.fct_wallet_category_pnl")
+        plan = "\n".join(
+            r[0]
+            for r in ch.query(
+                "EXPLAIN indexes = 1 SELECT * FROM analytics.fct_wallet_category_pnl WHERE wallet = {w:String}",
+                parameters={"w": wallet},
+            ).result_rows
+        )
+    block = _read_from(plan, "int_position_days")
+    assert "PrimaryKey" in block, block
+    key = block.split("PrimaryKey", 1)[1]
+    assert "wallet" in key.split("Condition", 1)[1].splitlines()[0], block
+    assert "Condition: true" not in key, block
+
+
 def _daily_rows(settings) -> dict:
     with warehouse.connect(settings) as ch:
         rows = ch.query(

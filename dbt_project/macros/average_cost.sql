@@ -52,22 +52,21 @@
     The fold with a checkpoint at the end of every day, in one pass over a key's `events`
     (sorted, as sorted_events gives them), starting from `init`. `starts_day` is an array of
     flags, true for an event that begins a new day (not the first event): before such an
-    event the state so far (the previous day's end) is appended. Returns the states
-    [init, end of day 1, ..., end of the last day]: element i + 1 is day i's checkpoint,
-    element i the state it started from. Only day ends are appended, so the array copied
-    per event is one checkpoint per day so far, not one per event.
+    event the state so far (the previous day's end) is appended. Returns the tuple
+    (the last day's end state, [init, end of day 1, ..., end of the day before the last]);
+    the caller appends the first to the second (under an alias, so the fold runs once) to
+    get every day's checkpoint: element i + 1 is day i's, element i the state it started
+    from. Only day ends are appended, so the array copied per event is one checkpoint per
+    day so far, not one per event.
 -#}
-{% macro average_cost_checkpoints(events, starts_day, init) -%}
-    arrayPushBack(
-        tupleElement(arrayFold(
-            (acc, e, starts) -> (
-                {{ average_cost_step('acc.1', 'e') }},
-                if(starts, arrayPushBack(acc.2, acc.1), acc.2)
-            ),
-            {{ events }},
-            {{ starts_day }},
-            ({{ init }}, [{{ init }}])
-        ) as folded_days, 2),
-        folded_days.1
+{% macro average_cost_day_fold(events, starts_day, init) -%}
+    arrayFold(
+        (acc, e, starts) -> (
+            {{ average_cost_step('acc.1', 'e') }},
+            if(starts, arrayPushBack(acc.2, acc.1), acc.2)
+        ),
+        {{ events }},
+        {{ starts_day }},
+        ({{ init }}, [{{ init }}])
     )
 {%- endmacro %}

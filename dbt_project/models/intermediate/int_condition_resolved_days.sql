@@ -30,7 +30,7 @@ unseen as (
 
     select resolutions.*
     from resolutions
-    where condition_id not in (select condition_id from {{ this }})
+    where resolutions.condition_id not in (select seen.condition_id from {{ this }} as seen)
 
 ),
 
@@ -51,10 +51,10 @@ final as (
 
     select
         condition_id,
-        toDate(coalesce(resolved_at, {{ run_clock(run_at) }}), 'UTC')  as resolved_day,
-        if(resolved_at is null, 'first_seen', 'map')                    as resolved_day_source,
+        toDate(coalesce(resolved_at, {{ run_clock(run_at) }}), 'UTC') as resolved_day,
+        if(resolved_at is null, 'first_seen', 'map')                  as resolved_day_source,
         resolved_at,
-        {{ run_clock(run_at) }}                                         as first_seen_at
+        {{ run_clock(run_at) }}                                       as first_seen_at
     from unseen
 
 )

@@ -15,11 +15,11 @@ credited as (
         fill_id,
         filled_at,
         inserted_at,
-        maker                                                          as wallet,
+        maker                                                      as wallet,
         token_id,
-        if(maker_asset_id = '0', 'BUY', 'SELL')                        as side,
-        if(side = 'BUY', taker_amount_filled, maker_amount_filled)     as quantity,
-        if(side = 'BUY', maker_amount_filled, taker_amount_filled)     as collateral
+        if(maker_asset_id = '0', 'BUY', 'SELL')                    as side,
+        if(side = 'BUY', taker_amount_filled, maker_amount_filled) as quantity,
+        if(side = 'BUY', maker_amount_filled, taker_amount_filled) as collateral
     from fills
 
 ),

@@ -32,8 +32,8 @@ categories as (
 bounds as (
 
     select
-        maxIf(day, n_fills > 0)                                         as as_of_day,
-        min(day)                                                        as first_day
+        maxIf(day, n_fills > 0) as as_of_day,
+        min(day)                as first_day
     from days
 
 ),
@@ -41,14 +41,14 @@ bounds as (
 categorized as (
 
     select
-        days.wallet                                                     as wallet,
-        days.day                                                        as day,
-        days.realized_pnl                                               as realized_pnl,
-        days.volume                                                     as volume,
-        days.n_fills                                                    as n_fills,
+        days.wallet                                                 as wallet,
+        days.day                                                    as day,
+        days.realized_pnl                                           as realized_pnl,
+        days.volume                                                 as volume,
+        days.n_fills                                                as n_fills,
         -- a market_key is a condition, or a token no market lists
-        coalesce(categories.category, '{{ var("uncategorized") }}')    as category,
-        (select as_of_day from bounds)                                  as as_of_day
+        coalesce(categories.category, '{{ var("uncategorized") }}') as category,
+        (select bounds.as_of_day from bounds)                       as as_of_day
     from days
     left join categories on days.market_key = categories.condition_id
 
@@ -57,18 +57,22 @@ categorized as (
 per_wallet as (
 
     select
-        categorized.wallet                                              as wallet,
-        categorized.category                                            as category,
+        categorized.wallet                                         as wallet,
+        categorized.category                                       as category,
+        -- sqlfluff cannot indent a jinja loop inside a select list (it expects the select's
+        -- own indent): LT02 is off for the loop
+        -- noqa: disable=LT02
         {%- for name, n in windows %}
         {%- set in_window = 'true' if n == 0 else
             '(categorized.day between categorized.as_of_day - ' ~ (n - 1) ~ ' and categorized.as_of_day)' %}
-        toInt128(sumIf(categorized.realized_pnl, {{ in_window }}))      as pnl_{{ name }},
-        toUInt64(sumIf(categorized.volume, {{ in_window }}))            as volume_{{ name }},
-        toUInt64(sumIf(categorized.n_fills, {{ in_window }}))           as fills_{{ name }},
-        toUInt64(countIf({{ in_window }}))                              as rows_{{ name }}
+        toInt128(sumIf(categorized.realized_pnl, {{ in_window }})) as pnl_{{ name }},
+        toUInt64(sumIf(categorized.volume, {{ in_window }}))       as volume_{{ name }},
+        toUInt64(sumIf(categorized.n_fills, {{ in_window }}))      as fills_{{ name }},
+        toUInt64(countIf({{ in_window }}))                         as rows_{{ name }}
         {{- "," if not loop.last }}
         {%- endfor %}
     from categorized
+    -- noqa: enable=LT02
     -- the rollup adds each wallet's all-categories row (category rolled up) in the same
     -- pass, and one grand-total row (wallet rolled up), dropped here
     group by categorized.wallet, categorized.category with rollup
@@ -80,15 +84,17 @@ totals as (
 
     -- one row per window the wallet has a day row in
     select
-        per_wallet.wallet                                               as wallet,
+        per_wallet.wallet                 as wallet,
         -- the rolled-up category ('' = all categories; null if group_by_use_nulls is on)
-        ifNull(per_wallet.category, '')                                 as category,
+        coalesce(per_wallet.category, '') as category,
         arrayJoin(arrayFilter(t -> t.6 > 0, [
             {%- for name, n in windows %}
-            ('{{ name }}', toUInt16({{ n }}), pnl_{{ name }}, volume_{{ name }}, fills_{{ name }},
-             rows_{{ name }}){{ "," if not loop.last }}
+            (
+                '{{ name }}', toUInt16({{ n }}), pnl_{{ name }}, volume_{{ name }}, fills_{{ name }},
+                rows_{{ name }}
+            ){{ "," if not loop.last }}
             {%- endfor %}
-        ]))                                                             as w
+        ]))                               as w
     from per_wallet
 
 ),
@@ -96,22 +102,24 @@ totals as (
 ranked as (
 
     select
-        w.1                                                             as time_window,
-        w.2                                                             as window_days,
-        (select as_of_day from bounds)                                  as as_of_day,
-        if(window_days = 0, (select first_day from bounds),
-           as_of_day - window_days + 1)                                 as window_start,
+        w.1                                   as time_window,
+        w.2                                   as window_days,
+        (select bounds.as_of_day from bounds) as as_of_day,
+        if(
+            window_days = 0, (select bounds.first_day from bounds),
+            as_of_day - window_days + 1
+        )                                     as window_start,
         category,
         wallet,
-        w.3                                                             as realized_pnl,
-        w.4                                                             as volume,
-        w.5                                                             as n_fills,
+        w.3                                   as realized_pnl,
+        w.4                                   as volume,
+        w.5                                   as n_fills,
         toUInt32(row_number() over (
             partition by time_window, category order by realized_pnl desc, wallet asc
-        ))                                                              as rank_pnl,
+        ))                                    as rank_pnl,
         toUInt32(row_number() over (
             partition by time_window, category order by volume desc, wallet asc
-        ))                                                              as rank_volume
+        ))                                    as rank_volume
     from totals
 
 ),
@@ -126,15 +134,16 @@ final as (
         category,
         wallet,
         realized_pnl,
-        {{ to_usd('realized_pnl') }}                                    as realized_pnl_usd,
+        {{ to_usd('realized_pnl') }} as realized_pnl_usd,
         volume,
-        {{ to_usd('volume') }}                                          as volume_usd,
+        {{ to_usd('volume') }}       as volume_usd,
         n_fills,
         rank_pnl,
         rank_volume
     from ranked
-    where rank_pnl <= {{ var('leaderboard_depth', 1000) }}
-       or rank_volume <= {{ var('leaderboard_depth', 1000) }}
+    where
+        rank_pnl <= {{ var('leaderboard_depth', 1000) }}
+        or rank_volume <= {{ var('leaderboard_depth', 1000) }}
 
 )
 

@@ -13,32 +13,49 @@ rules as (
 
 ),
 
+category_rules as (
+
+    select * from rules
+    where match_kind = 'category'
+
+),
+
+tag_rules as (
+
+    select * from rules
+    where match_kind = 'tag'
+
+),
+
 by_category as (
 
     select
-        markets.condition_id                                        as condition_id,
-        argMin(rules.canonical_category, rules.priority)            as canonical_category
+        markets.condition_id                                               as condition_id,
+        argMin(category_rules.canonical_category, category_rules.priority) as canonical_category
     from markets
-    inner join (select * from rules where match_kind = 'category') as rules
-        on markets.raw_category = rules.match_key
+    inner join category_rules
+        on markets.raw_category = category_rules.match_key
     group by markets.condition_id
 
 ),
 
 market_tags as (
 
-    select condition_id, arrayJoin(tags) as tag from markets
+    select
+        condition_id,
+        arrayJoin(tags) as tag
+    from markets
 
 ),
 
 by_tag as (
 
     select
-        market_tags.condition_id                                    as condition_id,
-        argMin(rules.canonical_category, rules.priority)            as canonical_category
+        market_tags.condition_id                                 as condition_id,
+        argMin(tag_rules.canonical_category, tag_rules.priority) as canonical_category
     from market_tags
-    inner join (select * from rules where match_kind = 'tag') as rules
-        on market_tags.tag = rules.match_key
+    inner join tag_rules
+        on market_tags.tag = tag_rules.match_key
     group by market_tags.condition_id
 
 ),
@@ -47,8 +64,13 @@ categorized as (
 
     select
         markets.condition_id as condition_id,
-        coalesce(by_category.canonical_category, by_tag.canonical_category,
-                 '{{ var("uncategorized") }}')                     as category
+        -- nullIf: read live (int_open_position_values) by a session with join_use_nulls = 0,
+        -- an unmatched side is '' rather than null; no canonical category is empty
+        coalesce(
+            nullIf(by_category.canonical_category, ''),
+            nullIf(by_tag.canonical_category, ''),
+            '{{ var("uncategorized") }}'
+        )                    as category
     from markets
     left join by_category on markets.condition_id = by_category.condition_id
     left join by_tag on markets.condition_id = by_tag.condition_id

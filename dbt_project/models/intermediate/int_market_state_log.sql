@@ -36,7 +36,7 @@ resolutions as (
 token_sets as (
 
     select
-        assumeNotNull(condition_id)                                      as condition_id,
+        assumeNotNull(condition_id)                                               as condition_id,
         toString(arraySort(groupArray((token_id, assumeNotNull(outcome_index))))) as listing
     from tokens
     where condition_id is not null
@@ -57,14 +57,14 @@ conditions as (
 current_state as (
 
     select
-        conditions.condition_id                                          as condition_id,
+        conditions.condition_id as condition_id,
         cityHash64(
-            ifNull(categories.category, '{{ var("uncategorized") }}'),
-            ifNull(token_sets.listing, ''),
-            ifNull(resolutions.is_resolved, false),
-            ifNull(resolutions.resolved_outcome, ''),
+            coalesce(categories.category, '{{ var("uncategorized") }}'),
+            coalesce(token_sets.listing, ''),
+            coalesce(resolutions.is_resolved, false),
+            coalesce(resolutions.resolved_outcome, ''),
             toString(resolutions.payout_numerators)
-        )                                                                as state_hash
+        )                       as state_hash
     from conditions
     left join categories on conditions.condition_id = categories.condition_id
     left join token_sets on conditions.condition_id = token_sets.condition_id
@@ -87,8 +87,8 @@ logged as (
 changed as (
 
     select
-        current_state.condition_id                                       as condition_id,
-        current_state.state_hash                                         as state_hash
+        current_state.condition_id as condition_id,
+        current_state.state_hash   as state_hash
     from current_state
     left join logged on current_state.condition_id = logged.condition_id
     where logged.condition_id is null or logged.state_hash != current_state.state_hash
@@ -99,7 +99,7 @@ changed as (
         condition_id,
         toUInt64(0) as state_hash
     from logged
-    where state_hash != 0 and condition_id not in (select condition_id from current_state)
+    where state_hash != 0 and condition_id not in (select current_state.condition_id from current_state)
 
 ),
 

@@ -29,8 +29,13 @@ with fills as (
 
 new_fills as (
 
-    select wallet, token_id, filled_at, inserted_at from fills
-    where inserted_at > (select max(loaded_through) from {{ this }})
+    select
+        wallet,
+        token_id,
+        filled_at,
+        inserted_at
+    from fills
+    where inserted_at > (select max(previous.loaded_through) from {{ this }} as previous)
 
 ),
 
@@ -45,7 +50,7 @@ touched as (
 
 ),
 
-prior as (
+prior_state as (
 
     -- the newest checkpoint of the last day before each touched key's start day, read by key
     select stored.*
@@ -53,9 +58,14 @@ prior as (
     inner join touched
         on stored.wallet = touched.wallet and stored.token_id = touched.token_id
     where
-        (stored.wallet, stored.token_id) in (select wallet, token_id from touched)
+        (stored.wallet, stored.token_id) in (
+            select
+                touched_key.wallet,
+                touched_key.token_id
+            from touched as touched_key
+        )
         and stored.day < touched.start_day
-    order by stored.wallet, stored.token_id, stored.day desc, stored.state_version desc
+    order by stored.wallet asc, stored.token_id asc, stored.day desc, stored.state_version desc
     limit 1 by stored.wallet, stored.token_id
 
 ),
@@ -68,7 +78,12 @@ refold as (
     inner join touched
         on f.wallet = touched.wallet and f.token_id = touched.token_id
     where
-        (f.wallet, f.token_id) in (select wallet, token_id from touched)
+        (f.wallet, f.token_id) in (
+            select
+                touched_key.wallet,
+                touched_key.token_id
+            from touched as touched_key
+        )
         and toDate(f.filled_at) >= touched.start_day
 
 ),
@@ -99,43 +114,61 @@ key_events as (
 
     -- one sorted event array per key, each event with its UTC day and collateral
     select
-        f.wallet                                                         as wallet,
-        f.token_id                                                       as token_id,
-        arraySort(groupArray((f.filled_at, f.fill_id, f.side = 'BUY', toInt128(f.quantity),
-                              toInt128(f.price), toDate(f.filled_at),
-                              toUInt64(f.collateral))))                  as events
+        f.wallet   as wallet,
+        f.token_id as token_id,
+        arraySort(groupArray((
+            f.filled_at, f.fill_id, f.side = 'BUY', toInt128(f.quantity),
+            toInt128(f.price), toDate(f.filled_at),
+            toUInt64(f.collateral)
+        )))        as events
     from refold as f
     group by f.wallet, f.token_id
 
 ),
 
+{% if is_incremental() %}
+
+started as (
+
+    -- a touched key continues from its checkpoint before its start day, else from zero
+    select
+        key_events.wallet                                               as wallet,
+        key_events.token_id                                             as token_id,
+        key_events.events                                               as events,
+        (
+            coalesce(prior_state.amount, toInt128(0)),
+            coalesce(prior_state.avg_price, toInt128(0)),
+            coalesce(prior_state.trading_pnl, toInt128(0)),
+            coalesce(prior_state.bought, toInt128(0))
+        )                                                               as init,
+        toUInt64(coalesce(prior_state.n_fills, 0))                      as base_fills,
+        toUInt64(coalesce(prior_state.volume, 0))                       as base_volume,
+        toUInt64(coalesce(prior_state.buy_collateral, 0))               as base_buy_collateral,
+        coalesce(prior_state.first_fill_at, tupleElement(events[1], 1)) as first_fill_at
+    from key_events
+    left join prior_state
+        on key_events.wallet = prior_state.wallet and key_events.token_id = prior_state.token_id
+
+),
+
+{% else %}
+
 started as (
 
     select
-        key_events.wallet                                                as wallet,
-        key_events.token_id                                              as token_id,
-        key_events.events                                                as events,
-        {% if is_incremental() -%}
-        (ifNull(prior.amount, toInt128(0)), ifNull(prior.avg_price, toInt128(0)),
-         ifNull(prior.trading_pnl, toInt128(0)), ifNull(prior.bought, toInt128(0))) as init,
-        toUInt64(ifNull(prior.n_fills, 0))                               as base_fills,
-        toUInt64(ifNull(prior.volume, 0))                                as base_volume,
-        toUInt64(ifNull(prior.buy_collateral, 0))                        as base_buy_collateral,
-        ifNull(prior.first_fill_at, events[1].1)                         as first_fill_at
-        {%- else -%}
-        {{ empty_position() }}                                           as init,
-        toUInt64(0)                                                      as base_fills,
-        toUInt64(0)                                                      as base_volume,
-        toUInt64(0)                                                      as base_buy_collateral,
-        events[1].1                                                      as first_fill_at
-        {%- endif %}
+        wallet,
+        token_id,
+        events,
+        {{ empty_position() }}     as init,
+        toUInt64(0)                as base_fills,
+        toUInt64(0)                as base_volume,
+        toUInt64(0)                as base_buy_collateral,
+        tupleElement(events[1], 1) as first_fill_at
     from key_events
-    {% if is_incremental() -%}
-    left join prior
-        on key_events.wallet = prior.wallet and key_events.token_id = prior.token_id
-    {%- endif %}
 
 ),
+
+{% endif %}
 
 folded as (
 
@@ -143,11 +176,15 @@ folded as (
     -- day differs from the previous event's starts a day)
     select
         *,
-        arrayMap(e -> e.6, events)                                       as event_days,
-        arrayMap((d, p) -> d != p, event_days,
-                 arrayPushFront(arrayPopBack(event_days), event_days[1])) as starts_day,
-        {{ average_cost_checkpoints('events', 'starts_day', 'init') }}   as states,
-        arraySplit((e, starts) -> starts, events, starts_day)            as days
+        arrayMap(e -> e.6, events)                                          as event_days,
+        arrayMap(
+            (d, p) -> d != p, event_days,
+            arrayPushFront(arrayPopBack(event_days), event_days[1])
+        )                                                                   as starts_day,
+        {{ average_cost_day_fold('events', 'starts_day', 'init') }}         as day_fold,
+        -- [init, end of day 1, ..., end of the last day]
+        arrayPushBack(tupleElement(day_fold, 2), tupleElement(day_fold, 1)) as states,
+        arraySplit((e, starts) -> starts, events, starts_day)               as days
     from started
 
 ),
@@ -163,7 +200,7 @@ zipped as (
         base_volume,
         base_buy_collateral,
         arrayZip(
-            arrayMap(d -> d[1].6, days),
+            arrayMap(d -> tupleElement(d[1], 6), days),
             arrayPopFront(states),
             arrayPopBack(states),
             arrayCumSum(arrayMap(d -> toUInt64(length(d)), days)),
@@ -171,9 +208,9 @@ zipped as (
             arrayCumSum(arrayMap(d -> arraySum(e -> if(e.3, e.7, 0), d), days)),
             arrayMap(d -> toUInt64(length(d)), days),
             arrayMap(d -> arraySum(e -> e.7, d), days),
-            arrayMap(d -> d[-1].1, days),
-            arrayMap(d -> d[-1].2, days)
-        )                                                                as checkpoints
+            arrayMap(d -> tupleElement(d[-1], 1), days),
+            arrayMap(d -> tupleElement(d[-1], 2), days)
+        ) as checkpoints
     from folded
 
 ),
@@ -187,7 +224,7 @@ checkpoints as (
         base_fills,
         base_volume,
         base_buy_collateral,
-        arrayJoin(checkpoints)                                           as c
+        arrayJoin(checkpoints) as c
     from zipped
 
 ),
@@ -197,23 +234,23 @@ final as (
     select
         wallet,
         token_id,
-        c.1                                                              as day,
-        toInt128(c.2.1)                                                  as amount,
-        toInt128(c.2.2)                                                  as avg_price,
-        toInt128(c.2.3)                                                  as trading_pnl,
-        toInt128(c.2.4)                                                  as bought,
-        toUInt64(base_fills + c.4)                                       as n_fills,
-        toUInt64(base_volume + c.5)                                      as volume,
-        toUInt64(base_buy_collateral + c.6)                              as buy_collateral,
+        c.1                                                             as day,
+        toInt128(c.2.1)                                                 as amount,
+        toInt128(c.2.2)                                                 as avg_price,
+        toInt128(c.2.3)                                                 as trading_pnl,
+        toInt128(c.2.4)                                                 as bought,
+        toUInt64(base_fills + c.4)                                      as n_fills,
+        toUInt64(base_volume + c.5)                                     as volume,
+        toUInt64(base_buy_collateral + c.6)                             as buy_collateral,
         -- the day's own PnL: the sum of its sells' intDiv terms, so the days add up exactly
-        toInt128(c.2.3 - c.3.3)                                          as day_trading_pnl,
-        c.8                                                              as day_volume,
-        c.7                                                              as day_fills,
+        toInt128(c.2.3 - c.3.3)                                         as day_trading_pnl,
+        c.8                                                             as day_volume,
+        c.7                                                             as day_fills,
         first_fill_at,
-        c.9                                                              as last_fill_at,
-        c.10                                                             as last_fill_id,
-        assumeNotNull((select loaded_through from watermark))            as loaded_through,
-        toUInt64(toUnixTimestamp64Milli(loaded_through))                 as state_version
+        c.9                                                             as last_fill_at,
+        c.10                                                            as last_fill_id,
+        assumeNotNull((select watermark.loaded_through from watermark)) as loaded_through,
+        toUInt64(toUnixTimestamp64Milli(loaded_through))                as state_version
     from checkpoints
 
 )

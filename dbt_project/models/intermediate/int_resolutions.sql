@@ -13,11 +13,13 @@ classified as (
 
     select
         *,
-        ifNull(
+        coalesce(
             {% for outcome in payouts -%}
             {% if not loop.first %}or {% endif -%}
-            (resolved_outcome = '{{ outcome }}'
-             and payout_yes = {{ payouts[outcome][0] }} and payout_no = {{ payouts[outcome][1] }})
+            (
+                resolved_outcome = '{{ outcome }}'
+                and payout_yes = {{ payouts[outcome][0] }} and payout_no = {{ payouts[outcome][1] }}
+            )
             {% endfor -%}, false
         ) as is_resolved
     from entries
@@ -28,7 +30,7 @@ one_per_condition as (
 
     select *
     from classified
-    order by condition_id, is_resolved desc, entry_index
+    order by condition_id asc, is_resolved desc, entry_index asc
     limit 1 by condition_id
 
 ),
@@ -39,13 +41,19 @@ payouts as (
         condition_id,
         market_id,
         is_resolved,
-        if(is_resolved, resolved_outcome, null)                                as resolved_outcome,
-        if(is_resolved, [toUInt64(ifNull(payout_yes, 0)), toUInt64(ifNull(payout_no, 0))],
-           [])                                                                 as payout_numerators,
-        if(is_resolved,
-           arrayMap(n -> intDiv(toInt128(n) * 1000000, toInt128(arraySum(payout_numerators))),
-                    payout_numerators),
-           [])                                                                 as payout_prices,
+        if(is_resolved, resolved_outcome, null) as resolved_outcome,
+        if(
+            is_resolved, [toUInt64(coalesce(payout_yes, 0)), toUInt64(coalesce(payout_no, 0))],
+            []
+        )                                       as payout_numerators,
+        if(
+            is_resolved,
+            arrayMap(
+                n -> intDiv(toInt128(n) * 1000000, toInt128(arraySum(payout_numerators))),
+                payout_numerators
+            ),
+            []
+        )                                       as payout_prices,
         fetched_at,
         resolved_at
     from one_per_condition

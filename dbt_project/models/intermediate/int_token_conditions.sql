@@ -17,9 +17,19 @@ subgraph_tokens as (
 
 listed_tokens as (
 
-    select condition_id, yes_token_id as token_id, 0 as outcome_index, line_number from markets
+    select
+        condition_id,
+        yes_token_id as token_id,
+        0            as outcome_index,
+        line_number
+    from markets
     union all
-    select condition_id, no_token_id as token_id, 1 as outcome_index, line_number from markets
+    select
+        condition_id,
+        no_token_id as token_id,
+        1           as outcome_index,
+        line_number
+    from markets
 
 ),
 
@@ -27,9 +37,9 @@ first_listing as (
 
     select
         token_id,
-        toNullable(condition_id)                 as condition_id,
-        toNullable(toUInt8(outcome_index))       as outcome_index,
-        'markets'                                as mapped_by
+        toNullable(condition_id)           as condition_id,
+        toNullable(toUInt8(outcome_index)) as outcome_index,
+        'markets'                          as mapped_by
     from listed_tokens
     order by token_id, line_number
     limit 1 by token_id
@@ -41,12 +51,13 @@ unlisted as (
     -- a token without an outcome index cannot be priced at resolution: left unmapped
     select
         token_id,
-        toNullable(condition_id)                 as condition_id,
+        toNullable(condition_id)                          as condition_id,
         toNullable(toUInt8(assumeNotNull(outcome_index))) as outcome_index,
-        'subgraph'                               as mapped_by
+        'subgraph'                                        as mapped_by
     from subgraph_tokens
-    where outcome_index is not null
-      and token_id not in (select token_id from first_listing)
+    where
+        outcome_index is not null
+        and token_id not in (select first_listing.token_id from first_listing)
 
 ),
 

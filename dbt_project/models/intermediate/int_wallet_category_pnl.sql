@@ -14,6 +14,8 @@
 -- adds the contributions up on merge, and each row's prev_* is the version before it, so
 -- the sums telescope across nights a build missed: a whale's untouched markets are never
 -- re-read. Columns are SimpleAggregateFunction(sum) (grain_version: max, the watermark).
+-- Mark-dependent values (unrealized PnL, open value) are not summed here: they move with
+-- every mark and are computed when read (int_open_position_values).
 -- Read through fct_wallet_category_pnl, which sums by (wallet, category). A full refresh
 -- rebuilds it from the grain's live rows; refresh it whenever the grain is refreshed
 -- (`dbt build --full-refresh` does both).
@@ -22,7 +24,7 @@ with grain as (
 
     {% if is_incremental() -%}
     select * from {{ ref('int_wallet_markets') }}
-    where row_version > (select max(grain_version) from {{ this }})
+    where row_version > (select max(previous.grain_version) from {{ this }} as previous)
     {%- else -%}
     select * from {{ ref('int_wallet_markets') }} final
     where is_deleted = 0
@@ -35,17 +37,14 @@ added as (
     select
         wallet,
         category,
-        toInt128(realized_pnl)                                           as realized_pnl,
-        toInt128(unrealized_pnl)                                         as unrealized_pnl,
-        toInt128(total_pnl)                                              as total_pnl,
-        toInt128(open_value)                                             as open_value,
-        toInt128(volume)                                                 as volume,
-        toInt128(buy_collateral)                                         as buy_collateral,
-        toInt64(n_fills)                                                 as n_fills,
-        toInt64(1)                                                       as n_markets,
-        toInt64(is_resolved)                                             as n_resolved_markets,
-        toInt64(is_resolved and realized_pnl > 0)                        as wins,
-        toInt64(is_resolved and realized_pnl < 0)                        as losses,
+        toInt128(realized_pnl)                    as realized_pnl,
+        toInt128(volume)                          as volume,
+        toInt128(buy_collateral)                  as buy_collateral,
+        toInt64(n_fills)                          as n_fills,
+        toInt64(1)                                as n_markets,
+        toInt64(is_resolved)                      as n_resolved_markets,
+        toInt64(is_resolved and realized_pnl > 0) as wins,
+        toInt64(is_resolved and realized_pnl < 0) as losses,
         row_version
     from grain
     where is_deleted = 0
@@ -58,18 +57,15 @@ retracted as (
 
     select
         wallet,
-        prev_category                                                    as category,
-        -toInt128(prev_realized_pnl)                                     as realized_pnl,
-        -toInt128(prev_unrealized_pnl)                                   as unrealized_pnl,
-        -toInt128(prev_total_pnl)                                        as total_pnl,
-        -toInt128(prev_open_value)                                       as open_value,
-        -toInt128(prev_volume)                                           as volume,
-        -toInt128(prev_buy_collateral)                                   as buy_collateral,
-        -toInt64(prev_n_fills)                                           as n_fills,
-        toInt64(-1)                                                      as n_markets,
-        -toInt64(prev_is_resolved)                                       as n_resolved_markets,
-        -toInt64(prev_is_resolved and prev_realized_pnl > 0)             as wins,
-        -toInt64(prev_is_resolved and prev_realized_pnl < 0)             as losses,
+        prev_category                                        as category,
+        -toInt128(prev_realized_pnl)                         as realized_pnl,
+        -toInt128(prev_volume)                               as volume,
+        -toInt128(prev_buy_collateral)                       as buy_collateral,
+        -toInt64(prev_n_fills)                               as n_fills,
+        toInt64(-1)                                          as n_markets,
+        -toInt64(prev_is_resolved)                           as n_resolved_markets,
+        -toInt64(prev_is_resolved and prev_realized_pnl > 0) as wins,
+        -toInt64(prev_is_resolved and prev_realized_pnl < 0) as losses,
         row_version
     from grain
     where prev_is_live = 1
@@ -99,19 +95,16 @@ final as (
     select
         wallet,
         category,
-        cast(sum(realized_pnl) as SimpleAggregateFunction(sum, Int128))  as realized_pnl,
-        cast(sum(unrealized_pnl) as SimpleAggregateFunction(sum, Int128)) as unrealized_pnl,
-        cast(sum(total_pnl) as SimpleAggregateFunction(sum, Int128))     as total_pnl,
-        cast(sum(open_value) as SimpleAggregateFunction(sum, Int128))    as open_value,
-        cast(sum(volume) as SimpleAggregateFunction(sum, Int128))        as volume,
-        cast(sum(buy_collateral) as SimpleAggregateFunction(sum, Int128)) as buy_collateral,
-        cast(sum(n_fills) as SimpleAggregateFunction(sum, Int64))        as n_fills,
-        cast(sum(n_markets) as SimpleAggregateFunction(sum, Int64))      as n_markets,
-        cast(sum(n_resolved_markets) as SimpleAggregateFunction(sum, Int64)) as n_resolved_markets,
-        cast(sum(wins) as SimpleAggregateFunction(sum, Int64))           as wins,
-        cast(sum(losses) as SimpleAggregateFunction(sum, Int64))         as losses,
-        cast(max(row_version) as SimpleAggregateFunction(max, UInt64))   as grain_version,
-        cast(max(now64(3, 'UTC')) as SimpleAggregateFunction(max, DateTime64(3, 'UTC'))) as updated_at
+        cast(sum(realized_pnl), 'SimpleAggregateFunction(sum, Int128)')                    as realized_pnl,
+        cast(sum(volume), 'SimpleAggregateFunction(sum, Int128)')                          as volume,
+        cast(sum(buy_collateral), 'SimpleAggregateFunction(sum, Int128)')                  as buy_collateral,
+        cast(sum(n_fills), 'SimpleAggregateFunction(sum, Int64)')                          as n_fills,
+        cast(sum(n_markets), 'SimpleAggregateFunction(sum, Int64)')                        as n_markets,
+        cast(sum(n_resolved_markets), 'SimpleAggregateFunction(sum, Int64)')               as n_resolved_markets,
+        cast(sum(wins), 'SimpleAggregateFunction(sum, Int64)')                             as wins,
+        cast(sum(losses), 'SimpleAggregateFunction(sum, Int64)')                           as losses,
+        cast(max(row_version), 'SimpleAggregateFunction(max, UInt64)')                     as grain_version,
+        cast(max(now64(3, 'UTC')), 'SimpleAggregateFunction(max, DateTime64(3, ''UTC''))') as updated_at
     from contributions
     group by wallet, category
 

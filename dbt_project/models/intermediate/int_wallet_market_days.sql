@@ -62,8 +62,8 @@ written as (
 
     -- the grain's rows written since the watermark; `moves_days` when a row can change the
     -- pair's days: a deletion, a new pair, or a change of what the days are made of
-    -- (fills, volume, realized PnL, resolved or not). A row for a moved mark or category
-    -- changes no day, and most of the grain's nightly rows are such rows.
+    -- (fills, volume, realized PnL, resolved or not). A row for a moved category changes
+    -- no day (the grain stores nothing mark-dependent, so a moved mark writes no row).
     select
         *,
         is_deleted = 1
@@ -71,25 +71,27 @@ written as (
         or is_resolved != prev_is_resolved
         or realized_pnl != prev_realized_pnl
         or volume != prev_volume
-        or n_fills != prev_n_fills                                     as moves_days
+        or n_fills != prev_n_fills as moves_days
     from wallet_markets
-    where row_version > (select markets_version from watermark)
+    where row_version > (select watermark.markets_version from watermark)
 
 ),
 
 changed_pairs as (
 
     -- the newest row per pair whose rows since the watermark moved a day (any of them:
-    -- a missed night's change is not hidden by a later mark-only row): live, or a deletion
+    -- a missed night's change is not hidden by a later category-only row): live, or a deletion
     select
         wallet,
         market_key,
-        argMax((written.condition_id, written.is_resolved, written.resolution_pnl, written.is_deleted),
-               written.row_version)                                    as newest,
-        newest.1                                                       as condition_id,
-        newest.2                                                       as is_resolved,
-        newest.3                                                       as resolution_pnl,
-        newest.4                                                       as is_deleted
+        argMax(
+            (written.condition_id, written.is_resolved, written.resolution_pnl, written.is_deleted),
+            written.row_version
+        )        as newest,
+        newest.1 as condition_id,
+        newest.2 as is_resolved,
+        newest.3 as resolution_pnl,
+        newest.4 as is_deleted
     from written
     group by wallet, market_key
     having max(moves_days)
@@ -100,7 +102,13 @@ changed_pairs as (
 
 changed_pairs as (
 
-    select wallet, market_key, condition_id, is_resolved, resolution_pnl, is_deleted
+    select
+        wallet,
+        market_key,
+        condition_id,
+        is_resolved,
+        resolution_pnl,
+        is_deleted
     from {{ final_rows(ref('int_wallet_markets')) }}
 
 ),
@@ -109,7 +117,8 @@ changed_pairs as (
 
 live_pairs as (
 
-    select * from changed_pairs where is_deleted = 0
+    select * from changed_pairs
+    where is_deleted = 0
 
 ),
 
@@ -117,11 +126,15 @@ pair_tokens as (
 
     -- the (wallet, token) keys of the live pairs: both tokens of a mapped condition, or the
     -- token itself when it is its own market
-    select live_pairs.wallet as wallet, tokens.token_id as token_id
+    select
+        live_pairs.wallet as wallet,
+        tokens.token_id   as token_id
     from live_pairs
     inner join tokens on live_pairs.condition_id = tokens.condition_id
     union distinct
-    select wallet, market_key as token_id
+    select
+        wallet,
+        market_key as token_id
     from live_pairs
     where condition_id is null
 
@@ -130,17 +143,22 @@ pair_tokens as (
 trading_days as (
 
     select
-        days.wallet                                                    as wallet,
-        coalesce(tokens.condition_id, days.token_id)                   as market_key,
-        days.day                                                       as day,
-        toInt128(sum(days.day_trading_pnl))                            as trading_pnl,
-        toInt128(0)                                                    as resolution_pnl,
-        toUInt64(sum(days.day_volume))                                 as volume,
-        toUInt64(sum(days.day_fills))                                  as n_fills
+        days.wallet                                  as wallet,
+        coalesce(tokens.condition_id, days.token_id) as market_key,
+        days.day                                     as day,
+        toInt128(sum(days.day_trading_pnl))          as trading_pnl,
+        toInt128(0)                                  as resolution_pnl,
+        toUInt64(sum(days.day_volume))               as volume,
+        toUInt64(sum(days.day_fills))                as n_fills
     from (
         select * from position_days
         {% if is_incremental() %}
-        where (wallet, token_id) in (select wallet, token_id from pair_tokens)
+        where (wallet, token_id) in (
+            select
+                pair_tokens.wallet,
+                pair_tokens.token_id
+            from pair_tokens
+        )
         {% endif %}
     ) as days
     left join tokens on days.token_id = tokens.token_id
@@ -155,13 +173,13 @@ resolution_days as (
     -- condition the day table has not recorded (never expected) books on today's date, so
     -- the days always sum to the pair's total.
     select
-        live_pairs.wallet                                              as wallet,
-        live_pairs.market_key                                          as market_key,
+        live_pairs.wallet                                                    as wallet,
+        live_pairs.market_key                                                as market_key,
         coalesce(resolved_days.resolved_day, toDate(now64(3, 'UTC'), 'UTC')) as day,
-        toInt128(0)                                                    as trading_pnl,
-        toInt128(live_pairs.resolution_pnl)                            as resolution_pnl,
-        toUInt64(0)                                                    as volume,
-        toUInt64(0)                                                    as n_fills
+        toInt128(0)                                                          as trading_pnl,
+        toInt128(live_pairs.resolution_pnl)                                  as resolution_pnl,
+        toUInt64(0)                                                          as volume,
+        toUInt64(0)                                                          as n_fills
     from live_pairs
     left join resolved_days on live_pairs.condition_id = resolved_days.condition_id
     where live_pairs.is_resolved
@@ -174,15 +192,20 @@ computed as (
         wallet,
         market_key,
         day,
-        toInt128(sum(parts.trading_pnl) + sum(parts.resolution_pnl))   as realized_pnl,
-        toInt128(sum(parts.trading_pnl))                               as trading_pnl,
-        toInt128(sum(parts.resolution_pnl))                            as resolution_pnl,
-        toUInt64(sum(parts.volume))                                    as volume,
-        toUInt64(sum(parts.n_fills))                                   as n_fills,
-        toUInt8(0)                                                     as is_deleted
+        toInt128(sum(parts.trading_pnl) + sum(parts.resolution_pnl)) as realized_pnl,
+        toInt128(sum(parts.trading_pnl))                             as trading_pnl,
+        toInt128(sum(parts.resolution_pnl))                          as resolution_pnl,
+        toUInt64(sum(parts.volume))                                  as volume,
+        toUInt64(sum(parts.n_fills))                                 as n_fills,
+        toUInt8(0)                                                   as is_deleted
     from (
         select * from trading_days
-        where (wallet, market_key) in (select wallet, market_key from live_pairs)
+        where (wallet, market_key) in (
+            select
+                live_pairs.wallet,
+                live_pairs.market_key
+            from live_pairs
+        )
         union all
         select * from resolution_days
     ) as parts
@@ -196,24 +219,35 @@ vanished as (
 
     -- stored live days of the changed pairs that tonight's computation no longer has
     select
-        prior.wallet                                                   as wallet,
-        prior.market_key                                               as market_key,
-        prior.day                                                      as day,
-        toInt128(0)                                                    as realized_pnl,
-        toInt128(0)                                                    as trading_pnl,
-        toInt128(0)                                                    as resolution_pnl,
-        toUInt64(0)                                                    as volume,
-        toUInt64(0)                                                    as n_fills,
-        toUInt8(1)                                                     as is_deleted
+        prior_state.wallet     as wallet,
+        prior_state.market_key as market_key,
+        prior_state.day        as day,
+        toInt128(0)            as realized_pnl,
+        toInt128(0)            as trading_pnl,
+        toInt128(0)            as resolution_pnl,
+        toUInt64(0)            as volume,
+        toUInt64(0)            as n_fills,
+        toUInt8(1)             as is_deleted
     from (
-        select wallet, market_key, day from {{ final_rows(this) }}
-        where (wallet, market_key) in (select wallet, market_key from changed_pairs)
-          and is_deleted = 0
-    ) as prior
+        select
+            wallet,
+            market_key,
+            day
+        from {{ final_rows(this) }}
+        where
+            (wallet, market_key) in (
+                select
+                    changed_pairs.wallet,
+                    changed_pairs.market_key
+                from changed_pairs
+            )
+            and is_deleted = 0
+    ) as prior_state
     left anti join computed
-        on prior.wallet = computed.wallet
-       and prior.market_key = computed.market_key
-       and prior.day = computed.day
+        on
+            prior_state.wallet = computed.wallet
+            and prior_state.market_key = computed.market_key
+            and prior_state.day = computed.day
 
 ),
 
@@ -223,12 +257,15 @@ final as (
 
     select
         *,
-        now64(3, 'UTC')                                                as updated_at,
-        toUInt64(toUnixTimestamp64Milli(updated_at))                   as row_version,
-        toUInt64(assumeNotNull((select max(row_version) from wallet_markets))) as markets_version
+        now64(3, 'UTC')                                                                       as updated_at,
+        toUInt64(toUnixTimestamp64Milli(updated_at))                                          as row_version,
+        toUInt64(assumeNotNull((select max(wallet_markets.row_version) from wallet_markets))) as markets_version
     from (
         select * from computed
-        {% if is_incremental() %} union all select * from vanished {% endif %}
+        {% if is_incremental() -%}
+        union all
+        select * from vanished
+        {%- endif %}
     )
 
 )

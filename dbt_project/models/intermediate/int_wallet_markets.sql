@@ -18,8 +18,11 @@
 -- from the valued positions (int_wallet_positions' rules), the market's category and its
 -- resolution; the category and resolution-outcome marts are small reads of it.
 -- Nightly only the changed pairs are recomputed: pairs holding a position re-folded
--- tonight, pairs OPEN in a token whose mark moved tonight, and pairs of a condition whose
--- category, listing or resolution changed (int_market_state_log). Each written row carries
+-- tonight, and pairs of a condition whose category, listing or resolution changed
+-- (int_market_state_log). Nothing stored depends on a mark: unrealized PnL and open value
+-- are computed when read (int_open_position_values), else every open pair of a token that
+-- traded would be rewritten nightly (65,961 of 296,802 pairs on the 1M bench delta for ~8k
+-- with new fills). Each written row carries
 -- prev_* copies of the pair's previous live row, so the signed consumers
 -- (int_wallet_category_pnl) add the new row and retract the old one without re-reading a
 -- wallet's untouched markets; a pair that no longer exists is written with is_deleted = 1.
@@ -36,16 +39,17 @@ with
 watermarks as (
 
     select
-        max(positions_through)                                           as positions_through,
-        max(marks_through)                                               as marks_through,
-        max(updated_at)                                                  as built_at
+        max(positions_through) as positions_through,
+        max(updated_at)        as built_at
     from {{ this }}
 
 ),
 
 token_conditions as (
 
-    select token_id, assumeNotNull(condition_id) as condition_id
+    select
+        token_id,
+        assumeNotNull(condition_id) as condition_id
     from {{ ref('int_token_conditions') }}
     where condition_id is not null
 
@@ -57,46 +61,34 @@ changed_keys as (
     -- source mapped before was its own market)
     select condition_id as market_key
     from {{ ref('int_market_state_log') }}
-    where seen_at > (select built_at from watermarks)
+    where seen_at > (select watermarks.built_at from watermarks)
     union distinct
     select token_id as market_key from token_conditions
     where condition_id in (
-        select condition_id from {{ ref('int_market_state_log') }}
-        where seen_at > (select built_at from watermarks)
+        select state_log.condition_id from {{ ref('int_market_state_log') }} as state_log
+        where state_log.seen_at > (select watermarks.built_at from watermarks)
     )
-
-),
-
-marked_keys as (
-
-    -- markets of the tokens whose mark moved since the last build
-    select coalesce(token_conditions.condition_id, marks.token_id) as market_key
-    from {{ ref('int_token_marks') }} as marks
-    left join token_conditions on marks.token_id = token_conditions.token_id
-    where marks.loaded_through > (select marks_through from watermarks)
 
 ),
 
 touched as (
 
     -- positions re-folded since the last build, and the stored pairs (any version: a
-    -- superset is harmless) of a changed market or open in a market whose mark moved,
-    -- with their tokens (which reach the positions a listing moved away)
+    -- superset is harmless) of a changed market, with their tokens (which reach the
+    -- positions a listing moved away)
     select
         wallet,
         token_id,
-        ''                                                               as stored_key
+        '' as stored_key
     from {{ ref('int_position_days') }}
-    where loaded_through > (select positions_through from watermarks)
+    where loaded_through > (select watermarks.positions_through from watermarks)
     union all
     select
         wallet,
-        arrayJoin(token_ids)                                             as token_id,
-        market_key                                                       as stored_key
+        arrayJoin(token_ids) as token_id,
+        market_key           as stored_key
     from {{ this }}
-    where
-        market_key in (select market_key from changed_keys)
-        or (open_amount > 0 and market_key in (select market_key from marked_keys))
+    where market_key in (select changed_keys.market_key from changed_keys)
 
 ),
 
@@ -105,11 +97,11 @@ candidates as (
     -- each touched position's market now, and the stored pair hit (a pair keyed by a
     -- token that a listing has since mapped is hit through changed_keys)
     select distinct
-        touched.wallet                                                   as wallet,
+        touched.wallet as wallet,
         arrayJoin(arrayFilter(
             k -> k != '',
             [coalesce(token_conditions.condition_id, touched.token_id), touched.stored_key]
-        ))                                                               as market_key
+        ))             as market_key
     from touched
     left join token_conditions on touched.token_id = token_conditions.token_id
 
@@ -117,7 +109,9 @@ candidates as (
 
 condition_tokens as (
 
-    select condition_id, groupArray(token_id) as token_ids
+    select
+        condition_id,
+        groupArray(token_id) as token_ids
     from token_conditions
     group by condition_id
 
@@ -130,9 +124,11 @@ pair_positions as (
     -- position read here whose market is not a candidate has a touched token, so its
     -- market is a candidate too
     select
-        candidates.wallet                                                as wallet,
-        arrayJoin(if(empty(condition_tokens.token_ids), [candidates.market_key],
-                     condition_tokens.token_ids))                        as token_id
+        candidates.wallet as wallet,
+        arrayJoin(if(
+            empty(condition_tokens.token_ids), [candidates.market_key],
+            condition_tokens.token_ids
+        ))                as token_id
     from candidates
     left join condition_tokens on candidates.market_key = condition_tokens.condition_id
 
@@ -170,24 +166,21 @@ per_market as (
     select
         wallet,
         market_key,
-        any(condition_id)                                                as condition_id,
-        max(is_resolved)                                                 as is_resolved,
-        any(resolved_outcome)                                            as resolved_outcome,
-        toUInt64(sumIf(amount, outcome_index = 0))                       as yes_amount,
-        toUInt64(sumIf(amount, outcome_index = 1))                       as no_amount,
-        toUInt64(sum(open_amount))                                       as open_amount,
-        toInt128(sum(trading_pnl))                                       as trading_pnl,
-        toInt128(sum(resolution_pnl))                                    as resolution_pnl,
-        toInt128(sum(realized_pnl))                                      as realized_pnl,
-        toInt128(sum(unrealized_pnl))                                    as unrealized_pnl,
-        toInt128(sum(total_pnl))                                         as total_pnl,
-        toUInt64(sum(current_value))                                     as open_value,
-        toUInt64(sum(volume))                                            as volume,
-        toUInt64(sum(buy_collateral))                                    as buy_collateral,
-        toUInt64(sum(n_fills))                                           as n_fills,
-        min(first_fill_at)                                               as first_fill_at,
-        max(last_fill_at)                                                as last_fill_at,
-        arraySort(groupArray(token_id))                                  as token_ids
+        any(condition_id)                          as condition_id,
+        max(is_resolved)                           as is_resolved,
+        any(resolved_outcome)                      as resolved_outcome,
+        toUInt64(sumIf(amount, outcome_index = 0)) as yes_amount,
+        toUInt64(sumIf(amount, outcome_index = 1)) as no_amount,
+        toUInt64(sum(open_amount))                 as open_amount,
+        toInt128(sum(trading_pnl))                 as trading_pnl,
+        toInt128(sum(resolution_pnl))              as resolution_pnl,
+        toInt128(sum(realized_pnl))                as realized_pnl,
+        toUInt64(sum(volume))                      as volume,
+        toUInt64(sum(buy_collateral))              as buy_collateral,
+        toUInt64(sum(n_fills))                     as n_fills,
+        min(first_fill_at)                         as first_fill_at,
+        max(last_fill_at)                          as last_fill_at,
+        arraySort(groupArray(token_id))            as token_ids
     from positions
     group by wallet, market_key
 
@@ -196,28 +189,25 @@ per_market as (
 computed as (
 
     select
-        per_market.wallet                                                as wallet,
-        per_market.market_key                                            as market_key,
-        per_market.condition_id                                          as condition_id,
-        coalesce(categories.category, '{{ var("uncategorized") }}')      as category,
-        toUInt8(per_market.is_resolved)                                  as is_resolved,
-        per_market.resolved_outcome                                      as resolved_outcome,
-        per_market.yes_amount                                            as yes_amount,
-        per_market.no_amount                                             as no_amount,
-        per_market.open_amount                                           as open_amount,
-        per_market.trading_pnl                                           as trading_pnl,
-        per_market.resolution_pnl                                        as resolution_pnl,
-        per_market.realized_pnl                                          as realized_pnl,
-        per_market.unrealized_pnl                                        as unrealized_pnl,
-        per_market.total_pnl                                             as total_pnl,
-        per_market.open_value                                            as open_value,
-        per_market.volume                                                as volume,
-        per_market.buy_collateral                                        as buy_collateral,
-        per_market.n_fills                                               as n_fills,
-        per_market.first_fill_at                                         as first_fill_at,
-        per_market.last_fill_at                                          as last_fill_at,
-        per_market.token_ids                                             as token_ids,
-        toUInt8(0)                                                       as is_deleted
+        per_market.wallet                                           as wallet,
+        per_market.market_key                                       as market_key,
+        per_market.condition_id                                     as condition_id,
+        coalesce(categories.category, '{{ var("uncategorized") }}') as category,
+        toUInt8(per_market.is_resolved)                             as is_resolved,
+        per_market.resolved_outcome                                 as resolved_outcome,
+        per_market.yes_amount                                       as yes_amount,
+        per_market.no_amount                                        as no_amount,
+        per_market.open_amount                                      as open_amount,
+        per_market.trading_pnl                                      as trading_pnl,
+        per_market.resolution_pnl                                   as resolution_pnl,
+        per_market.realized_pnl                                     as realized_pnl,
+        per_market.volume                                           as volume,
+        per_market.buy_collateral                                   as buy_collateral,
+        per_market.n_fills                                          as n_fills,
+        per_market.first_fill_at                                    as first_fill_at,
+        per_market.last_fill_at                                     as last_fill_at,
+        per_market.token_ids                                        as token_ids,
+        toUInt8(0)                                                  as is_deleted
     from per_market
     left join categories on per_market.condition_id = categories.condition_id
 
@@ -225,12 +215,17 @@ computed as (
 
 {% if is_incremental() %}
 
-prior as (
+prior_state as (
 
     -- the live rows of the candidate pairs, read by primary key
     select * from {{ this }} final
     where
-        (wallet, market_key) in (select wallet, market_key from candidates)
+        (wallet, market_key) in (
+            select
+                candidates.wallet,
+                candidates.market_key
+            from candidates
+        )
         and is_deleted = 0
 
 ),
@@ -240,42 +235,36 @@ written as (
     -- computed pairs, and the prior pairs no longer computed written as deleted (their
     -- metrics zero), each with the prior live row beside it; one pass over both
     select
-        assumeNotNull(if(gone, prior.wallet, computed.wallet))                         as wallet,
-        assumeNotNull(if(gone, prior.market_key, computed.market_key))                 as market_key,
-        if(gone, prior.condition_id, computed.condition_id)             as condition_id,
-        assumeNotNull(if(gone, prior.category, computed.category))                     as category,
-        toUInt8(ifNull(computed.is_resolved, 0))                         as is_resolved,
-        if(gone, prior.resolved_outcome, computed.resolved_outcome)     as resolved_outcome,
-        toUInt64(ifNull(computed.yes_amount, 0))                         as yes_amount,
-        toUInt64(ifNull(computed.no_amount, 0))                          as no_amount,
-        toUInt64(ifNull(computed.open_amount, 0))                        as open_amount,
-        toInt128(ifNull(computed.trading_pnl, 0))                        as trading_pnl,
-        toInt128(ifNull(computed.resolution_pnl, 0))                     as resolution_pnl,
-        toInt128(ifNull(computed.realized_pnl, 0))                       as realized_pnl,
-        toInt128(ifNull(computed.unrealized_pnl, 0))                     as unrealized_pnl,
-        toInt128(ifNull(computed.total_pnl, 0))                          as total_pnl,
-        toUInt64(ifNull(computed.open_value, 0))                         as open_value,
-        toUInt64(ifNull(computed.volume, 0))                             as volume,
-        toUInt64(ifNull(computed.buy_collateral, 0))                     as buy_collateral,
-        toUInt64(ifNull(computed.n_fills, 0))                            as n_fills,
-        assumeNotNull(if(gone, prior.first_fill_at, computed.first_fill_at)) as first_fill_at,
-        assumeNotNull(if(gone, prior.last_fill_at, computed.last_fill_at)) as last_fill_at,
-        if(gone, prior.token_ids, computed.token_ids)                   as token_ids,
-        toUInt8(gone)                                                    as is_deleted,
-        toUInt8(prior.wallet is not null)                                as prev_is_live,
-        ifNull(prior.category, '')                                       as prev_category,
-        toUInt8(ifNull(prior.is_resolved, 0))                            as prev_is_resolved,
-        toInt128(ifNull(prior.realized_pnl, 0))                          as prev_realized_pnl,
-        toInt128(ifNull(prior.unrealized_pnl, 0))                        as prev_unrealized_pnl,
-        toInt128(ifNull(prior.total_pnl, 0))                             as prev_total_pnl,
-        toUInt64(ifNull(prior.open_value, 0))                            as prev_open_value,
-        toUInt64(ifNull(prior.volume, 0))                                as prev_volume,
-        toUInt64(ifNull(prior.buy_collateral, 0))                        as prev_buy_collateral,
-        toUInt64(ifNull(prior.n_fills, 0))                               as prev_n_fills,
-        computed.wallet is null                                          as gone
+        assumeNotNull(if(gone, prior_state.wallet, computed.wallet))               as wallet,
+        assumeNotNull(if(gone, prior_state.market_key, computed.market_key))       as market_key,
+        if(gone, prior_state.condition_id, computed.condition_id)                  as condition_id,
+        assumeNotNull(if(gone, prior_state.category, computed.category))           as category,
+        toUInt8(coalesce(computed.is_resolved, 0))                                 as is_resolved,
+        if(gone, prior_state.resolved_outcome, computed.resolved_outcome)          as resolved_outcome,
+        toUInt64(coalesce(computed.yes_amount, 0))                                 as yes_amount,
+        toUInt64(coalesce(computed.no_amount, 0))                                  as no_amount,
+        toUInt64(coalesce(computed.open_amount, 0))                                as open_amount,
+        toInt128(coalesce(computed.trading_pnl, 0))                                as trading_pnl,
+        toInt128(coalesce(computed.resolution_pnl, 0))                             as resolution_pnl,
+        toInt128(coalesce(computed.realized_pnl, 0))                               as realized_pnl,
+        toUInt64(coalesce(computed.volume, 0))                                     as volume,
+        toUInt64(coalesce(computed.buy_collateral, 0))                             as buy_collateral,
+        toUInt64(coalesce(computed.n_fills, 0))                                    as n_fills,
+        assumeNotNull(if(gone, prior_state.first_fill_at, computed.first_fill_at)) as first_fill_at,
+        assumeNotNull(if(gone, prior_state.last_fill_at, computed.last_fill_at))   as last_fill_at,
+        if(gone, prior_state.token_ids, computed.token_ids)                        as token_ids,
+        toUInt8(gone)                                                              as is_deleted,
+        toUInt8(prior_state.wallet is not null)                                    as prev_is_live,
+        coalesce(prior_state.category, '')                                         as prev_category,
+        toUInt8(coalesce(prior_state.is_resolved, 0))                              as prev_is_resolved,
+        toInt128(coalesce(prior_state.realized_pnl, 0))                            as prev_realized_pnl,
+        toUInt64(coalesce(prior_state.volume, 0))                                  as prev_volume,
+        toUInt64(coalesce(prior_state.buy_collateral, 0))                          as prev_buy_collateral,
+        toUInt64(coalesce(prior_state.n_fills, 0))                                 as prev_n_fills,
+        computed.wallet is null                                                    as gone
     from computed
-    full outer join prior
-        on computed.wallet = prior.wallet and computed.market_key = prior.market_key
+    full outer join prior_state
+        on computed.wallet = prior_state.wallet and computed.market_key = prior_state.market_key
 
 ),
 
@@ -285,16 +274,13 @@ written as (
 
     select
         *,
-        toUInt8(0)                                                       as prev_is_live,
-        ''                                                               as prev_category,
-        toUInt8(0)                                                       as prev_is_resolved,
-        toInt128(0)                                                      as prev_realized_pnl,
-        toInt128(0)                                                      as prev_unrealized_pnl,
-        toInt128(0)                                                      as prev_total_pnl,
-        toUInt64(0)                                                      as prev_open_value,
-        toUInt64(0)                                                      as prev_volume,
-        toUInt64(0)                                                      as prev_buy_collateral,
-        toUInt64(0)                                                      as prev_n_fills
+        toUInt8(0)  as prev_is_live,
+        ''          as prev_category,
+        toUInt8(0)  as prev_is_resolved,
+        toInt128(0) as prev_realized_pnl,
+        toUInt64(0) as prev_volume,
+        toUInt64(0) as prev_buy_collateral,
+        toUInt64(0) as prev_n_fills
     from computed
 
 ),
@@ -307,14 +293,16 @@ final as (
     select
         wallet, market_key, condition_id, category, is_resolved, resolved_outcome,
         yes_amount, no_amount, open_amount, trading_pnl, resolution_pnl, realized_pnl,
-        unrealized_pnl, total_pnl, open_value, volume, buy_collateral, n_fills,
+        volume, buy_collateral, n_fills,
         first_fill_at, last_fill_at, token_ids, is_deleted,
-        now64(3, 'UTC')                                                  as updated_at,
-        toUInt64(toUnixTimestamp64Milli(updated_at))                     as row_version,
-        (select max(loaded_through) from {{ ref('int_position_days') }}) as positions_through,
-        (select max(loaded_through) from {{ ref('int_token_marks') }})   as marks_through,
-        prev_is_live, prev_category, prev_is_resolved, prev_realized_pnl, prev_unrealized_pnl,
-        prev_total_pnl, prev_open_value, prev_volume, prev_buy_collateral, prev_n_fills
+        now64(3, 'UTC')                              as updated_at,
+        toUInt64(toUnixTimestamp64Milli(updated_at)) as row_version,
+        (
+            select max(position_days.loaded_through)
+            from {{ ref('int_position_days') }} as position_days
+        )                                            as positions_through,
+        prev_is_live, prev_category, prev_is_resolved, prev_realized_pnl, prev_volume,
+        prev_buy_collateral, prev_n_fills
     from written
 
 )

@@ -21,22 +21,24 @@ markets as (
 outcomes as (
 
     select
-        grain.wallet                                                     as wallet,
-        assumeNotNull(grain.condition_id)                                as condition_id,
-        markets.market_id                                                as market_id,
-        markets.category                                                 as category,
-        multiIf(grain.yes_amount > grain.no_amount, 'YES',
-                grain.no_amount > grain.yes_amount, 'NO',
-                'FLAT')                                                  as final_side,
-        grain.yes_amount                                                 as yes_amount,
-        grain.no_amount                                                  as no_amount,
-        assumeNotNull(markets.resolved_outcome)                          as resolved_outcome,
-        grain.realized_pnl > 0                                           as won,
-        final_side = resolved_outcome                                    as held_winner,
-        grain.realized_pnl                                               as realized_pnl,
-        grain.n_fills                                                    as n_fills,
-        grain.volume                                                     as volume,
-        grain.updated_at                                                 as updated_at
+        grain.wallet                            as wallet,
+        assumeNotNull(grain.condition_id)       as condition_id,
+        markets.market_id                       as market_id,
+        markets.category                        as category,
+        multiIf(
+            grain.yes_amount > grain.no_amount, 'YES',
+            grain.no_amount > grain.yes_amount, 'NO',
+            'FLAT'
+        )                                       as final_side,
+        grain.yes_amount                        as yes_amount,
+        grain.no_amount                         as no_amount,
+        assumeNotNull(markets.resolved_outcome) as resolved_outcome,
+        grain.realized_pnl > 0                  as won,
+        final_side = resolved_outcome           as held_winner,
+        grain.realized_pnl                      as realized_pnl,
+        grain.n_fills                           as n_fills,
+        grain.volume                            as volume,
+        grain.updated_at                        as updated_at
     from grain
     inner join markets on grain.condition_id = markets.condition_id
 

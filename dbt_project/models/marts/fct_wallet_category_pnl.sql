@@ -1,12 +1,19 @@
 -- One row per (wallet, canonical category) the wallet holds a market in: the sums of the
 -- signed contributions stored in int_wallet_category_pnl, with exact USD columns and the
--- ratios. A "market" is a condition (a token no market lists counts as its own market).
--- Wins and losses count resolved markets (50-50 included) whose realized PnL over both
--- tokens is > 0 or < 0; exactly 0 is neither.
+-- ratios, and the open positions valued at their marks when read (int_open_position_values:
+-- mark-dependent values are not stored, see docs/pnl.md). A "market" is a condition (a token
+-- no market lists counts as its own market). Wins and losses count resolved markets (50-50
+-- included) whose realized PnL over both tokens is > 0 or < 0; exactly 0 is neither.
 
 with stored as (
 
     select * from {{ ref('int_wallet_category_pnl') }}
+
+),
+
+open_values as (
+
+    select * from {{ ref('int_open_position_values') }}
 
 ),
 
@@ -15,20 +22,31 @@ summed as (
     select
         wallet,
         category,
-        toInt128(sum(realized_pnl))                                      as realized_pnl,
-        toInt128(sum(unrealized_pnl))                                    as unrealized_pnl,
-        toInt128(sum(total_pnl))                                         as total_pnl,
-        toUInt64(sum(open_value))                                        as open_value,
-        toUInt64(sum(volume))                                            as volume,
-        toUInt64(sum(buy_collateral))                                    as buy_collateral,
-        toUInt64(sum(n_fills))                                           as n_fills,
-        toUInt64(sum(n_markets))                                         as n_markets,
-        toUInt64(sum(n_resolved_markets))                                as n_resolved_markets,
-        toUInt64(sum(wins))                                              as wins,
-        toUInt64(sum(losses))                                            as losses
+        toInt128(sum(realized_pnl))       as realized_pnl,
+        toUInt64(sum(volume))             as volume,
+        toUInt64(sum(buy_collateral))     as buy_collateral,
+        toUInt64(sum(n_fills))            as n_fills,
+        toUInt64(sum(n_markets))          as n_markets,
+        toUInt64(sum(n_resolved_markets)) as n_resolved_markets,
+        toUInt64(sum(wins))               as wins,
+        toUInt64(sum(losses))             as losses
     from stored
     group by wallet, category
     having n_markets > 0
+
+),
+
+valued as (
+
+    -- ifNull: a (wallet, category) with nothing open has no valuation row
+    select
+        summed.*,
+        toInt128(coalesce(open_values.unrealized_pnl, 0)) as unrealized_pnl,
+        toInt128(summed.realized_pnl + unrealized_pnl)    as total_pnl,
+        toUInt64(coalesce(open_values.open_value, 0))     as open_value
+    from summed
+    left join open_values
+        on summed.wallet = open_values.wallet and summed.category = open_values.category
 
 ),
 
@@ -38,24 +56,24 @@ final as (
         wallet,
         category,
         realized_pnl,
-        {{ to_usd('realized_pnl') }}                                     as realized_pnl_usd,
+        {{ to_usd('realized_pnl') }}                                as realized_pnl_usd,
         unrealized_pnl,
-        {{ to_usd('unrealized_pnl') }}                                   as unrealized_pnl_usd,
+        {{ to_usd('unrealized_pnl') }}                              as unrealized_pnl_usd,
         total_pnl,
-        {{ to_usd('total_pnl') }}                                        as total_pnl_usd,
+        {{ to_usd('total_pnl') }}                                   as total_pnl_usd,
         open_value,
-        {{ to_usd('open_value') }}                                       as open_value_usd,
+        {{ to_usd('open_value') }}                                  as open_value_usd,
         volume,
-        {{ to_usd('volume') }}                                           as volume_usd,
+        {{ to_usd('volume') }}                                      as volume_usd,
         buy_collateral,
         n_fills,
         n_markets,
         n_resolved_markets,
         wins,
         losses,
-        if(wins + losses > 0, wins / (wins + losses), null)              as win_rate,
-        if(buy_collateral > 0, realized_pnl / buy_collateral, null)      as roi
-    from summed
+        if(wins + losses > 0, wins / (wins + losses), null)         as win_rate,
+        if(buy_collateral > 0, realized_pnl / buy_collateral, null) as roi
+    from valued
 
 )
 

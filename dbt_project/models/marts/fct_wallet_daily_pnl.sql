@@ -17,17 +17,17 @@ with market_days as (
 final as (
 
     select
-        wallet,
-        day,
-        toInt128(sum(market_days.realized_pnl))                                     as realized_pnl,
-        {{ to_usd('realized_pnl') }}                                    as realized_pnl_usd,
-        toInt128(sum(market_days.trading_pnl))                                      as trading_pnl,
-        toInt128(sum(market_days.resolution_pnl))                                   as resolution_pnl,
-        toUInt64(sum(market_days.volume))                                           as volume,
-        {{ to_usd('volume') }}                                          as volume_usd,
-        toUInt64(sum(market_days.n_fills))                                          as n_fills
+        market_days.wallet                        as wallet,
+        market_days.day                           as day,
+        toInt128(sum(market_days.realized_pnl))   as realized_pnl,
+        {{ to_usd('realized_pnl') }}              as realized_pnl_usd,
+        toInt128(sum(market_days.trading_pnl))    as trading_pnl,
+        toInt128(sum(market_days.resolution_pnl)) as resolution_pnl,
+        toUInt64(sum(market_days.volume))         as volume,
+        {{ to_usd('volume') }}                    as volume_usd,
+        toUInt64(sum(market_days.n_fills))        as n_fills
     from market_days
-    group by wallet, day
+    group by market_days.wallet, market_days.day
 
 )
 

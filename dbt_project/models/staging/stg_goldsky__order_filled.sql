@@ -5,15 +5,19 @@
 with source as (
 
     -- materialized columns are not part of `*`: name them
-    select *, token_id, inserted_at from {{ source('goldsky', 'order_filled') }}
+    select
+        *,
+        token_id,
+        inserted_at
+    from {{ source('goldsky', 'order_filled') }}
 
 ),
 
 renamed as (
 
     select
-        id                  as fill_id,
-        timestamp           as filled_at,
+        id        as fill_id,
+        timestamp as filled_at,
         transaction_hash,
         order_hash,
         maker,

@@ -13,9 +13,9 @@ import pytest
 from ingest.tables import ensure_tables
 from pipeline import names, warehouse
 from pipeline.config import ApiSettings
+from tests.support import mart_shapes
 from tests.support.api_helpers import running_api
 from tests.support.settings import make_settings
-from tests.test_health_report import GRAIN_LEADERBOARD
 
 USD = 1_000_000
 TOKEN = "t0ken-for-leaderboard-tests"
@@ -37,62 +37,11 @@ BOARD = [
     ("30d", 30, SPORTS, W3, 1_000_000, 30 * USD, 2, 2, 2),
     ("all", 0, "", W1, 10 * USD, 60 * USD, 6, 1, 1),
 ]
-BOARD_COLUMNS = [
-    "time_window",
-    "window_days",
-    "as_of_day",
-    "window_start",
-    "category",
-    "wallet",
-    "realized_pnl",
-    "realized_pnl_usd",
-    "volume",
-    "volume_usd",
-    "n_fills",
-    "rank_pnl",
-    "rank_volume",
-]
-# fct_wallet_category_pnl as the grain branch builds it: today's columns plus the marked ones
-# (the health report's GRAIN_PNL fixture leaves out buy_collateral, which the route reads).
-CATEGORY_PNL = """
-CREATE TABLE analytics.fct_wallet_category_pnl (
-    wallet String, category String,
-    realized_pnl Int128, realized_pnl_usd Decimal(38, 6),
-    unrealized_pnl Int128, unrealized_pnl_usd Decimal(38, 6),
-    total_pnl Int128, total_pnl_usd Decimal(38, 6),
-    open_value UInt64, open_value_usd Decimal(38, 6),
-    volume UInt64, volume_usd Decimal(38, 6), buy_collateral UInt64, n_fills UInt64,
-    n_markets UInt64, n_resolved_markets UInt64, wins UInt64, losses UInt64,
-    win_rate Nullable(Float64), roi Nullable(Float64), updated_at DateTime64(3, 'UTC')
-) ENGINE = MergeTree ORDER BY (wallet, category)
-"""
 # wallet, category, realized, unrealized, open value (10^-6 USD)
 PNL = [
     (W1, POLITICS, 12_500_000, -3_250_000, 40_000_000),
     (W1, SPORTS, -2_000_000, 750_001, 1_000_000),
     (W2, SPORTS, 5 * USD, 0, 0),
-]
-PNL_COLUMNS = [
-    "wallet",
-    "category",
-    "realized_pnl",
-    "realized_pnl_usd",
-    "unrealized_pnl",
-    "unrealized_pnl_usd",
-    "total_pnl",
-    "total_pnl_usd",
-    "open_value",
-    "open_value_usd",
-    "volume",
-    "volume_usd",
-    "buy_collateral",
-    "n_fills",
-    "n_markets",
-    "n_resolved_markets",
-    "wins",
-    "losses",
-    "win_rate",
-    "roi",
 ]
 
 
@@ -155,10 +104,18 @@ def build_marts(settings) -> None:
     ]
     with warehouse.connect(settings) as ch:
         ensure_tables(ch)
-        ch.command(CATEGORY_PNL)
-        ch.command(GRAIN_LEADERBOARD)
-        ch.insert(f"{names.ANALYTICS}.{names.FCT_LEADERBOARD}", board, column_names=BOARD_COLUMNS)
-        ch.insert(f"{names.ANALYTICS}.{names.FCT_WALLET_CATEGORY_PNL}", pnl_rows, column_names=PNL_COLUMNS)
+        mart_shapes.create(ch, names.FCT_WALLET_CATEGORY_PNL)
+        mart_shapes.create(ch, names.FCT_LEADERBOARD)
+        ch.insert(
+            f"{names.ANALYTICS}.{names.FCT_LEADERBOARD}",
+            board,
+            column_names=mart_shapes.columns(names.FCT_LEADERBOARD),
+        )
+        ch.insert(
+            f"{names.ANALYTICS}.{names.FCT_WALLET_CATEGORY_PNL}",
+            pnl_rows,
+            column_names=mart_shapes.columns(names.FCT_WALLET_CATEGORY_PNL),
+        )
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,11 @@ from health.quality import step_quality_checkpoint
 from health.report import NOTEBOOK, OUTPUT_HTML, OUTPUT_NOTEBOOK, ensure_kernelspec, step_health_report
 from health.steps import FINAL_FILE, PREFLIGHT_FILE, step_final_health, step_preflight_health
 from nightly.run import run_nightly
-from pipeline import history
+from pipeline import history, names
 from pipeline.config import PROJECT_ROOT, HealthSettings, variable_name
 from pipeline.exit_codes import HEALTH_STATUS
 from pipeline.steps import RunContext, Step, new_run_id, run_step, summary
+from tests.support import mart_shapes
 from tests.support.settings import SAMPLE_NOW, make_settings
 from tests.test_health_checks import free_port
 
@@ -413,26 +414,6 @@ def test_secrets_never_reach_health_json_or_the_report(tmp_path):
 
 # --- issue 13: unrealized PnL and the 30-day leaderboard ------------------------------------
 
-GRAIN_PNL = """
-CREATE TABLE analytics.fct_wallet_category_pnl (
-    wallet String, category String,
-    realized_pnl Int128, realized_pnl_usd Decimal(38, 6),
-    unrealized_pnl Int128, unrealized_pnl_usd Decimal(38, 6),
-    total_pnl Int128, total_pnl_usd Decimal(38, 6),
-    open_value UInt64, open_value_usd Decimal(38, 6),
-    volume UInt64, volume_usd Decimal(38, 6), n_fills UInt64,
-    n_markets UInt64, n_resolved_markets UInt64, wins UInt64, losses UInt64,
-    win_rate Nullable(Float64), roi Nullable(Float64)
-) ENGINE = MergeTree ORDER BY (wallet, category)
-"""
-GRAIN_LEADERBOARD = """
-CREATE TABLE analytics.fct_leaderboard (
-    time_window String, window_days UInt16, as_of_day Date, window_start Date, category String,
-    wallet String, realized_pnl Int128, realized_pnl_usd Decimal(38, 6), volume UInt64,
-    volume_usd Decimal(38, 6), n_fills UInt64, rank_pnl UInt32, rank_volume UInt32
-) ENGINE = MergeTree ORDER BY (time_window, category, rank_pnl)
-"""
-
 
 def _grain_marts(settings) -> None:
     """Marts shaped like the dbt models of issue 13 (dbt_project/models/marts/_marts.yml):
@@ -443,7 +424,7 @@ def _grain_marts(settings) -> None:
     usd = 1_000_000
     with warehouse.connect(settings) as ch:
         ensure_tables(ch)
-        ch.command(GRAIN_PNL)
+        mart_shapes.create(ch, names.FCT_WALLET_CATEGORY_PNL)
         pnl = [  # wallet, category, realized, unrealized, open value (USD)
             ("0xaaa", "Politics / Geopolitics", 1200, -300, 5000),
             ("0xbbb", "Politics / Geopolitics", -200, 150, 800),
@@ -465,6 +446,7 @@ def _grain_marts(settings) -> None:
                     o,
                     10 * usd,
                     10,
+                    0,
                     3,
                     2,
                     1,
@@ -475,29 +457,9 @@ def _grain_marts(settings) -> None:
                 ]
                 for w, c, r, u, o in pnl
             ],
-            column_names=[
-                "wallet",
-                "category",
-                "realized_pnl",
-                "realized_pnl_usd",
-                "unrealized_pnl",
-                "unrealized_pnl_usd",
-                "total_pnl",
-                "total_pnl_usd",
-                "open_value",
-                "open_value_usd",
-                "volume",
-                "volume_usd",
-                "n_fills",
-                "n_markets",
-                "n_resolved_markets",
-                "wins",
-                "losses",
-                "win_rate",
-                "roi",
-            ],
+            column_names=mart_shapes.columns(names.FCT_WALLET_CATEGORY_PNL),
         )
-        ch.command(GRAIN_LEADERBOARD)
+        mart_shapes.create(ch, names.FCT_LEADERBOARD)
         as_of = dt.date(2026, 11, 27)
         board = []
         for window, days in (("1d", 1), ("7d", 7), ("30d", 30)):
@@ -522,21 +484,7 @@ def _grain_marts(settings) -> None:
         ch.insert(
             "analytics.fct_leaderboard",
             board,
-            column_names=[
-                "time_window",
-                "window_days",
-                "as_of_day",
-                "window_start",
-                "category",
-                "wallet",
-                "realized_pnl",
-                "realized_pnl_usd",
-                "volume",
-                "volume_usd",
-                "n_fills",
-                "rank_pnl",
-                "rank_volume",
-            ],
+            column_names=mart_shapes.columns(names.FCT_LEADERBOARD),
         )
 
 

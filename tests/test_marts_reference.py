@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from nightly.run import run_nightly
 from pipeline import names, warehouse
-from tests.support import factories, pnl_reference
+from tests.support import factories, mart_shapes, pnl_reference
 from tests.support.settings import SAMPLE_NOW
 
 
@@ -41,6 +43,20 @@ def test_the_build_counts_the_traded_tokens_no_source_maps(sample_run):
     unmapped = traded - set(pnl_reference.token_map(markets))
     assert build["details"]["unknown_condition_tokens"] == len(unmapped) > 0
     assert any(f"{len(unmapped)} traded tokens map to no known condition" in w for w in build["warnings"])
+
+
+@pytest.mark.parametrize("mart", sorted(mart_shapes.SHAPES))
+def test_the_hand_made_marts_have_the_real_marts_columns(sample_run, mart):
+    """Tests that build marts by hand (tests/support/mart_shapes.py) build what dbt builds."""
+    settings, _, _ = sample_run
+    with warehouse.connect(settings) as ch:
+        real = ch.query(
+            "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+            "ORDER BY position",
+            parameters={"db": names.ANALYTICS, "t": mart},
+        ).result_rows
+    shape = mart_shapes.SHAPES[mart][0]
+    assert [(n, t.replace(" ", "")) for n, t in real] == [(n, t.replace(" ", "")) for n, t in shape]
 
 
 def test_positions_equal_reference_exactly(sample_run):

@@ -755,7 +755,8 @@ def render_section(report: dict) -> str:
     ]
     d = report["data"]
     lines += [
-        f"**Data** (`python -m bench.generate --rows {rows} --out DIR --delta-day`, "
+        f"**Data** (`python -m bench.generate --rows {rows} --out DIR --delta-day"
+        f"{' --delta-rows ' + str(report['delta_rows']) if report.get('delta_rows') else ''}`, "
         f"{d.get('seconds', '?')} s): {rows:,} fill events in "
         f"{len(d['history']['files'])} Parquet file(s) over {d['history']['first_day']} … "
         f"{d['history']['last_day']}, {d['wallets_in_universe']:,} wallets (Zipf), "
@@ -1013,7 +1014,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "extra_notes": [],
         "options": (f" --base-load {args.base_load}" if args.base_load != "ours" else "")
         + (f" --pandas-reps {args.pandas_reps}" if args.pandas_reps is not None else "")
-        + (f" --steps {args.steps}" if args.steps != ",".join(STEPS) else ""),
+        + (f" --steps {args.steps}" if args.steps != ",".join(STEPS) else "")
+        + (f" --delta-rows {args.delta_rows}" if args.delta_rows else ""),
     }
     if left_out:
         report["extra_notes"].append(f"Not measured in this run (`--steps`): {', '.join(left_out)}.")

@@ -102,24 +102,25 @@ totals as (
 ranked as (
 
     select
-        w.1                                   as time_window,
-        w.2                                   as window_days,
-        (select bounds.as_of_day from bounds) as as_of_day,
+        w.1                                                  as time_window,
+        w.2                                                  as window_days,
+        -- a scalar subquery is Nullable: the bounds exist whenever a wallet is ranked
+        assumeNotNull((select bounds.as_of_day from bounds)) as as_of_day,
         if(
-            window_days = 0, (select bounds.first_day from bounds),
+            window_days = 0, assumeNotNull((select bounds.first_day from bounds)),
             as_of_day - window_days + 1
-        )                                     as window_start,
+        )                                                    as window_start,
         category,
         wallet,
-        w.3                                   as realized_pnl,
-        w.4                                   as volume,
-        w.5                                   as n_fills,
+        w.3                                                  as realized_pnl,
+        w.4                                                  as volume,
+        w.5                                                  as n_fills,
         toUInt32(row_number() over (
             partition by time_window, category order by realized_pnl desc, wallet asc
-        ))                                    as rank_pnl,
+        ))                                                   as rank_pnl,
         toUInt32(row_number() over (
             partition by time_window, category order by volume desc, wallet asc
-        ))                                    as rank_volume
+        ))                                                   as rank_volume
     from totals
 
 ),

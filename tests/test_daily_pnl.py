@@ -11,6 +11,8 @@ from collections import defaultdict
 from pipeline import warehouse
 from pipeline.dbt_chdb import run_dbt
 from tests.support import pnl_reference
+from tests.support.compare import assert_same_rows
+from tests.support.nights import FULL_REFRESH
 from tests.support.settings import SAMPLE_NOW
 from tests.test_incremental import nights  # noqa: F401  (the three-night fixture, reused)
 
@@ -57,8 +59,7 @@ def test_daily_pnl_equals_an_independent_computation_from_the_fills(sample_run):
     assert {c: d for c, d, _, _ in recorded} == ref.resolved_days
     assert any(source == "map" for _, _, source, _ in recorded) and first_seen
     want = {k: (v["realized_pnl"], v["trading_pnl"], v["resolution_pnl"]) for k, v in ref.daily.items()}
-    mismatches = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
-    assert set(got) == set(want) and not mismatches, list(mismatches.items())[:5]
+    assert_same_rows(got, want)
 
 
 def test_leaderboard_ranks_what_the_daily_pnl_says_over_each_window(sample_run):
@@ -137,7 +138,7 @@ def test_incremental_days_equal_a_full_refresh_and_resolved_days_survive_it(nigh
         )
     assert versions == 3
     assert 0 < last_night < pairs
-    outcome = run_dbt(settings, ["build", "--full-refresh", "--quiet", "--exclude", "tag:needs_built_state"])
+    outcome = run_dbt(settings, FULL_REFRESH)
     assert outcome.success, outcome.failures
     rebuilt = _daily_marts(settings)
     for name in incremental:

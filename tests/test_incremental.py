@@ -16,6 +16,7 @@ from nightly.run import run_nightly
 from pipeline import warehouse
 from pipeline.dbt_chdb import run_dbt
 from tests.support import pnl_reference
+from tests.support.nights import FULL_REFRESH
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.slow
@@ -153,7 +154,7 @@ def test_the_increments_really_were_incremental(nights):
 
 def test_incremental_marts_equal_a_full_refresh(nights):
     settings, incremental, _ = nights
-    outcome = run_dbt(settings, ["build", "--full-refresh", "--quiet", "--exclude", "tag:needs_built_state"])
+    outcome = run_dbt(settings, FULL_REFRESH)
     assert outcome.success, outcome.failures
     rebuilt = _snapshot(settings)
     for table in MARTS:

@@ -16,6 +16,7 @@ import pytest
 from nightly.run import run_nightly
 from pipeline import names, warehouse
 from tests.support import factories, mart_shapes, pnl_reference
+from tests.support.compare import assert_same_rows
 from tests.support.settings import SAMPLE_NOW
 
 
@@ -82,9 +83,7 @@ def test_positions_equal_reference_exactly(sample_run):
         )
         for k, p in book.items()
     }
-    assert len(got) == len(want)
-    mismatches = {k: (got.get(k), want[k]) for k in want if got.get(k) != want[k]}
-    assert not mismatches, list(mismatches.items())[:5]
+    assert_same_rows(got, want)
     # the sample exercises what the rules are about
     assert any(p.resolution_pnl < 0 for p in book.values())
     assert any(p.realized > 0 and not p.resolved for p in book.values())
@@ -284,8 +283,7 @@ def test_position_marks_equal_reference_exactly(sample_run):
         ).result_rows
     got = {(r[0], r[1]): tuple(int(v) for v in r[2:]) for r in rows}
     want = {k: (p.mark_price, p.unrealized, p.total, p.current_value) for k, p in book.items()}
-    mismatches = {k: (got.get(k), want[k]) for k in want if got.get(k) != want[k]}
-    assert len(got) == len(want) and not mismatches, list(mismatches.items())[:5]
+    assert_same_rows(got, want)
     # the sample exercises the rules: losses and gains marked, truncation on both sides
     assert any(p.unrealized < 0 for p in book.values()) and any(p.unrealized > 0 for p in book.values())
     assert any(p.open_amount and p.open_amount * (p.mark_price - p.avg_price) % 10**6 for p in book.values())
@@ -361,9 +359,7 @@ def test_daily_pnl_equals_reference_exactly(sample_run):
     ref = _full_reference(settings)
     got, want = _daily_rows(settings), _daily_want(ref)
     nonzero = {k: v for k, v in want.items() if any(v)}
-    mismatches = {k: (got.get(k), v) for k, v in nonzero.items() if got.get(k) != v}
-    assert not mismatches, list(mismatches.items())[:5]
-    assert {k for k, v in got.items() if any(v)} == set(nonzero)
+    assert_same_rows({k: v for k, v in got.items() if any(v)}, nonzero)
     # the identity: a wallet's days add up to its realized PnL over all its positions
     realized: dict[str, int] = {}
     for (wallet, _), p in ref.book.items():
@@ -405,6 +401,5 @@ def test_leaderboard_equals_reference_exactly(sample_run):
         for k, v in ref.leaderboard.items()
         if k[0] in ("7d", "all")
     }
-    mismatches = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
-    assert len(got) == len(want) and not mismatches, list(mismatches.items())[:5]
+    assert_same_rows(got, want)
     assert {k[1] for k in want} - {""}  # per-category boards as well as the overall one

@@ -1,3 +1,15 @@
+{{
+    config(
+        materialized = 'table',
+        engine = 'MergeTree()',
+        order_by = '(condition_id)'
+    )
+}}
+
+-- A table rebuilt each night from the reference files, not a view: it is small
+-- (one row per listed market, looked up by condition), and every read of the marts joins it (the API reads
+-- a wallet's category PnL, whose open positions are valued when read), so a view would
+-- re-derive it on every request.
 -- Canonical category per listed market. A market's raw category is matched first, then
 -- its tags; matching is on whole lower-cased values (never substrings, which mislabelled
 -- "sol" inside "console"). Among several matches the rule listed first wins.

@@ -1,3 +1,15 @@
+{{
+    config(
+        materialized = 'table',
+        engine = 'MergeTree()',
+        order_by = '(condition_id)'
+    )
+}}
+
+-- A table rebuilt each night from the reference files, not a view: it is small
+-- (one row per condition, looked up by condition), and every read of the marts joins it (the API reads
+-- a wallet's category PnL, whose open positions are valued when read), so a view would
+-- re-derive it on every request.
 -- One row per condition of the resolution map. Resolved means an outcome of the var
 -- `resolution_payouts` (YES 1,0 | NO 0,1 | 50-50 1,1) with exactly its payout pair; a null
 -- payout is never read as NO. Payout prices are in 10^6 units: numerator x 10^6 / the sum

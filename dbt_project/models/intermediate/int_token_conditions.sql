@@ -1,3 +1,15 @@
+{{
+    config(
+        materialized = 'table',
+        engine = 'MergeTree()',
+        order_by = '(token_id)'
+    )
+}}
+
+-- A table rebuilt each night from the reference files, not a view: it is small
+-- (one row per token, looked up by token), and every read of the marts joins it (the API reads
+-- a wallet's category PnL, whose open positions are valued when read), so a view would
+-- re-derive it on every request.
 -- Outcome token -> (condition, outcome index). markets.jsonl comes first (the platform's
 -- own listing); the orderbook subgraph's token map (raw.token_map, refreshed nightly when
 -- GOLDSKY_SOURCE=subgraph) fills in the tokens markets.jsonl lacks, so fills map to their

@@ -29,6 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from api import stream
+from api.answer_cache import AnswerCache
 from api.deps import AppState
 from api.errors import install_handlers
 from api.health import HealthCache
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         HealthCache(settings, api.health_cache_s),
         StreamTokens.from_settings(api),
         WarehouseReader(settings, api),
+        AnswerCache(api.marts_cache_s),
     )
     mask_tokens_in_access_log()
     app.add_middleware(

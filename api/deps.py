@@ -15,6 +15,7 @@ from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import AsyncConnectionPool
 
+from api.answer_cache import AnswerCache
 from api.errors import Unavailable
 from api.health import HealthCache
 from api.models import Problem
@@ -33,6 +34,7 @@ class AppState:
     health: HealthCache
     tokens: StreamTokens
     reader: WarehouseReader
+    answers: AnswerCache
     pool: AsyncConnectionPool | None = None  # set by the lifespan when POSTGRES_URL is set
     hub: Any = None  # api.stream.ChangeHub, idem
 

@@ -110,6 +110,9 @@ class ApiSettings(_Group):
         15.0, ge=0.05, description="SSE comment line sent when nothing happened for this long"
     )
     health_cache_s: float = Field(10.0, ge=0, description="/api/health answers from a cache this young")
+    marts_cache_s: float = Field(
+        60.0, ge=0, description="a wallet's category PnL answers from a cache this young (0: none)"
+    )
     health_timeout_s: float = Field(
         30.0, ge=0.1, description="/api/health's own time limit (the checks take a while)"
     )

@@ -63,7 +63,7 @@ def test_while_a_night_holds_the_engine_the_wallet_route_is_503_with_retry_after
     night = start_night(settings, wait_s=30)
     try:
         assert night.stdout.readline().startswith("held")
-        with running_api(settings, ApiSettings(retry_after_s=7)) as base:
+        with running_api(settings, ApiSettings(retry_after_s=7, marts_cache_s=0)) as base:
 
             async def scenario() -> list:
                 answers: list = []
@@ -92,7 +92,7 @@ def test_while_a_night_holds_the_engine_the_wallet_route_is_503_with_retry_after
 
 def test_a_night_takes_the_engine_from_an_api_under_load(watchlist_world):
     settings = watchlist_world.settings
-    with running_api(settings, ApiSettings(retry_after_s=5)) as base:
+    with running_api(settings, ApiSettings(retry_after_s=5, marts_cache_s=0)) as base:
 
         async def scenario() -> tuple[str, list]:
             answers: list = []
@@ -149,7 +149,7 @@ def _gone(pid: int) -> bool:
 def test_a_reader_process_that_dies_is_a_503_then_replaced(watchlist_world):
     before = _spawned_workers()
     with (
-        running_api(watchlist_world.settings, ApiSettings()) as base,
+        running_api(watchlist_world.settings, ApiSettings(marts_cache_s=0)) as base,
         httpx.Client(base_url=base, timeout=30) as c,
     ):
         assert c.get(WALLET_ROUTE).status_code == 200

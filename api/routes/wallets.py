@@ -16,7 +16,10 @@ router = APIRouter(tags=["wallets"], dependencies=AUTH, responses={**ERRORS, **N
 async def wallet_category_pnl(state: State, address: Address):
     """The wallet's realized PnL by canonical category (exact USD amounts as strings)."""
     wallet = address.lower()
-    rows = await state.reader.run(marts.category_pnl, state.settings, wallet, state.api.retry_after_s)
+    kept, rows = state.answers.get(("category-pnl", wallet))
+    if not kept:
+        rows = await state.reader.run(marts.category_pnl, state.settings, wallet, state.api.retry_after_s)
+        state.answers.put(("category-pnl", wallet), rows)
     if not rows:
         raise HTTPException(404, f"wallet {wallet} has no positions in the marts")
     return JSONResponse({"wallet": wallet, "total": marts.total(rows), "categories": rows})

@@ -59,18 +59,29 @@ def held_by_another_process(path: Path) -> bool:
     return False
 
 
-def _embedded_client(settings: Settings) -> Client:
+def _embedded_client(settings: Settings, attempts: int = 3) -> Client:
+    """Open the embedded engine, telling "held by another process" from a real failure.
+
+    chDB's message for a held directory is often only "Error initializing EmbeddedServer",
+    and a holder that opens and closes the engine in a loop may have let go by the time we
+    look at the lock. So a failure while the directory's lock is free is tried again: a race
+    then ends as an open or as busy, and only a failure that repeats is "unavailable".
+    """
     settings.clickhouse_path.mkdir(parents=True, exist_ok=True)
-    try:
-        return clickhouse_connect.get_client(interface="chdb", path=str(settings.clickhouse_path))
-    except Exception as exc:  # chDB raises plain RuntimeErrors from the engine
-        text = str(exc)
-        if any(m in text for m in _LOCK_MARKERS) or held_by_another_process(settings.clickhouse_path):
-            raise WarehouseBusy(
-                f"busy: the embedded ClickHouse at {settings.clickhouse_path} is held by "
-                "another process (a pipeline run?); try again when it has finished"
-            ) from None
-        raise WarehouseUnavailable(f"cannot open embedded ClickHouse: {text}") from exc
+    for attempt in range(1, attempts + 1):
+        try:
+            return clickhouse_connect.get_client(interface="chdb", path=str(settings.clickhouse_path))
+        except Exception as exc:  # chDB raises plain RuntimeErrors from the engine
+            text = str(exc)
+            if any(m in text for m in _LOCK_MARKERS) or held_by_another_process(settings.clickhouse_path):
+                raise WarehouseBusy(
+                    f"busy: the embedded ClickHouse at {settings.clickhouse_path} is held by "
+                    "another process (a pipeline run?); try again when it has finished"
+                ) from None
+            if attempt == attempts:
+                raise WarehouseUnavailable(f"cannot open embedded ClickHouse: {text}") from exc
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
 
 
 def server_params(settings: Settings) -> dict:

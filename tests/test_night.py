@@ -19,29 +19,11 @@ from nightly.run import run_nightly
 from pipeline import history, warehouse
 from pipeline.config import PROJECT_ROOT
 from pipeline.steps import SUCCESS, Step, StepResult
+from tests.support.engine import start_reader_loop
 from tests.support.factories import fill, market, resolution, token, wallet, write_jsonl, write_reference
 from tests.support.settings import SAMPLE_NOW, make_settings
 
 pytestmark = pytest.mark.slow
-
-# Opens the embedded engine, runs a query and closes it, over and over, as `runner.py sql`
-# in a shell loop or the API answering requests would; counts what it got.
-READER_LOOP = textwrap.dedent("""
-    import sys, time, clickhouse_connect
-    path, seconds = sys.argv[1], float(sys.argv[2])
-    ok = busy = 0
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            client = clickhouse_connect.get_client(interface="chdb", path=path)
-            client.command("SELECT 1")
-            client.close()
-            ok += 1
-        except Exception:
-            busy += 1
-        time.sleep(0.02)
-    print(ok, busy, flush=True)
-""")
 
 
 def _env(settings, **extra) -> dict[str, str]:
@@ -63,13 +45,7 @@ def test_a_reader_in_a_loop_cannot_make_a_step_fail(tmp_path):
     to its record; the reader waits its turn (it sees busy), the run is untouched."""
     settings = make_settings(tmp_path)
     run_nightly(settings, now=SAMPLE_NOW)  # the engine directory exists, with data
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER_LOOP, str(settings.clickhouse_path), "25"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={"TZ": "UTC", "PATH": os.environ.get("PATH", "")},
-        cwd=PROJECT_ROOT,
-    )
+    reader = start_reader_loop(settings.clickhouse_path, 25)
     try:
         time.sleep(1.0)  # the reader is cycling before the run starts
         status, run = run_nightly(settings, now=SAMPLE_NOW + dt.timedelta(days=1))

@@ -6,6 +6,7 @@ chDB admits one data directory per process at a time, so fixtures open clients o
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -21,6 +22,38 @@ client.command("SELECT 1")
 print("holding", flush=True)
 sys.stdin.read()  # hold the directory until the test closes our stdin
 """
+
+# Opens the embedded engine, runs a query and closes it, over and over, as `runner.py sql`
+# in a shell loop or the API answering requests would; prints how often it got in and how
+# often it was turned away.
+READER_LOOP = """
+import sys, time, clickhouse_connect
+path, seconds = sys.argv[1], float(sys.argv[2])
+ok = busy = 0
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    try:
+        client = clickhouse_connect.get_client(interface="chdb", path=path)
+        client.command("SELECT 1")
+        client.close()
+        ok += 1
+    except Exception:
+        busy += 1
+    time.sleep(0.02)
+print(ok, busy, flush=True)
+"""
+
+
+def start_reader_loop(clickhouse_path, seconds: float) -> subprocess.Popen:
+    """A process running READER_LOOP on `clickhouse_path` for `seconds`; `communicate()`
+    returns its "ok busy" counts."""
+    return subprocess.Popen(
+        [sys.executable, "-c", READER_LOOP, str(clickhouse_path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"TZ": "UTC", "PATH": os.environ.get("PATH", "")},
+        cwd=PROJECT_ROOT,
+    )
 
 
 @pytest.fixture

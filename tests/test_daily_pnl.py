@@ -76,7 +76,8 @@ def test_leaderboard_ranks_what_the_daily_pnl_says_over_each_window(sample_run):
     windows = defaultdict(dict)
     for name, n_days, as_of_day, start, wallet, pnl, volume, fills, rank_pnl, rank_volume in board:
         assert as_of_day == as_of
-        assert start == (as_of - dt.timedelta(days=n_days - 1) if n_days else min(d for _, d, *_ in days))
+        first = min(d for _, d, _, _, n in days if n > 0)  # 'all' starts on the first day with fills
+        assert start == (as_of - dt.timedelta(days=n_days - 1) if n_days else first)
         windows[name][wallet] = (int(pnl), int(volume), int(fills), rank_pnl, rank_volume)
     assert set(windows) == {"1d", "7d", "30d", "all"}
     for name, rows in windows.items():

@@ -6,20 +6,37 @@
 -- clock: the same data always ranks the same), and covers
 -- [as_of_day - window_days + 1, as_of_day]; 'all' (window_days 0) covers every stored day,
 -- including resolution days recorded after the last fill, so its PnL is each wallet's
--- realized_pnl. A wallet is on a board when it has a day row in the window. A market counts
--- in its CURRENT category, joined here from the small category dimension, so a
+-- realized_pnl, and starts on the first day with fills. A wallet is on a board when it has a
+-- day row in the window (for 'all': a market). A market counts in its CURRENT category, so a
 -- re-categorised market needs no rewrite of stored days. Ranks are row_number (ties by
 -- wallet); only wallets within the top `leaderboard_depth` by PnL or by volume are kept,
--- which keeps fct_leaderboard small. One pass over the stored days sums every window at
--- once (conditional sums per wallet and category, the all-categories row by ROLLUP), so the
--- days are read once, not once per window and category. A view: fct_leaderboard materializes it once a night.
+-- which keeps fct_leaderboard small.
+--
+-- Cost: nothing here reads the whole history. 'all' is the wallet x category sums the
+-- nightly keeps current (int_wallet_category_pnl, one row per wallet and category); the
+-- short windows read only the days of the last 30 (int_wallet_market_days is partitioned
+-- by month, so the filter on `day` skips every older month), all three in one pass
+-- (conditional sums, the all-categories row by ROLLUP); the bounds are the min and max of
+-- the fills' timestamp, which the engine answers from its part metadata.
 
-{%- set windows = [('1d', 1), ('7d', 7), ('30d', 30), ('all', 0)] %}
+{%- set windows = [('1d', 1), ('7d', 7), ('30d', 30)] %}
+{%- set longest = windows | map(attribute=1) | max %}
 
-with days as (
+with fills as (
+
+    select * from {{ ref('stg_goldsky__order_filled') }}
+
+),
+
+days as (
 
     select * from {{ final_rows(ref('int_wallet_market_days')) }}
-    where is_deleted = 0
+
+),
+
+category_sums as (
+
+    select * from {{ ref('int_wallet_category_pnl') }}
 
 ),
 
@@ -32,13 +49,13 @@ categories as (
 bounds as (
 
     select
-        maxIf(day, n_fills > 0) as as_of_day,
-        min(day)                as first_day
-    from days
+        toDate(max(filled_at), 'UTC') as as_of_day,
+        toDate(min(filled_at), 'UTC') as first_day
+    from fills
 
 ),
 
-categorized as (
+recent_days as (
 
     select
         days.wallet                                                 as wallet,
@@ -51,42 +68,45 @@ categorized as (
         (select bounds.as_of_day from bounds)                       as as_of_day
     from days
     left join categories on days.market_key = categories.condition_id
+    where
+        days.is_deleted = 0
+        and days.day >= (select bounds.as_of_day from bounds) - {{ longest - 1 }}
 
 ),
 
-per_wallet as (
+per_wallet_recent as (
 
     select
-        categorized.wallet                                         as wallet,
-        categorized.category                                       as category,
+        recent_days.wallet                                         as wallet,
+        recent_days.category                                       as category,
         -- sqlfluff cannot indent a jinja loop inside a select list (it expects the select's
         -- own indent): LT02 is off for the loop
         -- noqa: disable=LT02
         {%- for name, n in windows %}
-        {%- set in_window = 'true' if n == 0 else
-            '(categorized.day between categorized.as_of_day - ' ~ (n - 1) ~ ' and categorized.as_of_day)' %}
-        toInt128(sumIf(categorized.realized_pnl, {{ in_window }})) as pnl_{{ name }},
-        toUInt64(sumIf(categorized.volume, {{ in_window }}))       as volume_{{ name }},
-        toUInt64(sumIf(categorized.n_fills, {{ in_window }}))      as fills_{{ name }},
+        {%- set in_window = '(recent_days.day between recent_days.as_of_day - ' ~ (n - 1)
+            ~ ' and recent_days.as_of_day)' %}
+        toInt128(sumIf(recent_days.realized_pnl, {{ in_window }})) as pnl_{{ name }},
+        toUInt64(sumIf(recent_days.volume, {{ in_window }}))       as volume_{{ name }},
+        toUInt64(sumIf(recent_days.n_fills, {{ in_window }}))      as fills_{{ name }},
         toUInt64(countIf({{ in_window }}))                         as rows_{{ name }}
         {{- "," if not loop.last }}
         {%- endfor %}
-    from categorized
+    from recent_days
     -- noqa: enable=LT02
     -- the rollup adds each wallet's all-categories row (category rolled up) in the same
     -- pass, and one grand-total row (wallet rolled up), dropped here
-    group by categorized.wallet, categorized.category with rollup
+    group by recent_days.wallet, recent_days.category with rollup
     having wallet != ''
 
 ),
 
-totals as (
+recent_totals as (
 
-    -- one row per window the wallet has a day row in
+    -- one row per short window the wallet has a day row in
     select
-        per_wallet.wallet                 as wallet,
+        per_wallet_recent.wallet                 as wallet,
         -- the rolled-up category ('' = all categories; null if group_by_use_nulls is on)
-        coalesce(per_wallet.category, '') as category,
+        coalesce(per_wallet_recent.category, '') as category,
         arrayJoin(arrayFilter(t -> t.6 > 0, [
             {%- for name, n in windows %}
             (
@@ -94,8 +114,57 @@ totals as (
                 rows_{{ name }}
             ){{ "," if not loop.last }}
             {%- endfor %}
-        ]))                               as w
-    from per_wallet
+        ]))                                      as w
+    from per_wallet_recent
+
+),
+
+wallet_category_totals as (
+
+    -- the stored signed contributions added up per (wallet, category); a (wallet, category)
+    -- whose markets were all retracted has none left and is on no board
+    select
+        wallet,
+        category,
+        toInt128(sum(realized_pnl)) as realized_pnl,
+        toUInt64(sum(volume))       as volume,
+        toUInt64(sum(n_fills))      as n_fills,
+        toUInt64(sum(n_markets))    as n_markets
+    from category_sums
+    group by wallet, category
+    having n_markets > 0
+
+),
+
+per_wallet_all as (
+
+    -- each wallet's all-categories row by ROLLUP (the grand total row dropped)
+    select
+        wallet,
+        category,
+        toInt128(sum(realized_pnl)) as realized_pnl,
+        toUInt64(sum(volume))       as volume,
+        toUInt64(sum(n_fills))      as n_fills,
+        toUInt64(sum(n_markets))    as n_markets
+    from wallet_category_totals
+    group by wallet, category with rollup
+    having wallet != ''
+
+),
+
+totals as (
+
+    select
+        wallet,
+        category,
+        w
+    from recent_totals
+    union all
+    select
+        wallet,
+        coalesce(category, '')                                         as category,
+        ('all', toUInt16(0), realized_pnl, volume, n_fills, n_markets) as w
+    from per_wallet_all
 
 ),
 

@@ -4,7 +4,8 @@
         incremental_strategy = 'append',
         engine = 'ReplacingMergeTree(row_version, is_deleted)',
         order_by = '(wallet, market_key, day)',
-        partition_by = 'tuple()'
+        partition_by = 'toYYYYMM(day)',
+        query_settings = {'max_partitions_per_insert_block': 0}
     )
 }}
 
@@ -21,9 +22,12 @@
 -- Days the pair no longer has, and every day of a pair that vanished, are appended as
 -- is_deleted = 1. ReplacingMergeTree(row_version, is_deleted) keeps the newest row per
 -- (wallet, market_key, day); read it with FINAL. Sorted like the grain, so reading a pair's
--- prior days is a primary-key lookup. Not partitioned: a pair's rewrite spans all the months
--- it traded in, and monthly partitions would turn each nightly insert into one part per
--- month touched (and fail past 100); the table is a few rows per pair, small next to fills.
+-- prior days is a primary-key lookup (in each month's part). Partitioned by month so that
+-- the leaderboard's short windows read only the last month or two, whatever the history's
+-- length; a row's day fixes its month, so FINAL never merges across partitions. A pair's
+-- rewrite spans the months it traded in, so a night's insert writes one part per month
+-- touched (about 80 for Polymarket's history since 2020): the insert's partition limit
+-- (100 by default, meant to catch a wrong partition key) is lifted for this model.
 
 with wallet_markets as (
 

@@ -15,12 +15,18 @@
 -- Cost: nothing here reads the whole history. 'all' is the wallet x category sums the
 -- nightly keeps current (int_wallet_category_pnl, one row per wallet and category); the
 -- short windows read only the days of the last 30 (int_wallet_market_days is partitioned
--- by month, so the filter on `day` skips every older month), all three in one pass
--- (conditional sums, the all-categories row by ROLLUP); the bounds are the min and max of
--- the fills' timestamp, which the engine answers from its part metadata.
+-- by month, so the filter on `day` skips every older month), each day row once per window
+-- that holds it, the all-categories rows by GROUPING SETS in the same aggregation; the
+-- bounds are the min and max of the fills' timestamp, which the engine answers from its
+-- part metadata.
 
 {%- set windows = [('1d', 1), ('7d', 7), ('30d', 30)] %}
 {%- set longest = windows | map(attribute=1) | max %}
+{#- ('1d', toUInt16(1)), ...: the short windows as (time_window, window_days) literals #}
+{%- set window_tuples = [] %}
+{%- for name, n in windows %}
+{%- do window_tuples.append("('" ~ name ~ "', toUInt16(" ~ n ~ "))") %}
+{%- endfor %}
 
 with fills as (
 
@@ -57,6 +63,8 @@ bounds as (
 
 recent_days as (
 
+    -- the live days of the last 30 up to as_of_day (a resolution booked after the last fill
+    -- day counts in 'all' only)
     select
         days.wallet                                                 as wallet,
         days.day                                                    as day,
@@ -70,52 +78,40 @@ recent_days as (
     left join categories on days.market_key = categories.condition_id
     where
         days.is_deleted = 0
-        and days.day >= (select bounds.as_of_day from bounds) - {{ longest - 1 }}
+        and days.day between (select bounds.as_of_day from bounds) - {{ longest - 1 }}
+        and (select bounds.as_of_day from bounds)
 
 ),
 
-per_wallet_recent as (
+windowed_days as (
 
+    -- each day once per short window that holds it
     select
-        recent_days.wallet                                         as wallet,
-        recent_days.category                                       as category,
-        -- sqlfluff cannot indent a jinja loop inside a select list (it expects the select's
-        -- own indent): LT02 is off for the loop
-        -- noqa: disable=LT02
-        {%- for name, n in windows %}
-        {%- set in_window = '(recent_days.day between recent_days.as_of_day - ' ~ (n - 1)
-            ~ ' and recent_days.as_of_day)' %}
-        toInt128(sumIf(recent_days.realized_pnl, {{ in_window }})) as pnl_{{ name }},
-        toUInt64(sumIf(recent_days.volume, {{ in_window }}))       as volume_{{ name }},
-        toUInt64(sumIf(recent_days.n_fills, {{ in_window }}))      as fills_{{ name }},
-        toUInt64(countIf({{ in_window }}))                         as rows_{{ name }}
-        {{- "," if not loop.last }}
-        {%- endfor %}
+        *,
+        arrayJoin(arrayFilter(
+            w -> recent_days.day >= recent_days.as_of_day - w.2 + 1,
+            [{{ window_tuples | join(', ') }}]
+        )) as time_window_days
     from recent_days
-    -- noqa: enable=LT02
-    -- the rollup adds each wallet's all-categories row (category rolled up) in the same
-    -- pass, and one grand-total row (wallet rolled up), dropped here
-    group by recent_days.wallet, recent_days.category with rollup
-    having wallet != ''
 
 ),
 
 recent_totals as (
 
-    -- one row per short window the wallet has a day row in
+    -- per window, wallet and category, and per window and wallet (category '')
     select
-        per_wallet_recent.wallet                 as wallet,
-        -- the rolled-up category ('' = all categories; null if group_by_use_nulls is on)
-        coalesce(per_wallet_recent.category, '') as category,
-        arrayJoin(arrayFilter(t -> t.6 > 0, [
-            {%- for name, n in windows %}
-            (
-                '{{ name }}', toUInt16({{ n }}), pnl_{{ name }}, volume_{{ name }}, fills_{{ name }},
-                rows_{{ name }}
-            ){{ "," if not loop.last }}
-            {%- endfor %}
-        ]))                                      as w
-    from per_wallet_recent
+        time_window_days.1          as time_window,
+        time_window_days.2          as window_days,
+        wallet,
+        category,
+        toInt128(sum(realized_pnl)) as realized_pnl,
+        toUInt64(sum(volume))       as volume,
+        toUInt64(sum(n_fills))      as n_fills
+    from windowed_days
+    group by grouping sets (
+        (time_window_days, wallet, category),
+        (time_window_days, wallet)
+    )
 
 ),
 
@@ -136,43 +132,37 @@ wallet_category_totals as (
 
 ),
 
-per_wallet_all as (
+all_time_totals as (
 
-    -- each wallet's all-categories row by ROLLUP (the grand total row dropped)
+    -- per wallet and category, and per wallet (category '')
     select
+        'all'                       as time_window,
+        toUInt16(0)                 as window_days,
         wallet,
         category,
         toInt128(sum(realized_pnl)) as realized_pnl,
         toUInt64(sum(volume))       as volume,
-        toUInt64(sum(n_fills))      as n_fills,
-        toUInt64(sum(n_markets))    as n_markets
+        toUInt64(sum(n_fills))      as n_fills
     from wallet_category_totals
-    group by wallet, category with rollup
-    having wallet != ''
+    group by grouping sets ((wallet, category), (wallet))
 
 ),
 
 totals as (
 
-    select
-        wallet,
-        category,
-        w
-    from recent_totals
+    select * from recent_totals
     union all
-    select
-        wallet,
-        coalesce(category, '')                                         as category,
-        ('all', toUInt16(0), realized_pnl, volume, n_fills, n_markets) as w
-    from per_wallet_all
+    select * from all_time_totals
 
 ),
 
 ranked as (
 
+    -- ranked within each board; partitioned by window_days, which names the window as
+    -- time_window does and sorts faster
     select
-        w.1                                                  as time_window,
-        w.2                                                  as window_days,
+        time_window,
+        window_days,
         -- a scalar subquery is Nullable: the bounds exist whenever a wallet is ranked
         assumeNotNull((select bounds.as_of_day from bounds)) as as_of_day,
         if(
@@ -181,14 +171,14 @@ ranked as (
         )                                                    as window_start,
         category,
         wallet,
-        w.3                                                  as realized_pnl,
-        w.4                                                  as volume,
-        w.5                                                  as n_fills,
+        realized_pnl,
+        volume,
+        n_fills,
         toUInt32(row_number() over (
-            partition by time_window, category order by realized_pnl desc, wallet asc
+            partition by window_days, category order by realized_pnl desc, wallet asc
         ))                                                   as rank_pnl,
         toUInt32(row_number() over (
-            partition by time_window, category order by volume desc, wallet asc
+            partition by window_days, category order by volume desc, wallet asc
         ))                                                   as rank_volume
     from totals
 

@@ -119,3 +119,25 @@
             on positions.token_id = marks.token_id
     ) as located
 {%- endmacro %}
+
+{#-
+    The rows of `relation` (as `alias`) for the (wallet, token) keys tonight's fills touched,
+    read through the (wallet, token_id) sort key (the IN lets the engine skip the other
+    keys' granules; the join brings each key's start_day), and meeting `condition`.
+    int_position_days reads its prior checkpoints and the fills to re-fold with it; the
+    caller defines the `touched` CTE (wallet, token_id, start_day).
+-#}
+{% macro touched_key_rows(relation, alias, condition) -%}
+    select {{ alias }}.*
+    from {{ relation }} as {{ alias }}
+    inner join touched
+        on {{ alias }}.wallet = touched.wallet and {{ alias }}.token_id = touched.token_id
+    where
+        ({{ alias }}.wallet, {{ alias }}.token_id) in (
+            select
+                touched_key.wallet,
+                touched_key.token_id
+            from touched as touched_key
+        )
+        and {{ condition }}
+{%- endmacro %}

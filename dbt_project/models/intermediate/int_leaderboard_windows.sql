@@ -13,7 +13,7 @@
 -- which keeps fct_leaderboard small.
 --
 -- Cost: nothing here reads the whole history. 'all' is the wallet x category sums the
--- nightly keeps current (int_wallet_category_pnl, one row per wallet and category); the
+-- nightly keeps current (int_wallet_category_totals, one row per wallet and category); the
 -- short windows read only the days of the last 30 (int_wallet_market_days is partitioned
 -- by month, so the filter on `day` skips every older month), each day row once per window
 -- that holds it, the all-categories rows by GROUPING SETS in the same aggregation; the
@@ -40,9 +40,9 @@ days as (
 
 ),
 
-category_sums as (
+wallet_category_totals as (
 
-    select * from {{ ref('int_wallet_category_pnl') }}
+    select * from {{ ref('int_wallet_category_totals') }}
 
 ),
 
@@ -112,23 +112,6 @@ recent_totals as (
         (time_window_days, wallet, category),
         (time_window_days, wallet)
     )
-
-),
-
-wallet_category_totals as (
-
-    -- the stored signed contributions added up per (wallet, category); a (wallet, category)
-    -- whose markets were all retracted has none left and is on no board
-    select
-        wallet,
-        category,
-        toInt128(sum(realized_pnl)) as realized_pnl,
-        toUInt64(sum(volume))       as volume,
-        toUInt64(sum(n_fills))      as n_fills,
-        toUInt64(sum(n_markets))    as n_markets
-    from category_sums
-    group by wallet, category
-    having n_markets > 0
 
 ),
 

@@ -53,18 +53,7 @@ touched as (
 prior_state as (
 
     -- the newest checkpoint of the last day before each touched key's start day, read by key
-    select stored.*
-    from {{ this }} as stored
-    inner join touched
-        on stored.wallet = touched.wallet and stored.token_id = touched.token_id
-    where
-        (stored.wallet, stored.token_id) in (
-            select
-                touched_key.wallet,
-                touched_key.token_id
-            from touched as touched_key
-        )
-        and stored.day < touched.start_day
+    {{ touched_key_rows(this, 'stored', 'stored.day < touched.start_day') }}
     order by stored.wallet asc, stored.token_id asc, stored.day desc, stored.state_version desc
     limit 1 by stored.wallet, stored.token_id
 
@@ -73,18 +62,7 @@ prior_state as (
 refold as (
 
     -- the touched keys' fills from their start day on, read through the raw sort key
-    select f.*
-    from fills as f
-    inner join touched
-        on f.wallet = touched.wallet and f.token_id = touched.token_id
-    where
-        (f.wallet, f.token_id) in (
-            select
-                touched_key.wallet,
-                touched_key.token_id
-            from touched as touched_key
-        )
-        and toDate(f.filled_at) >= touched.start_day
+    {{ touched_key_rows('fills', 'f', 'toDate(f.filled_at) >= touched.start_day') }}
 
 ),
 

@@ -1,38 +1,19 @@
 -- One row per (wallet, canonical category) the wallet holds a market in: the sums of the
--- signed contributions stored in int_wallet_category_pnl, with exact USD columns and the
--- ratios, and the open positions valued at their marks when read (int_open_position_values:
+-- signed contributions stored in int_wallet_category_pnl (int_wallet_category_totals), with
+-- exact USD columns and the ratios, and the open positions valued at their marks when read (int_open_position_values:
 -- mark-dependent values are not stored, see docs/pnl.md). A "market" is a condition (a token
 -- no market lists counts as its own market). Wins and losses count resolved markets (50-50
 -- included) whose realized PnL over both tokens is > 0 or < 0; exactly 0 is neither.
 
-with stored as (
+with summed as (
 
-    select * from {{ ref('int_wallet_category_pnl') }}
+    select * from {{ ref('int_wallet_category_totals') }}
 
 ),
 
 open_values as (
 
     select * from {{ ref('int_open_position_values') }}
-
-),
-
-summed as (
-
-    select
-        wallet,
-        category,
-        toInt128(sum(realized_pnl))       as realized_pnl,
-        toUInt64(sum(volume))             as volume,
-        toUInt64(sum(buy_collateral))     as buy_collateral,
-        toUInt64(sum(n_fills))            as n_fills,
-        toUInt64(sum(n_markets))          as n_markets,
-        toUInt64(sum(n_resolved_markets)) as n_resolved_markets,
-        toUInt64(sum(wins))               as wins,
-        toUInt64(sum(losses))             as losses
-    from stored
-    group by wallet, category
-    having n_markets > 0
 
 ),
 

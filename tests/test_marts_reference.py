@@ -16,7 +16,7 @@ import pytest
 from nightly.run import run_nightly
 from pipeline import names, warehouse
 from tests.support import factories, mart_shapes, pnl_reference
-from tests.support.compare import assert_same_rows
+from tests.support.compare import assert_same_rows, keyed_ints
 from tests.support.settings import SAMPLE_NOW
 
 
@@ -68,7 +68,7 @@ def test_positions_equal_reference_exactly(sample_run):
             "SELECT wallet, token_id, amount, open_amount, avg_price, realized_pnl, total_bought, "
             "n_fills, volume, buy_collateral, is_resolved FROM analytics.fct_wallet_positions"
         ).result_rows
-    got = {(r[0], r[1]): tuple(int(v) for v in r[2:]) for r in rows}
+    got = keyed_ints(rows, 2)
     want = {
         k: (
             p.amount,
@@ -97,7 +97,7 @@ def test_category_pnl_equals_reference_exactly(sample_run):
             "SELECT wallet, category, realized_pnl, volume, n_fills, n_markets, n_resolved_markets, "
             "wins, losses, realized_pnl_usd, win_rate FROM analytics.fct_wallet_category_pnl"
         ).result_rows
-    got = {(r[0], r[1]): tuple(int(v) for v in r[2:9]) for r in rows}
+    got = keyed_ints(rows, 2, slice(2, 9))
     want = {
         k: (
             v["realized_pnl"],
@@ -281,7 +281,7 @@ def test_position_marks_equal_reference_exactly(sample_run):
             "SELECT wallet, token_id, mark_price, unrealized_pnl, total_pnl, current_value "
             "FROM analytics.fct_wallet_positions"
         ).result_rows
-    got = {(r[0], r[1]): tuple(int(v) for v in r[2:]) for r in rows}
+    got = keyed_ints(rows, 2)
     want = {k: (p.mark_price, p.unrealized, p.total, p.current_value) for k, p in book.items()}
     assert_same_rows(got, want)
     # the sample exercises the rules: losses and gains marked, truncation on both sides
@@ -297,7 +297,7 @@ def test_category_unrealized_equals_reference_exactly(sample_run):
             "SELECT wallet, category, unrealized_pnl, total_pnl, open_value, realized_pnl, "
             "unrealized_pnl_usd, total_pnl_usd, open_value_usd FROM analytics.fct_wallet_category_pnl"
         ).result_rows
-    got = {(r[0], r[1]): tuple(int(v) for v in r[2:5]) for r in rows}
+    got = keyed_ints(rows, 2, slice(2, 5))
     want = {k: (v["unrealized_pnl"], v["total_pnl"], v["open_value"]) for k, v in categories.items()}
     assert got == want
     for r in rows:
@@ -395,7 +395,7 @@ def test_leaderboard_equals_reference_exactly(sample_run):
         assert r[3] == pnl_reference.WINDOWS[r[0]] and r[4] == ref.as_of_day
         if r[0] == "7d":
             assert r[5] == ref.as_of_day - dt.timedelta(days=6)
-    got = {(r[0], r[1], r[2]): tuple(int(v) for v in r[6:11]) for r in rows}
+    got = keyed_ints(rows, 3, slice(6, 11))
     want = {
         k: (v["realized_pnl"], v["volume"], v["n_fills"], v["rank_pnl"], v["rank_volume"])
         for k, v in ref.leaderboard.items()

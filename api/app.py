@@ -33,7 +33,7 @@ from api.answer_cache import AnswerCache
 from api.deps import AppState
 from api.errors import install_handlers
 from api.health import HealthCache
-from api.middleware import RequestTimeout
+from api.middleware import RequestTimeout, UnexpectedErrors
 from api.reader import WarehouseReader
 from api.routes import health, leaderboard, strategies, wallets, watchlist
 from api.tokens import StreamTokens, mask_tokens_in_access_log
@@ -102,6 +102,8 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         AnswerCache(api.marts_cache_s),
     )
     mask_tokens_in_access_log()
+    # innermost: an unexpected error becomes a 500 that the timeout and CORS layers still wrap
+    app.add_middleware(UnexpectedErrors)
     app.add_middleware(
         RequestTimeout,
         seconds=api.request_timeout_s,

@@ -2,12 +2,10 @@
 mapped to 503/504 with a clear sentence, and never a configured secret in a body: every
 detail passes through pipeline.redact (an error page that echoes a password, a client that
 puts a token into a parameter FastAPI then quotes back), and an unexpected error is a 500
-that says only that (its cause goes to the log, redacted too).
+that says only that (api.middleware.UnexpectedErrors; its cause goes to the log, redacted too).
 """
 
 from __future__ import annotations
-
-import logging
 
 import psycopg
 from fastapi import FastAPI, HTTPException, Request
@@ -17,9 +15,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 
 from pipeline.config import ApiSettings
-from pipeline.redact import redact, redact_obj
-
-log = logging.getLogger(__name__)
+from pipeline.redact import redact_obj
 
 
 class Unavailable(Exception):
@@ -53,14 +49,6 @@ def install_handlers(app: FastAPI, api: ApiSettings) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         return problem(422, exc.errors())
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        log.error(
-            "request failed",
-            extra={"ctx": {"path": request.url.path, "error": redact(f"{type(exc).__name__}: {exc}")[:500]}},
-        )
-        return problem(500, "internal error (the server's log has the cause)")
 
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from api.errors import problem
+from pipeline.redact import redact
+
+log = logging.getLogger(__name__)
 
 STREAM_SUFFIX = "/watchlist/stream"
 
@@ -35,4 +39,38 @@ class RequestTimeout:
             if started:
                 raise
             response = problem(504, f"the request took longer than {seconds:g} s")
+            await response(scope, receive, send)
+
+
+class UnexpectedErrors:
+    """Answers an error no handler knows with a 500 that says only that (the cause goes to
+    the log, redacted). A middleware inside CORS, not an exception handler: Starlette runs
+    the handler for `Exception` outside every middleware, so its 500 reached the browser
+    without the CORS headers and a page saw a network error instead of the answer. An
+    error after the answer has started (a stream) cannot become a 500: it is re-raised."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            log.error(
+                "request failed",
+                extra={"ctx": {"path": scope["path"], "error": redact(f"{type(exc).__name__}: {exc}")[:500]}},
+            )
+            response = problem(500, "internal error (the server's log has the cause)")
             await response(scope, receive, send)

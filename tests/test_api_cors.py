@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from api.app import create_app
 from pipeline.config import ApiSettings, ConfigError, load_settings
 from tests.support.api_helpers import running_api
 
@@ -74,6 +75,30 @@ def test_answers_carry_the_origin_even_errors_so_the_page_can_read_them(cors_api
     assert missing.status_code == 404 and missing.headers["access-control-allow-origin"] == PAGE
     other = cors_api.get("/api/strategies", headers={"Origin": OTHER, "Authorization": f"Bearer {TOKEN}"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_an_unexpected_error_is_a_500_the_page_can_read(watchlist_world, caplog, monkeypatch):
+    """Before: the handler for unexpected errors ran outside the CORS middleware (Starlette
+    runs it outermost), so a listed page got a 500 without Access-Control-Allow-Origin and
+    saw a network error instead of the answer."""
+    monkeypatch.setenv("API_TOKEN", TOKEN)  # a configured secret: redacted wherever it appears
+    api = ApiSettings(cors_origins=(PAGE,), token=TOKEN)
+    app = create_app(watchlist_world.settings, api)
+
+    @app.get("/api/fails")
+    def fails():
+        raise RuntimeError(f"the cause, with the token {TOKEN}")
+
+    with running_api(watchlist_world.settings, api, app) as base:
+        response = httpx.get(
+            f"{base}/api/fails", headers={"Origin": PAGE, "Authorization": f"Bearer {TOKEN}"}, timeout=15
+        )
+    assert response.status_code == 500
+    assert response.headers["access-control-allow-origin"] == PAGE
+    assert response.json() == {"detail": "internal error (the server's log has the cause)"}
+    logged = [r for r in caplog.records if r.getMessage() == "request failed"]
+    assert logged and "RuntimeError: the cause" in logged[0].ctx["error"]
+    assert TOKEN not in logged[0].ctx["error"]
 
 
 def test_the_stream_answers_a_listed_origin(cors_api):

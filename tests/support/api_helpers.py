@@ -17,20 +17,22 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from pipeline.config import PROJECT_ROOT, ApiSettings, Settings
 
 
 @contextlib.contextmanager
-def running_api(settings: Settings, api: ApiSettings) -> Iterator[str]:
-    """The API served on 127.0.0.1 (a free port) until the block ends; yields its base URL."""
+def running_api(settings: Settings, api: ApiSettings, app: FastAPI | None = None) -> Iterator[str]:
+    """The API (or `app`, one create_app made) served on 127.0.0.1 (a free port) until the
+    block ends; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(settings, api), log_level="warning", lifespan="on", timeout_graceful_shutdown=1
+        app or create_app(settings, api), log_level="warning", lifespan="on", timeout_graceful_shutdown=1
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -221,7 +221,10 @@ computed as (
 
 vanished as (
 
-    -- stored live days of the changed pairs that tonight's computation no longer has
+    -- stored days of the changed pairs that tonight's computation no longer has. Read
+    -- without FINAL (a third faster at 10M): every live day has a live row, so the live
+    -- rows of any version are enough; a day whose newest row is already a deletion may be
+    -- deleted again, which changes nothing
     select
         prior_state.wallet     as wallet,
         prior_state.market_key as market_key,
@@ -233,11 +236,11 @@ vanished as (
         toUInt64(0)            as n_fills,
         toUInt8(1)             as is_deleted
     from (
-        select
+        select distinct
             wallet,
             market_key,
             day
-        from {{ final_rows(this) }}
+        from {{ this }}
         where
             (wallet, market_key) in (
                 select

@@ -13,6 +13,19 @@ log = logging.getLogger(__name__)
 STREAM_SUFFIX = "/watchlist/stream"
 
 
+class _StartTracker:
+    """Passes messages on to `send` and remembers whether the answer has started: once it
+    has, a middleware can no longer answer in its place (504, 500) and must re-raise."""
+
+    def __init__(self, send):
+        self.send, self.started = send, False
+
+    async def __call__(self, message):
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class RequestTimeout:
     """Answers 504 when a request takes longer than its timeout. The stream is exempt (it
     lives as long as its client; each of its queries has the statement timeout); paths in
@@ -25,18 +38,12 @@ class RequestTimeout:
         if scope["type"] != "http" or scope["path"].endswith(STREAM_SUFFIX):
             return await self.app(scope, receive, send)
         seconds = self.overrides.get(scope["path"], self.default)
-        started = False
-
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        tracked = _StartTracker(send)
 
         try:
-            await asyncio.wait_for(self.app(scope, receive, tracking_send), seconds)
+            await asyncio.wait_for(self.app(scope, receive, tracked), seconds)
         except TimeoutError:
-            if started:
+            if tracked.started:
                 raise
             response = problem(504, f"the request took longer than {seconds:g} s")
             await response(scope, receive, send)
@@ -55,18 +62,12 @@ class UnexpectedErrors:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started = False
-
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        tracked = _StartTracker(send)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as exc:
-            if started:
+            if tracked.started:
                 raise
             log.error(
                 "request failed",

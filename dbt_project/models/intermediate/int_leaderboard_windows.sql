@@ -96,46 +96,47 @@ windowed_days as (
 
 ),
 
-recent_totals as (
+board_rows as (
 
-    -- per window, wallet and category, and per window and wallet (category '')
+    -- what each board sums: the short windows' day rows, and the all-time totals (window 'all')
     select
-        time_window_days.1          as time_window,
-        time_window_days.2          as window_days,
+        time_window_days.1 as time_window,
+        time_window_days.2 as window_days,
         wallet,
         category,
-        toInt128(sum(realized_pnl)) as realized_pnl,
-        toUInt64(sum(volume))       as volume,
-        toUInt64(sum(n_fills))      as n_fills
+        realized_pnl,
+        volume,
+        n_fills
     from windowed_days
-    group by grouping sets (
-        (time_window_days, wallet, category),
-        (time_window_days, wallet)
-    )
-
-),
-
-all_time_totals as (
-
-    -- per wallet and category, and per wallet (category '')
+    union all
     select
-        'all'                       as time_window,
-        toUInt16(0)                 as window_days,
+        'all'       as time_window,
+        toUInt16(0) as window_days,
         wallet,
         category,
-        toInt128(sum(realized_pnl)) as realized_pnl,
-        toUInt64(sum(volume))       as volume,
-        toUInt64(sum(n_fills))      as n_fills
+        realized_pnl,
+        volume,
+        n_fills
     from wallet_category_totals
-    group by grouping sets ((wallet, category), (wallet))
 
 ),
 
 totals as (
 
-    select * from recent_totals
-    union all
-    select * from all_time_totals
+    -- per board, wallet and category, and per board and wallet (category '')
+    select
+        time_window,
+        window_days,
+        wallet,
+        category,
+        toInt128(sum(realized_pnl)) as realized_pnl,
+        toUInt64(sum(volume))       as volume,
+        toUInt64(sum(n_fills))      as n_fills
+    from board_rows
+    group by grouping sets (
+        (time_window, window_days, wallet, category),
+        (time_window, window_days, wallet)
+    )
 
 ),
 

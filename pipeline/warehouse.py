@@ -50,7 +50,11 @@ def held_by_another_process(path: Path) -> bool:
     status = path / "status"
     if not status.exists():
         return False
-    with status.open("rb") as fh:
+    try:
+        fh = status.open("rb")
+    except FileNotFoundError:  # a holder shutting down removed it after we looked
+        return False
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -27,6 +27,17 @@ def test_a_held_embedded_directory_is_a_clear_busy_error(held_directory):
         warehouse.open_client(held_directory)
 
 
+def test_a_status_file_removed_while_we_look_is_not_held(tmp_path, monkeypatch):
+    """Before: a holder shutting down removes `status` between our exists() and open(), and
+    the FileNotFoundError escaped the open as a crash (CI, the reader-loop test below).
+    A lock file that is gone is a lock nobody holds."""
+    home = tmp_path / "chdb"
+    home.mkdir()
+    real_exists = warehouse.Path.exists
+    monkeypatch.setattr(warehouse.Path, "exists", lambda self: self.name == "status" or real_exists(self))
+    assert warehouse.held_by_another_process(home) is False
+
+
 @pytest.mark.slow
 def test_a_reader_letting_go_during_a_failed_open_is_busy_not_unavailable(tmp_path):
     """Before: chDB often says only "Error initializing EmbeddedServer" when the directory is

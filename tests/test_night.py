@@ -19,7 +19,7 @@ from nightly.run import run_nightly
 from pipeline import history, warehouse
 from pipeline.config import PROJECT_ROOT
 from pipeline.steps import SUCCESS, Step, StepResult
-from tests.support.engine import start_reader_loop
+from tests.support.engine import start_reader_loop, wait_until_in
 from tests.support.factories import fill, market, resolution, token, wallet, write_jsonl, write_reference
 from tests.support.settings import SAMPLE_NOW, make_settings
 
@@ -45,9 +45,9 @@ def test_a_reader_in_a_loop_cannot_make_a_step_fail(tmp_path):
     to its record; the reader waits its turn (it sees busy), the run is untouched."""
     settings = make_settings(tmp_path)
     run_nightly(settings, now=SAMPLE_NOW)  # the engine directory exists, with data
-    reader = start_reader_loop(settings.clickhouse_path, 25)
+    reader = start_reader_loop(settings.clickhouse_path, 300)
     try:
-        time.sleep(1.0)  # the reader is cycling before the run starts
+        wait_until_in(reader)  # the reader is cycling before the run starts
         status, run = run_nightly(settings, now=SAMPLE_NOW + dt.timedelta(days=1))
     finally:
         ok, busy = (int(x) for x in reader.communicate(timeout=60)[0].split())

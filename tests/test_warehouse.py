@@ -8,7 +8,7 @@ import pytest
 
 import runner
 from pipeline import warehouse
-from tests.support.engine import start_reader_loop
+from tests.support.engine import start_reader_loop, wait_until_in
 from tests.support.settings import make_settings
 
 
@@ -48,10 +48,10 @@ def test_a_reader_letting_go_during_a_failed_open_is_busy_not_unavailable(tmp_pa
     settings = make_settings(tmp_path)
     with warehouse.connect(settings) as ch:
         ch.command("SELECT 1")
-    reader = start_reader_loop(settings.clickhouse_path, 14)
+    reader = start_reader_loop(settings.clickhouse_path, 60)
     outcomes = {"open": 0, "busy": 0, "unavailable": []}
     try:
-        time.sleep(1.0)
+        wait_until_in(reader)
         end = time.monotonic() + 12
         while time.monotonic() < end:
             try:

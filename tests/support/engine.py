@@ -24,19 +24,22 @@ sys.stdin.read()  # hold the directory until the test closes our stdin
 """
 
 # Opens the embedded engine, runs a query and closes it, over and over, as `runner.py sql`
-# in a shell loop or the API answering requests would; prints how often it got in and how
+# in a shell loop or the API answering requests would, until its stdin closes or `seconds`
+# pass; prints "in" the first time it gets in, and at the end how often it got in and how
 # often it was turned away.
 READER_LOOP = """
-import sys, time, clickhouse_connect
+import select, sys, time, clickhouse_connect
 path, seconds = sys.argv[1], float(sys.argv[2])
 ok = busy = 0
 end = time.monotonic() + seconds
-while time.monotonic() < end:
+while time.monotonic() < end and not select.select([sys.stdin], [], [], 0)[0]:
     try:
         client = clickhouse_connect.get_client(interface="chdb", path=path)
         client.command("SELECT 1")
         client.close()
         ok += 1
+        if ok == 1:
+            print("in", flush=True)
     except Exception:
         busy += 1
     time.sleep(0.02)
@@ -45,15 +48,24 @@ print(ok, busy, flush=True)
 
 
 def start_reader_loop(clickhouse_path, seconds: float) -> subprocess.Popen:
-    """A process running READER_LOOP on `clickhouse_path` for `seconds`; `communicate()`
-    returns its "ok busy" counts."""
+    """A process running READER_LOOP on `clickhouse_path` for at most `seconds`; its first
+    line is "in" once it has opened the engine (`wait_until_in`), and `communicate()` stops
+    it and returns its "ok busy" counts."""
     return subprocess.Popen(
         [sys.executable, "-c", READER_LOOP, str(clickhouse_path), str(seconds)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env={"TZ": "UTC", "PATH": os.environ.get("PATH", "")},
         cwd=PROJECT_ROOT,
     )
+
+
+def wait_until_in(reader: subprocess.Popen) -> None:
+    """Block until the reader has opened the engine once (a loaded machine may take seconds
+    to start it), so that a test's next step really races a cycling reader."""
+    line = reader.stdout.readline().strip()
+    assert line == "in", f"the reader never opened the engine: {line!r}"
 
 
 @pytest.fixture

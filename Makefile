@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) runner.py run
 
+# One worker per core, each taking whole test files (their module fixtures build a
+# warehouse once); most of the suite waits on one process at a time, so two cores halve it.
+# TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= auto
+
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff (Python: lint, and format in check mode) and sqlfluff (the dbt models).
 lint: $(STAMP)

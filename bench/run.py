@@ -26,12 +26,15 @@ engine's file load instead of ours (faster at 10M; the stage breakdown is then m
 `--steps` measures a subset (at 10M on this machine: the build, yardstick and increment).
 
 History independence (issue 12): the nightly cost must follow the day's fills, not the
-history. `--delta-rows N` fixes the delta day's size; run the small history with the large
-run's delta size, e.g. after the 10M run (delta 100,000 matches):
+history. `--history-rows N` also builds a base warehouse on an N-row history whose delta day
+has this run's delta size, and measures its increment as the step `increment_history`,
+interleaved with the others, so the section "History independence" compares the two
+increments part by part from one run:
 
-    python -m bench.run --rows 1000000 --delta-rows 100000 --steps increment --write-docs
+    python -m bench.run --rows 10000000 --history-rows 1000000 --write-docs
 
-and the section "History independence" compares the two increments part by part.
+(A separate small run with `--delta-rows` equal to a large run's delta is still paired with
+that run's results, as before: two runs, so the machine's load between them is in the ratio.)
 """
 
 from __future__ import annotations
@@ -60,7 +63,16 @@ HISTORY_SECTION = "## History independence"
 # Models only: dbt's data and unit tests are not part of the timed build (say so in the docs).
 BUILD_FULL = ["build", "--full-refresh", "--exclude", "test_type:data", "test_type:unit"]
 BUILD_INCREMENTAL = ["build", "--exclude", "test_type:data", "test_type:unit"]
-STEPS = ("load_ours", "load_engine", "build_dbt", "build_yardstick", "increment", "pandas", "health")
+STEPS = (
+    "load_ours",
+    "load_engine",
+    "build_dbt",
+    "build_yardstick",
+    "increment",
+    "increment_history",
+    "pandas",
+    "health",
+)
 REFERENCE_FILES = ("category_definitions.json", "markets.jsonl", "expanded_resolution_map.json")
 # The raw table's columns the engine's own load fills: the dataset's and the contract version.
 RAW_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "contract_version")
@@ -575,6 +587,16 @@ def ratios(summary: dict[str, dict], rows: int) -> list[dict]:
             r <= TARGETS["increment"],
             "met" if r <= TARGETS["increment"] else f"missed by {r / TARGETS['increment']:.2f}x",
         )
+    small = s("increment_history")
+    if inc and small:
+        r = inc / small
+        add(
+            f"same delta day, this history <= {TARGETS['history']} x on the small history",
+            f"<= {TARGETS['history']}x",
+            f"{r:.2f}x ({inc:.1f} s vs {small:.1f} s)",
+            r <= TARGETS["history"],
+            "met" if r <= TARGETS["history"] else f"missed by {r / TARGETS['history']:.2f}x",
+        )
     ours, eng = s("load_ours", "rows_per_s"), s("load_engine", "rows_per_s")
     if ours and eng:
         r = ours / eng
@@ -631,6 +653,7 @@ STEP_TEXT = {
     "build_dbt": "full dbt build (`--full-refresh`, models only), dbt start-up included",
     "build_yardstick": "hand-written statements (bench/yardstick.sql), engine start-up included",
     "increment": "+1 day: delta files + reference files + incremental `dbt build`",
+    "increment_history": "the same-size +1 day on the small history (`--history-rows`)",
     "pandas": "pandas + one Python loop per (wallet, token)",
     "health": "`runner.py health` (whole process)",
 }
@@ -646,7 +669,7 @@ def table(summary: dict[str, dict]) -> str:
         if not e:
             continue
         extra = ""
-        if step == "increment" and e.get("median_dbt_seconds") is not None:
+        if step.startswith("increment") and e.get("median_dbt_seconds") is not None:
             extra = (
                 f" (load {_fmt(e.get('median_load_seconds'), '.1f')} + refs "
                 f"{_fmt(e.get('median_references_seconds'), '.1f')} + dbt {_fmt(e['median_dbt_seconds'], '.1f')})"
@@ -667,30 +690,45 @@ def section_heading(report: dict) -> str:
     return heading
 
 
-def history_comparison(small: dict) -> dict | None:
-    """The same-size delta day on a small and on a large history: `small` is a run made with
-    `--delta-rows` equal to a larger run's default delta; that larger run's results are
-    looked up under .cascadian/bench/. None when there is no such pair."""
+def history_comparison(report: dict) -> dict | None:
+    """The same-size delta day on a small and on a large history. From one run when it was
+    made with `--history-rows` (its `increment_history` step); else `report` is a small run
+    made with `--delta-rows` equal to a larger run's default delta, and that larger run's
+    results are looked up under .cascadian/bench/. None when there is no such pair."""
     from bench import generate
 
-    delta = small.get("delta_rows")
-    if not delta:
-        return None
-    for path in sorted(BENCH_ROOT.glob("run-*/results.json")):
-        large = json.loads(path.read_text())
-        if (
-            not large.get("delta_rows")
-            and large["rows"] > small["rows"]
-            and generate.default_delta_rows(large["rows"]) == delta
-        ):
-            break
+    if (report.get("results") or {}).get("increment_history"):
+        small = {
+            "rows": report["history_rows"],
+            "delta_rows": report["history_data"]["delta"]["matches_requested"],
+            "data": report["history_data"],
+            "results": {"increment": report["results"]["increment_history"]},
+        }
+        large, how = report, "one run, interleaved repetitions: the `increment_history` step above"
     else:
-        return None
-    out = {"small": small, "large": large}
+        small, delta = report, report.get("delta_rows")
+        if not delta:
+            return None
+        for path in sorted(BENCH_ROOT.glob("run-*/results.json")):
+            large = json.loads(path.read_text())
+            if (
+                not large.get("delta_rows")
+                and large["rows"] > small["rows"]
+                and generate.default_delta_rows(large["rows"]) == delta
+            ):
+                break
+        else:
+            return None
+        how = (
+            f"two runs: `python -m bench.run --rows {small['rows']} --delta-rows {delta} "
+            f"--steps increment --write-docs` and the {large['rows']:,}-row run above"
+        )
+    out = {"small": small, "large": large, "how": how}
     for key in ("median_s", "median_load_seconds", "median_references_seconds", "median_dbt_seconds"):
         a = (summarize(small["results"]).get("increment") or {}).get(key)
         b = (summarize(large["results"]).get("increment") or {}).get(key)
         out[key] = (a, b, b / a if a and b else None)
+    out["reps"] = tuple(sum(r.get("ok", False) for r in x["results"]["increment"]) for x in (small, large))
     return out
 
 
@@ -710,9 +748,8 @@ def render_history(cmp_: dict) -> str:
         f"The same-size delta day ({small['delta_rows']:,} matches: "
         f"{small['data']['delta']['rows']:,} vs {large['data']['delta']['rows']:,} fill rows, late fills "
         f"and newly resolved conditions included) replayed on a {small['rows']:,}-row and on a "
-        f"{large['rows']:,}-row history. Medians of {small['reps']} and {large['reps']} repetitions, from "
-        f"`python -m bench.run --rows {small['rows']} --delta-rows {small['delta_rows']} "
-        f"--steps increment --write-docs` and the {large['rows']:,}-row run above.",
+        f"{large['rows']:,}-row history. Medians of {cmp_['reps'][0]} and {cmp_['reps'][1]} repetitions, "
+        f"from {cmp_['how']}.",
         "",
         f"| part | {small['rows']:,} history s | {large['rows']:,} history s | ratio |",
         "|---|---:|---:|---:|",
@@ -780,6 +817,7 @@ def render_section(report: dict) -> str:
         "#   build_yardstick  bench/yardstick.sql (two CREATE TABLE ... AS SELECT)",
         "#   increment        load_directory(<data>/delta/fills); reference files with the delta map; "
         "run_dbt(settings, " + json.dumps(BUILD_INCREMENTAL) + ")",
+        "#   increment_history  the same increment on a copy of the --history-rows base warehouse",
         "#   pandas           bench/pandas_loop.py (one query, sort, one Python loop per (wallet, token))",
         "#   health           runner.py health",
         "```",
@@ -962,6 +1000,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="delta-day matches (default rows/100); with the size of a larger run's delta, "
         "also writes the history-independence comparison with that run",
     )
+    parser.add_argument(
+        "--history-rows",
+        type=int,
+        default=None,
+        help="also measure this run's delta day on a history of this many rows (the step "
+        "increment_history) and write the history-independence comparison from this run",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the per-step homes (disk!)")
     parser.add_argument(
         "--from-results",
@@ -1003,19 +1048,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(steps) - set(STEPS)
     if unknown:
         parser.error(f"unknown steps: {', '.join(sorted(unknown))}")
-    left_out = [s for s in STEPS if s not in steps]
+    if args.history_rows is None:
+        steps = [s for s in steps if s != "increment_history"]
+    elif not 0 < args.history_rows < args.rows:
+        parser.error("--history-rows must be smaller than --rows")
+    left_out = [s for s in STEPS if s not in steps and s != "increment_history"]
     began = time.monotonic()
     report: dict[str, Any] = {
         "rows": args.rows,
         "delta_rows": args.delta_rows,
         "reps": args.reps,
+        "history_rows": args.history_rows,
         "machine": machine(),
         "write_docs": args.write_docs,
         "extra_notes": [],
         "options": (f" --base-load {args.base_load}" if args.base_load != "ours" else "")
         + (f" --pandas-reps {args.pandas_reps}" if args.pandas_reps is not None else "")
         + (f" --steps {args.steps}" if args.steps != ",".join(STEPS) else "")
-        + (f" --delta-rows {args.delta_rows}" if args.delta_rows else ""),
+        + (f" --delta-rows {args.delta_rows}" if args.delta_rows else "")
+        + (f" --history-rows {args.history_rows}" if args.history_rows else ""),
     }
     if left_out:
         report["extra_notes"].append(f"Not measured in this run (`--steps`): {', '.join(left_out)}.")
@@ -1040,6 +1091,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  yardstick equals marts: {all(v['equal'] for v in setup['yardstick_vs_marts'].values())}",
         flush=True,
     )
+    # the small history: the same delta size, its own base warehouse, built the same way
+    homes = dict.fromkeys(steps, (data, base))
+    if "increment_history" in steps:
+        delta = report["data"]["delta"]["matches_requested"]
+        small_data, report["history_data"] = ensure_data(args.history_rows, seed, delta)
+        small_base = root / "base-history"
+        fresh_home(small_base, small_data)
+        print(
+            f"setup: the {args.history_rows:,}-row history's base warehouse in {small_base} ...", flush=True
+        )
+        small_setup = run_child("setup", small_base, small_data, root, "setup-history")
+        if not small_setup.get("ok"):
+            print(f"setup failed: {small_setup.get('error')} (log: {small_setup['log']})", file=sys.stderr)
+            return 2
+        homes["increment_history"] = (small_data, small_base)
 
     if "health" in steps and not health_available(child_env(base, data)):
         steps.remove("health")
@@ -1067,12 +1133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             tag = f"{step}-{rep + 1}"
             home = root / tag
-            fresh_home(home, data, None if step.startswith("load_") else base)
+            step_data, step_base = homes[step]
+            fresh_home(home, step_data, None if step.startswith("load_") else step_base)
             os.sync()  # the copy's (and the last step's) writeback must not land in this step's time
             if step == "health":
-                res = run_health(home, data, root, tag)
+                res = run_health(home, step_data, root, tag)
             else:
-                res = run_child(step, home, data, root, tag)
+                child = "increment" if step == "increment_history" else step
+                res = run_child(child, home, step_data, root, tag)
             results[step].append(res)
             if step == "increment" and res.get("ok") and "increment_check" not in report:
                 check = run_child("verify", home, data, root, f"verify-{rep + 1}")

@@ -242,3 +242,29 @@ def test_history_independence_pairs_a_small_run_with_the_large_run_of_that_delta
     assert text.startswith(bench_run.HISTORY_SECTION) and "1.50x, missed" in text
     assert bench_run.history_comparison(_fake_run(100_000, 12_345, [1.0])) is None
     assert bench_run.history_comparison(_fake_run(100_000, None, [1.0])) is None
+
+
+def test_history_rows_measures_both_histories_in_one_run():
+    """With --history-rows the comparison and its target come from one report: the
+    `increment_history` step's repetitions against the `increment` step's."""
+    from bench import run as bench_run
+
+    report = _fake_run(1_000_000, None, [30.0, 36.0, 33.0])
+    report["history_rows"] = 100_000
+    report["history_data"] = {"delta": {"rows": 10_400, "matches_requested": 10_000}}
+    small = _fake_run(100_000, 10_000, [20.0, 22.0, 40.0])
+    report["results"]["increment_history"] = small["results"]["increment"]
+    cmp_ = bench_run.history_comparison(report)
+    assert cmp_["median_s"] == (22.0, 33.0, 1.5)
+    assert cmp_["reps"] == (3, 3) and "one run" in cmp_["how"]
+    assert "100,000-row and on a 1,000,000-row history" in bench_run.render_history(cmp_)
+    checks = bench_run.ratios(bench_run.summarize(report["results"]), report["rows"])
+    (history,) = [c for c in checks if c["target"].startswith("same delta day")]
+    assert history["value"].startswith("1.50x") and not history["met"]
+    report["results"]["increment_history"] = _fake_run(100_000, 10_000, [30.0])["results"]["increment"]
+    (history,) = [
+        c
+        for c in bench_run.ratios(bench_run.summarize(report["results"]), report["rows"])
+        if c["target"].startswith("same delta day")
+    ]
+    assert history["met"]

@@ -17,7 +17,10 @@
 -- so nothing is deleted and the result equals a full rebuild. Sort key: the raw table is
 -- sorted by (maker, token_id), so the grouping streams in that order, a key's checkpoints
 -- are adjacent (the checkpoint lookup and int_positions_current read by primary key), and
--- the day inside a key keeps the daily models' per-key reads in day order.
+-- the day inside a key keeps the daily models' per-key reads in day order. The re-fold's
+-- read of the raw fills is bounded by the night's earliest new fill day as well, so the
+-- raw table's monthly partitions before it are skipped (10M bench night: 333 of 1,241
+-- granules; tests/test_refold_reads.py).
 
 with fills as (
 
@@ -61,8 +64,15 @@ prior_state as (
 
 refold as (
 
-    -- the touched keys' fills from their start day on, read through the raw sort key
-    {{ touched_key_rows('fills', 'f', 'toDate(f.filled_at) >= touched.start_day') }}
+    -- the touched keys' fills from their start day on, read through the raw sort key; the
+    -- bound on the night's earliest start day repeats what each key's own condition implies
+    -- as a constant, so the engine skips the raw table's months and parts before it: a night
+    -- of today's fills reads the current month, a late fill reaches back only to its own day
+    {%- set from_start_day -%}
+        toDate(f.filled_at) >= touched.start_day
+        and f.filled_at >= (select min(touched_day.start_day) from touched as touched_day)
+    {%- endset %}
+    {{ touched_key_rows('fills', 'f', from_start_day) }}
 
 ),
 

@@ -1,0 +1,93 @@
+"""What a night's re-fold reads of the raw fills (issue 12): the touched (wallet, token) keys
+from the raw table's months and parts on or after the night's earliest fill day only, so the
+cost of a night follows how far back its fills reach, not the length of the history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from ingest import goldsky_files, sample_data
+from ingest.tables import ensure_tables
+from pipeline import warehouse
+from pipeline.dbt_chdb import run_dbt
+from tests.support.nights import read_rows, write_rows
+from tests.support.settings import make_settings
+
+pytestmark = pytest.mark.slow
+
+# Six days over a month boundary (2026-10-28 ... 2026-11-02): two monthly partitions of the
+# raw table, one part per delivered file.
+ANCHOR = dt.date(2026, 11, 2)
+MODEL = "int_position_days"
+POSITION_DAYS = (
+    "SELECT wallet, token_id, day, amount, avg_price, trading_pnl, bought, n_fills, volume, "
+    "buy_collateral, day_trading_pnl, day_volume, day_fills, first_fill_at, last_fill_at, last_fill_id "
+    f"FROM analytics.{MODEL} FINAL ORDER BY wallet, token_id, day"
+)
+
+
+def _load(settings) -> None:
+    with warehouse.connect(settings) as ch:
+        warehouse.ensure_databases(ch)
+        ensure_tables(ch)
+        goldsky_files.load_directory(ch, settings.goldsky_dataset_dir)
+
+
+def _raw_reads(settings, sql: str) -> list[int]:
+    """The parts each read of raw.order_filled in `sql`'s plan selects after its indexes."""
+    with warehouse.connect(settings) as ch:
+        plan = [
+            line
+            for (line,) in ch.query("EXPLAIN indexes = 1 " + sql, settings={"join_use_nulls": 1}).result_rows
+        ]
+    reads = []
+    for i, line in enumerate(plan):
+        if "ReadFromMergeTree (raw.order_filled)" in line:
+            # the read's summary line, a few lines below: "Parts: 6 | Granules: 6"
+            found = next(m for later in plan[i + 1 : i + 5] if (m := re.search(r"Parts: (\d+) \|", later)))
+            reads.append(int(found.group(1)))
+    return reads
+
+
+def test_the_refold_reads_only_the_raw_parts_from_the_nights_earliest_fill_day(tmp_path):
+    settings = make_settings(tmp_path, GOLDSKY_SOURCE="dataset")
+    summary = sample_data.generate_sample(tmp_path / "generated", settings.data_dir, ANCHOR, days=6)
+    days = [read_rows(p) for p in summary.fill_files]
+    inbox = settings.goldsky_dataset_dir
+    # night 1: five days, a tenth of 2026-10-31's fills held back
+    late = days[3][::10]
+    late_ids = {r["id"] for r in late}
+    for i in range(5):
+        write_rows(inbox / f"day{i}.jsonl.gz", [r for r in days[i] if r["id"] not in late_ids])
+    _load(settings)
+    assert run_dbt(settings, ["run", "--select", f"+{MODEL}", "--quiet"]).success
+    # night 2: 2026-11-02, and the held-back fills of 2026-10-31 arrive late
+    write_rows(inbox / "day5.jsonl.gz", days[5])
+    write_rows(inbox / "late.jsonl.gz", late)
+    _load(settings)
+    assert run_dbt(settings, ["compile", "--select", MODEL, "--quiet"]).success
+    compiled = next((settings.home / "dbt" / "target" / "compiled").rglob(f"{MODEL}.sql")).read_text()
+
+    with warehouse.connect(settings) as ch:
+        parts, since_late = ch.query(
+            "SELECT count(), countIf(max_time >= toDateTime('2026-10-31', 'UTC')) FROM system.parts "
+            "WHERE database = 'raw' AND table = 'order_filled' AND active"
+        ).result_rows[0]
+    assert parts == 7 and since_late == 4  # a part per delivery; 10-31, 11-01, 11-02 and the late one
+    reads = _raw_reads(settings, compiled)
+    assert reads, "the plan has no read of raw.order_filled"
+    # the new fills (inserted_at skip index) and the re-fold of their keys: neither touches the
+    # parts of 10-28 ... 10-30, which hold no fill of a day the night re-folds
+    assert max(reads) <= since_late, reads
+
+    # and what it writes equals a rebuild
+    assert run_dbt(settings, ["run", "--select", MODEL, "--quiet"]).success
+    with warehouse.connect(settings) as ch:
+        incremental = ch.query(POSITION_DAYS).result_rows
+    assert run_dbt(settings, ["run", "--select", MODEL, "--full-refresh", "--quiet"]).success
+    with warehouse.connect(settings) as ch:
+        rebuilt = ch.query(POSITION_DAYS).result_rows
+    assert incremental == rebuilt and len(rebuilt) > 100

@@ -564,38 +564,31 @@ def ratios(summary: dict[str, dict], rows: int) -> list[dict]:
     def add(name, target, value, ok, how, note=""):
         checks.append({"target": name, "goal": target, "value": value, "met": ok, "how": how, "note": note})
 
+    def at_most(name: str, key: str, r: float, value: str, over: str = "") -> None:
+        """A ratio whose target, TARGETS[key], is an upper bound."""
+        goal = TARGETS[key]
+        add(name, f"<= {goal}x", value, r <= goal, "met" if r <= goal else f"missed by {r / goal:.2f}x{over}")
+
     build, yard = s("build_dbt"), s("build_yardstick")
     if build and yard:
         r = build / yard
-        add(
-            f"full build <= {TARGETS['build']} x yardstick",
-            f"<= {TARGETS['build']}x",
-            f"{r:.2f}x",
-            r <= TARGETS["build"],
-            "met"
-            if r <= TARGETS["build"]
-            else f"missed by {r / TARGETS['build']:.2f}x ({build - TARGETS['build'] * yard:.1f} s over)",
-        )
+        over = f" ({build - TARGETS['build'] * yard:.1f} s over)"
+        at_most(f"full build <= {TARGETS['build']} x yardstick", "build", r, f"{r:.2f}x", over)
     inc = s("increment")
     if inc and build:
         r = inc / build
         rd = s("increment", "median_dbt_seconds") / build if s("increment", "median_dbt_seconds") else None
-        add(
-            f"increment <= {TARGETS['increment']} x full build",
-            f"<= {TARGETS['increment']}x",
-            f"{r:.2f}x" + (f" (dbt alone {rd:.2f}x)" if rd else ""),
-            r <= TARGETS["increment"],
-            "met" if r <= TARGETS["increment"] else f"missed by {r / TARGETS['increment']:.2f}x",
-        )
+        value = f"{r:.2f}x" + (f" (dbt alone {rd:.2f}x)" if rd else "")
+        at_most(f"increment <= {TARGETS['increment']} x full build", "increment", r, value)
     small = s("increment_history")
     if inc and small:
         r = inc / small
-        add(
+        value = f"{r:.2f}x ({inc:.1f} s vs {small:.1f} s)"
+        at_most(
             f"same delta day, this history <= {TARGETS['history']} x on the small history",
-            f"<= {TARGETS['history']}x",
-            f"{r:.2f}x ({inc:.1f} s vs {small:.1f} s)",
-            r <= TARGETS["history"],
-            "met" if r <= TARGETS["history"] else f"missed by {r / TARGETS['history']:.2f}x",
+            "history",
+            r,
+            value,
         )
     ours, eng = s("load_ours", "rows_per_s"), s("load_engine", "rows_per_s")
     if ours and eng:

@@ -26,10 +26,10 @@ engine's file load instead of ours (faster at 10M; the stage breakdown is then m
 `--steps` measures a subset (at 10M on this machine: the build, yardstick and increment).
 
 History independence (issue 12): the nightly cost must follow the day's fills, not the
-history. `--history-rows N` also builds a base warehouse on an N-row history whose delta day
-has this run's delta size, and measures its increment as the step `increment_history`,
-interleaved with the others, so the section "History independence" compares the two
-increments part by part from one run:
+history. `--history-rows N` also builds a base warehouse on the newest history files holding at least
+N rows of this run's own history, replays this run's own delta day on it and measures that
+increment as the step `increment_history`, interleaved with the others, so the section
+"History independence" compares the same night on two histories part by part from one run:
 
     python -m bench.run --rows 10000000 --history-rows 1000000 --write-docs
 
@@ -376,6 +376,64 @@ def ensure_data(rows: int, seed: int, delta_rows: int | None = None) -> tuple[Pa
     return out, manifest
 
 
+def _link_tree(src: Path, dst: Path) -> None:
+    """`dst` as a copy of `src` whose files are hard links (the data sets are gigabytes)."""
+    shutil.copytree(src, dst, copy_function=os.link)
+
+
+def newest_history(data: Path, manifest: dict, rows: int) -> tuple[Path, dict]:
+    """A smaller history for the history-independence measure: the newest history files of
+    `data` holding at least `rows` rows, with `data`'s own reference files and delta day.
+
+    Replaying the same delta files on the newest part of the same history means the two
+    nights differ only by the older history, which is what the measure is about. A history
+    generated separately at the smaller size has its own universe (the generator makes one
+    wallet per six rows), so the same-size day would touch a different number of pairs.
+    Cached under .cascadian/bench/ next to `data`; the files are hard links."""
+    files = manifest["history"]["files"]
+    kept: list[dict] = []
+    for f in reversed(files):
+        if sum(k["rows"] for k in kept) >= rows:
+            break
+        kept.insert(0, f)
+    out = BENCH_ROOT / f"{data.name}-newest{rows}"
+    manifest_path = out / "manifest.json"
+    if manifest_path.exists():
+        cached = json.loads(manifest_path.read_text())
+        if cached.get("newest_of") == manifest["rows"] and cached.get("source") == {
+            k: manifest.get(k) for k in ("generator_version", "seed", "history", "delta")
+        }:
+            cached["cached"] = True
+            return out, cached
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "fills").mkdir(parents=True)
+    for f in kept:
+        os.link(f["file"], out / "fills" / Path(f["file"]).name)
+    for sub in ("data", "delta"):
+        _link_tree(data / sub, out / sub)
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    first = pq.read_table(kept[0]["file"], columns=["timestamp"]).column("timestamp")
+    first_day = time.strftime("%Y-%m-%d", time.gmtime(pc.min(first).as_py()))
+    small = {
+        **{k: v for k, v in manifest.items() if k not in ("history", "rows", "seconds", "cached")},
+        "rows": sum(f["rows"] for f in kept),
+        "newest_of": manifest["rows"],
+        "source": {k: manifest.get(k) for k in ("generator_version", "seed", "history", "delta")},
+        "history": {
+            "first_day": first_day,
+            "last_day": manifest["history"]["last_day"],
+            "files": [{"file": str(out / "fills" / Path(f["file"]).name), "rows": f["rows"]} for f in kept],
+        },
+    }
+    manifest_path.write_text(json.dumps(small, indent=2) + "\n")
+    small["cached"] = False
+    return out, small
+
+
 def child_env(home: Path, data: Path) -> dict[str, str]:
     env = {
         k: v
@@ -692,7 +750,7 @@ def history_comparison(report: dict) -> dict | None:
 
     if (report.get("results") or {}).get("increment_history"):
         small = {
-            "rows": report["history_rows"],
+            "rows": report["history_data"].get("rows", report["history_rows"]),
             "delta_rows": report["history_data"]["delta"]["matches_requested"],
             "data": report["history_data"],
             "results": {"increment": report["results"]["increment_history"]},
@@ -735,14 +793,27 @@ def render_history(cmp_: dict) -> str:
         ("reference files", "median_references_seconds"),
         ("incremental dbt build", "median_dbt_seconds"),
     ]
+    if small["data"].get("newest_of") == large["rows"]:
+        h = small["data"]["history"]
+        what = (
+            f"The {large['rows']:,}-row run's own delta day ({small['delta_rows']:,} matches, "
+            f"{large['data']['delta']['rows']:,} fill rows, late fills and newly resolved conditions "
+            f"included) replayed on its whole history and on the newest {small['rows']:,} rows of it "
+            f"(its last {len(h['files'])} file(s), {h['first_day']} … {h['last_day']}: the same wallets, "
+            "markets, reference files and delta files, so the two nights differ only by the older "
+            "history)."
+        )
+    else:
+        what = (
+            f"The same-size delta day ({small['delta_rows']:,} matches: "
+            f"{small['data']['delta']['rows']:,} vs {large['data']['delta']['rows']:,} fill rows, late "
+            f"fills and newly resolved conditions included) replayed on a {small['rows']:,}-row and on "
+            f"a {large['rows']:,}-row history."
+        )
     lines = [
         HISTORY_SECTION,
         "",
-        f"The same-size delta day ({small['delta_rows']:,} matches: "
-        f"{small['data']['delta']['rows']:,} vs {large['data']['delta']['rows']:,} fill rows, late fills "
-        f"and newly resolved conditions included) replayed on a {small['rows']:,}-row and on a "
-        f"{large['rows']:,}-row history. Medians of {cmp_['reps'][0]} and {cmp_['reps'][1]} repetitions, "
-        f"from {cmp_['how']}.",
+        f"{what} Medians of {cmp_['reps'][0]} and {cmp_['reps'][1]} repetitions, from {cmp_['how']}.",
         "",
         f"| part | {small['rows']:,} history s | {large['rows']:,} history s | ratio |",
         "|---|---:|---:|---:|",
@@ -750,6 +821,13 @@ def render_history(cmp_: dict) -> str:
     for label, key in rows:
         a, b, r = cmp_[key]
         lines.append(f"| {label} | {_fmt(a)} | {_fmt(b)} | {_fmt(r)}x |")
+    pairs = [
+        _median([r["grain_rows_written"] for r in x["results"]["increment"] if "grain_rows_written" in r])
+        for x in (small, large)
+    ]
+    if all(pairs):
+        a, b = pairs
+        lines.append(f"| (wallet, market) pairs the night rewrote | {a:,.0f} | {b:,.0f} | {_fmt(b / a)}x |")
     lines += [
         "",
         f"Target: the increment on the 10M history <= {TARGETS['history']}x the same day on the 1M "
@@ -1084,11 +1162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  yardstick equals marts: {all(v['equal'] for v in setup['yardstick_vs_marts'].values())}",
         flush=True,
     )
-    # the small history: the same delta size, its own base warehouse, built the same way
+    # the small history: the newest part of this history with this run's delta day, its own
+    # base warehouse, built the same way
     homes = dict.fromkeys(steps, (data, base))
     if "increment_history" in steps:
-        delta = report["data"]["delta"]["matches_requested"]
-        small_data, report["history_data"] = ensure_data(args.history_rows, seed, delta)
+        small_data, report["history_data"] = newest_history(data, report["data"], args.history_rows)
         small_base = root / "base-history"
         fresh_home(small_base, small_data)
         print(

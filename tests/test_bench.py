@@ -268,3 +268,52 @@ def test_history_rows_measures_both_histories_in_one_run():
         if c["target"].startswith("same delta day")
     ]
     assert history["met"]
+
+
+def test_the_small_history_is_the_newest_part_of_the_large_one(generated, tmp_path, monkeypatch):
+    """--history-rows replays the large run's own delta day on the newest rows of its own
+    history: the same delta files, reference files, wallets and markets, so the two nights
+    differ only by the older history (a separately generated small history had a tenth of
+    the wallets, and the same-size day touched half as many pairs)."""
+    from bench import run as bench_run
+
+    monkeypatch.setattr(bench_run, "BENCH_ROOT", tmp_path)
+    out, manifest = generated  # three history files of ~8,000 rows
+    small, small_manifest = bench_run.newest_history(out, manifest, 10_000)
+    files = manifest["history"]["files"]
+    kept = small_manifest["history"]["files"]
+    assert [Path(f["file"]).name for f in kept] == [Path(f["file"]).name for f in files[-2:]]
+    assert sum(f["rows"] for f in kept) == small_manifest["rows"] >= 10_000
+    assert small_manifest["newest_of"] == ROWS
+    assert _digests(small / "fills") == {
+        k.removeprefix("fills/"): v
+        for k, v in _digests(out).items()
+        if k.startswith("fills/") and k.removeprefix("fills/") in {Path(f["file"]).name for f in kept}
+    }
+    for sub in ("data", "delta"):
+        assert _digests(small / sub) == _digests(out / sub)
+    first_ts = pq.read_table(Path(kept[0]["file"]), columns=["timestamp"]).column("timestamp")
+    assert (
+        small_manifest["history"]["first_day"]
+        == dt.datetime.fromtimestamp(int(pc.min(pc.cast(first_ts, "int64")).as_py()), dt.UTC)
+        .date()
+        .isoformat()
+    )
+    assert small_manifest["delta"] == manifest["delta"]
+    # cached: a second call reuses the directory
+    again, again_manifest = bench_run.newest_history(out, manifest, 10_000)
+    assert again == small and again_manifest["cached"]
+    # the comparison says what the small history is, and counts the pairs each night rewrote
+    report = _fake_run(ROWS, None, [30.0, 36.0, 33.0])
+    report["data"] = manifest
+    report["history_rows"] = 10_000
+    report["history_data"] = small_manifest
+    report["results"]["increment_history"] = _fake_run(10_000, None, [20.0, 22.0, 40.0])["results"][
+        "increment"
+    ]
+    for reps, pairs in ((report["results"]["increment"], 900), (report["results"]["increment_history"], 600)):
+        for r in reps:
+            r["grain_rows_written"] = pairs
+    text = bench_run.render_history(bench_run.history_comparison(report))
+    assert f"on its whole history and on the newest {small_manifest['rows']:,} rows of it" in text
+    assert "| (wallet, market) pairs the night rewrote | 600 | 900 | 1.50x |" in text

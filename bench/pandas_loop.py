@@ -29,6 +29,7 @@ import pyarrow as pa
 
 UNIT = 10**6
 UNCATEGORIZED = "Uncategorized"
+LEADERBOARD_DEPTH = 1000  # the dbt var leaderboard_depth's default
 
 
 def _tdiv(a: int, b: int) -> int:
@@ -52,8 +53,9 @@ def read_fills(client) -> pd.DataFrame:
     return pd.concat(blocks, ignore_index=True) if blocks else client.query_df(FILLS_SQL)
 
 
-def fold_positions(fills: pd.DataFrame) -> pd.DataFrame:
-    """One row per (wallet, token): the average-cost state after the wallet's last fill."""
+def fold_positions(fills: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per (wallet, token): the average-cost state after the wallet's last fill, and
+    one row per (position, UTC day with fills): that day's trading PnL, volume and fills."""
     is_buy = (fills["maker_asset_id"] == "0").to_numpy()
     # The long hex keys as categoricals (one string per distinct wallet / token, an integer
     # code per row); rebinding `fills` frees the raw frame.
@@ -78,20 +80,37 @@ def fold_positions(fills: pd.DataFrame) -> pd.DataFrame:
         change[1:] = (wallet[1:] != wallet[:-1]) | (token[1:] != token[:-1])
     starts = np.flatnonzero(change).tolist()
     ends = [*starts[1:], n]
+    last = np.asarray(ends, dtype=np.int64) - 1
     wallets = fills["wallet"].iloc[starts].tolist()
     tokens = fills["token_id"].iloc[starts].tolist()
+    first_at = fills["timestamp"].iloc[starts].to_numpy()
+    last_at = fills["timestamp"].iloc[last].to_numpy()
+    last_id = fills["id"].iloc[last].to_numpy()
     buys = fills["is_buy"].tolist()
     qty = fills["quantity"].tolist()  # Python ints: products exceed 2^63
     coll = fills["collateral"].tolist()
+    day = _utc_days(fills["timestamp"]).tolist()
     del fills, wallet, token, change  # the loop needs only the lists
 
     rows = []
-    for w, t, s, e in zip(wallets, tokens, starts, ends):
+    day_key, day_day, day_pnl, day_volume, day_fills = [], [], [], [], []
+    for key, (w, t, s, e) in enumerate(zip(wallets, tokens, starts, ends)):
         amount = avg = realized = bought = volume = buy_coll = 0
+        today = day[s]
+        today_pnl = today_volume = today_fills = 0
         for i in range(s, e):
+            if day[i] != today:
+                day_key.append(key)
+                day_day.append(today)
+                day_pnl.append(today_pnl)
+                day_volume.append(today_volume)
+                day_fills.append(today_fills)
+                today, today_pnl, today_volume, today_fills = day[i], 0, 0, 0
             q, c = qty[i], coll[i]
             price = c * UNIT // q if q else 0
             volume += c
+            today_volume += c
+            today_fills += 1
             if buys[i]:
                 buy_coll += c
                 if q > 0:
@@ -100,10 +119,17 @@ def fold_positions(fills: pd.DataFrame) -> pd.DataFrame:
                     bought += q
             else:
                 adj = q if q < amount else amount
-                realized += _tdiv(adj * (price - avg), UNIT)
+                pnl = _tdiv(adj * (price - avg), UNIT)
+                realized += pnl
+                today_pnl += pnl
                 amount -= adj
-        rows.append((w, t, amount, avg, realized, bought, e - s, volume, buy_coll))
-    return pd.DataFrame(
+        day_key.append(key)
+        day_day.append(today)
+        day_pnl.append(today_pnl)
+        day_volume.append(today_volume)
+        day_fills.append(today_fills)
+        rows.append((w, t, amount, avg, realized, bought, e - s, volume, buy_coll, price))
+    positions = pd.DataFrame(
         rows,
         columns=[
             "wallet",
@@ -115,12 +141,36 @@ def fold_positions(fills: pd.DataFrame) -> pd.DataFrame:
             "n_fills",
             "volume",
             "buy_collateral",
+            "last_price",
         ],
     )
+    positions["first_fill_at"], positions["last_fill_at"], positions["last_fill_id"] = (
+        first_at,
+        last_at,
+        last_id,
+    )
+    days = pd.DataFrame(
+        {
+            "key": np.asarray(day_key, dtype=np.int64),
+            "day": np.asarray(day_day, dtype=np.int64),
+            # int64 raises OverflowError rather than round: the sums stay exact or fail
+            "trading_pnl": np.asarray(day_pnl, dtype=np.int64),
+            "volume": np.asarray(day_volume, dtype=np.int64),
+            "n_fills": np.asarray(day_fills, dtype=np.int64),
+        }
+    )
+    return positions, days
 
 
-def reference(client) -> tuple[dict, dict, dict]:
-    """token -> (condition, outcome index); condition -> payout prices; condition -> category."""
+def _utc_days(timestamps: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 (UTC) of each timestamp."""
+    values = timestamps.dt.tz_convert("UTC") if timestamps.dt.tz is not None else timestamps
+    return values.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+
+
+def reference(client) -> tuple[dict, dict, dict, dict]:
+    """token -> (condition, outcome index); condition -> payout prices; condition -> category;
+    condition -> the resolution's resolved_at (None when the map gives none)."""
     markets = client.query_df(
         "SELECT condition_id, token_ids, category, tags, line_number FROM raw.markets ORDER BY line_number"
     )
@@ -130,17 +180,19 @@ def reference(client) -> tuple[dict, dict, dict]:
             tokens.setdefault(tok, (cid, index))
 
     res = client.query_df(
-        "SELECT condition_id, resolved_outcome, payout_yes, payout_no, entry_index "
+        "SELECT condition_id, resolved_outcome, payout_yes, payout_no, resolved_at, entry_index "
         "FROM raw.resolutions ORDER BY entry_index"
     )
     prices: dict[str, list[int]] = {}
-    for cid, outcome, yes, no in zip(
-        res["condition_id"], res["resolved_outcome"], res["payout_yes"], res["payout_no"]
+    resolved_at: dict[str, object] = {}
+    for cid, outcome, yes, no, at in zip(
+        res["condition_id"], res["resolved_outcome"], res["payout_yes"], res["payout_no"], res["resolved_at"]
     ):
         pair = (None if pd.isna(yes) else int(yes), None if pd.isna(no) else int(no))
         outcome = outcome if isinstance(outcome, str) else None
         if (outcome, pair) in (("YES", (1, 0)), ("NO", (0, 1))) and cid not in prices:
             prices[cid] = [n * UNIT // sum(pair) for n in pair]
+            resolved_at[cid] = None if pd.isna(at) else at
 
     rules = client.query_df("SELECT canonical, kind, key, priority FROM raw.category_map")
     by = {
@@ -154,26 +206,58 @@ def reference(client) -> tuple[dict, dict, dict]:
             hits = [by[("tag", t.strip().lower())] for t in tags if ("tag", t.strip().lower()) in by]
             hit = min(hits) if hits else None
         categories.setdefault(cid, hit[1] if hit else UNCATEGORIZED)
-    return tokens, prices, categories
+    return tokens, prices, categories, resolved_at
 
 
-def compute(client) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compute(client, marts_db: str = "analytics") -> dict[str, pd.DataFrame]:
+    """The four marts: positions, category, daily (per wallet and day) and leaderboard."""
     if "jemalloc" in pa.supported_memory_backends():
         # The read, lower(), where() and the sort each make (and drop) pyarrow string arrays;
         # pyarrow's default allocator (mimalloc) keeps what they free, jemalloc hands it back
         # to the system: about a third less peak memory at 2M rows.
         pa.set_memory_pool(pa.jemalloc_memory_pool())
-    positions = fold_positions(read_fills(client))
-    tokens, prices, categories = reference(client)
+    positions, days = fold_positions(read_fills(client))
+    tokens, prices, categories, resolved_at = reference(client)
+    positions = value_positions(positions, tokens, prices, categories, resolved_at)
+    category = category_totals(positions)
+    # the day each condition resolved, as the pipeline recorded it (the map's resolved_at,
+    # else the first night it saw the resolution): state, not something to recompute
+    recorded = client.query_df(
+        f"SELECT condition_id, resolved_day FROM {marts_db}.int_condition_resolved_days"
+    )
+    resolved_day = dict(zip(recorded["condition_id"], _utc_days(pd.to_datetime(recorded["resolved_day"]))))
+    category_days = wallet_category_days(positions, days, resolved_day)
+    daily = (
+        category_days.groupby(["wallet", "day"], sort=False, observed=True)
+        .agg(
+            realized_pnl=("realized_pnl", "sum"),
+            trading_pnl=("trading_pnl", "sum"),
+            resolution_pnl=("resolution_pnl", "sum"),
+            volume=("volume", "sum"),
+            n_fills=("n_fills", "sum"),
+        )
+        .reset_index()
+    )
+    return {
+        "positions": positions,
+        "category": category,
+        "daily": daily,
+        "leaderboard": leaderboard(category, category_days, days["day"]),
+    }
+
+
+def value_positions(
+    positions: pd.DataFrame, tokens: dict, prices: dict, categories: dict, resolved_at: dict
+) -> pd.DataFrame:
+    """Each position's market, resolution PnL, category and mark-to-market value."""
     located = [tokens.get(t) for t in positions["token_id"]]
     positions["condition_id"] = [loc[0] if loc else None for loc in located]
     positions["outcome_index"] = [loc[1] if loc else None for loc in located]
     positions["is_resolved"] = [bool(loc) and loc[0] in prices for loc in located]
+    payout = [prices[loc[0]][loc[1]] if r else 0 for loc, r in zip(located, positions["is_resolved"])]
     positions["resolution_pnl"] = [
-        _tdiv(a * (prices[loc[0]][loc[1]] - p), UNIT) if r else 0
-        for a, p, loc, r in zip(
-            positions["amount"], positions["avg_price"], located, positions["is_resolved"]
-        )
+        _tdiv(a * (pay - p), UNIT) if r else 0
+        for a, p, pay, r in zip(positions["amount"], positions["avg_price"], payout, positions["is_resolved"])
     ]
     positions["realized_pnl"] = [t + r for t, r in zip(positions["trading_pnl"], positions["resolution_pnl"])]
     positions["category"] = [
@@ -182,9 +266,26 @@ def compute(client) -> tuple[pd.DataFrame, pd.DataFrame]:
     positions["market_key"] = positions["condition_id"].where(
         positions["condition_id"].notna(), positions["token_id"]
     )
+    # the token's mark: the price of its last fill by (timestamp, id), any wallet
+    last = positions.sort_values(["last_fill_at", "last_fill_id"]).drop_duplicates("token_id", keep="last")
+    mark = dict(zip(last["token_id"], last["last_price"]))
+    positions["mark_price"] = [
+        pay if r else mark[t] for t, pay, r in zip(positions["token_id"], payout, positions["is_resolved"])
+    ]
+    open_amount = [0 if r else a for a, r in zip(positions["amount"], positions["is_resolved"])]
+    positions["open_amount"] = open_amount
+    positions["unrealized_pnl"] = [
+        _tdiv(o * (m - p), UNIT) if o else 0
+        for o, m, p in zip(open_amount, positions["mark_price"], positions["avg_price"])
+    ]
+    positions["current_value"] = [o * m // UNIT for o, m in zip(open_amount, positions["mark_price"])]
+    return positions
 
+
+def category_totals(positions: pd.DataFrame) -> pd.DataFrame:
+    """fct_wallet_category_pnl: per wallet and category, its markets' sums and record."""
     per_market = (
-        positions.groupby(["wallet", "category", "market_key"], sort=False)
+        positions.groupby(["wallet", "category", "market_key"], sort=False, observed=True)
         .agg(
             pnl=("realized_pnl", "sum"),
             volume=("volume", "sum"),
@@ -197,7 +298,7 @@ def compute(client) -> tuple[pd.DataFrame, pd.DataFrame]:
     per_market["win"] = per_market["resolved"] & (per_market["pnl"] > 0)
     per_market["loss"] = per_market["resolved"] & (per_market["pnl"] < 0)
     category = (
-        per_market.groupby(["wallet", "category"], sort=False)
+        per_market.groupby(["wallet", "category"], sort=False, observed=True)
         .agg(
             realized_pnl=("pnl", "sum"),
             volume=("volume", "sum"),
@@ -212,12 +313,86 @@ def compute(client) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     decided = category["wins"] + category["losses"]
     category["win_rate"] = (category["wins"] / decided).where(decided > 0)
-    return positions, category
+    return category
 
 
-def checksums(positions: pd.DataFrame, category: pd.DataFrame) -> dict[str, int]:
+def wallet_category_days(positions: pd.DataFrame, days: pd.DataFrame, resolved_day: dict) -> pd.DataFrame:
+    """Per (wallet, category, day): the positions' trading days, and a row on the resolved day
+    of every resolved position (even at zero PnL), as fct_wallet_daily_pnl counts them."""
+    trading = days.assign(
+        wallet=positions["wallet"].to_numpy()[days["key"]],
+        category=positions["category"].to_numpy()[days["key"]],
+        resolution_pnl=0,
+    ).drop(columns="key")
+    resolved = positions[positions["is_resolved"]]
+    today = int(np.datetime64(time.strftime("%Y-%m-%d", time.gmtime()), "D").astype(np.int64))
+    resolution = pd.DataFrame(
+        {
+            "wallet": resolved["wallet"].to_numpy(),
+            "category": resolved["category"].to_numpy(),
+            "day": [resolved_day.get(c, today) for c in resolved["condition_id"]],
+            "trading_pnl": 0,
+            "resolution_pnl": np.asarray(list(resolved["resolution_pnl"]), dtype=np.int64),
+            "volume": 0,
+            "n_fills": 0,
+        }
+    )
+    out = (
+        pd.concat([trading, resolution], ignore_index=True)
+        .groupby(["wallet", "category", "day"], sort=False, observed=True)
+        .agg(
+            trading_pnl=("trading_pnl", "sum"),
+            resolution_pnl=("resolution_pnl", "sum"),
+            volume=("volume", "sum"),
+            n_fills=("n_fills", "sum"),
+        )
+        .reset_index()
+    )
+    out["realized_pnl"] = out["trading_pnl"] + out["resolution_pnl"]
+    return out
+
+
+def leaderboard(category: pd.DataFrame, category_days: pd.DataFrame, fill_days: pd.Series) -> pd.DataFrame:
+    """fct_leaderboard: 1/7/30-day windows ending on the last day with fills, and all time
+    (the category totals); per category and over all ('' ); ranked by PnL and by volume
+    (ties by wallet), the top LEADERBOARD_DEPTH by either kept."""
+    as_of = int(fill_days.max())
+    boards = []
+    for name, n in (("1d", 1), ("7d", 7), ("30d", 30)):
+        window = category_days[category_days["day"].between(as_of - n + 1, as_of)]
+        boards.append(window.assign(time_window=name, window_days=n))
+    boards.append(category.assign(time_window="all", window_days=0))
+    rows = pd.concat(
+        [
+            b[["time_window", "window_days", "wallet", "category", "realized_pnl", "volume", "n_fills"]]
+            for b in boards
+        ],
+        ignore_index=True,
+    )
+    rows["wallet"] = rows["wallet"].astype(str)
+    rows["category"] = rows["category"].astype(str)
+    keys = ["time_window", "window_days", "wallet"]
+    sums = {"realized_pnl": "sum", "volume": "sum", "n_fills": "sum"}
+    totals = pd.concat(
+        [
+            rows.groupby([*keys, "category"], sort=False).agg(sums).reset_index(),
+            rows.groupby(keys, sort=False).agg(sums).reset_index().assign(category=""),
+        ],
+        ignore_index=True,
+    )
+    board = ["window_days", "category"]
+    totals = totals.sort_values([*board, "realized_pnl", "wallet"], ascending=[True, True, False, True])
+    totals["rank_pnl"] = totals.groupby(board, sort=False).cumcount() + 1
+    totals = totals.sort_values([*board, "volume", "wallet"], ascending=[True, True, False, True])
+    totals["rank_volume"] = totals.groupby(board, sort=False).cumcount() + 1
+    kept = (totals["rank_pnl"] <= LEADERBOARD_DEPTH) | (totals["rank_volume"] <= LEADERBOARD_DEPTH)
+    return totals[kept].reset_index(drop=True)
+
+
+def checksums(marts: dict[str, pd.DataFrame]) -> dict[str, int]:
     """The sums bench.yardstick.checksums takes on the marts."""
     s = lambda col: int(sum(int(v) for v in col))  # noqa: E731 - exact Python-int sums
+    positions, category, daily, board = (marts[k] for k in ("positions", "category", "daily", "leaderboard"))
     return {
         "positions": len(positions),
         "realized_pnl": s(positions["realized_pnl"]),
@@ -227,6 +402,9 @@ def checksums(positions: pd.DataFrame, category: pd.DataFrame) -> dict[str, int]
         "total_bought": s(positions["total_bought"]),
         "volume": s(positions["volume"]),
         "resolved_positions": int(positions["is_resolved"].sum()),
+        "unrealized_pnl": s(positions["unrealized_pnl"]),
+        "current_value": s(positions["current_value"]),
+        "mark_price": s(positions["mark_price"]),
         "category_rows": len(category),
         "category_realized_pnl": s(category["realized_pnl"]),
         "n_markets": s(category["n_markets"]),
@@ -234,6 +412,16 @@ def checksums(positions: pd.DataFrame, category: pd.DataFrame) -> dict[str, int]
         "wins": s(category["wins"]),
         "losses": s(category["losses"]),
         "buy_collateral": s(category["buy_collateral"]),
+        "daily_rows": len(daily),
+        "daily_realized_pnl": s(daily["realized_pnl"]),
+        "daily_resolution_pnl": s(daily["resolution_pnl"]),
+        "daily_volume": s(daily["volume"]),
+        "daily_fills": s(daily["n_fills"]),
+        "daily_days": s(daily["day"]),
+        "board_rows": len(board),
+        "board_realized_pnl": s(board["realized_pnl"]),
+        "board_volume": s(board["volume"]),
+        "board_ranks": s(board["rank_pnl"]) + 3 * s(board["rank_volume"]),
     }
 
 
@@ -245,14 +433,14 @@ def main() -> int:
 
     started = time.monotonic()
     with warehouse.connect(load_settings()) as client:
-        positions, category = compute(client)
+        marts = compute(client)
     seconds = time.monotonic() - started
     print(
         json.dumps(
             {
                 "seconds": round(seconds, 3),
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-                "checksums": checksums(positions, category),
+                "checksums": checksums(marts),
             },
             indent=2,
         )

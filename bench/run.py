@@ -81,7 +81,7 @@ RAW_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "contract_version")
 # warehouses (/usr/bin/time -v): 1.0 GB at 1M rows, 1.6 GB at 2M, 6.3 GB at 10M (646 B/row;
 # ~0.35 GB is the engine and libraries, the rest grows ~610 B/row). Used to decide whether
 # a size would fit in memory at all.
-PANDAS_BYTES_PER_ROW = 650
+PANDAS_BYTES_PER_ROW = 750
 GB = 1024**3
 
 # Issue 12's targets (issue 8's, tightened), stated for 10M rows.
@@ -186,9 +186,7 @@ def child_setup(data: Path) -> dict[str, Any]:
     with warehouse.connect(settings) as ch:
         out["yardstick_seconds"] = yardstick.run(ch)
         out["yardstick_vs_marts"] = yardstick.compare(ch)
-        out["mart_checksums"] = yardstick.checksums(
-            ch, "analytics.fct_wallet_positions", "analytics.fct_wallet_category_pnl"
-        )
+        out["mart_checksums"] = yardstick.checksums(ch)
         out["raw_rows"] = warehouse.count_rows(ch, "raw.order_filled")
         out["raw_bytes"] = int(
             ch.command(
@@ -306,9 +304,9 @@ def child_pandas(data: Path) -> dict[str, Any]:
 
     started = time.monotonic()
     with warehouse.connect(_child_settings()) as ch:
-        positions, category = pandas_loop.compute(ch)
+        marts = pandas_loop.compute(ch)
     seconds = time.monotonic() - started
-    return {"seconds": seconds, "checksums": pandas_loop.checksums(positions, category)}
+    return {"seconds": seconds, "checksums": pandas_loop.checksums(marts)}
 
 
 CHILDREN = {
@@ -702,10 +700,10 @@ STEP_TEXT = {
     "load_ours": "dataset files → raw.order_filled, our loader (`load_directory`)",
     "load_engine": "same files, engine's own `INSERT … SELECT FROM file()`",
     "build_dbt": "full dbt build (`--full-refresh`, models only), dbt start-up included",
-    "build_yardstick": "hand-written statements (bench/yardstick.sql), engine start-up included",
+    "build_yardstick": "the same marts by hand-written statements (bench/yardstick.sql), engine start-up included",
     "increment": "+1 day: delta files + reference files + incremental `dbt build`",
     "increment_history": "the same-size +1 day on the small history (`--history-rows`)",
-    "pandas": "pandas + one Python loop per (wallet, token)",
+    "pandas": "the same marts by pandas + one Python loop per (wallet, token)",
     "health": "`runner.py health` (whole process)",
 }
 
@@ -885,7 +883,7 @@ def render_section(report: dict) -> str:
         "#   load_ours        ingest.goldsky_files.load_directory(<data>/fills)",
         "#   load_engine      INSERT INTO raw.order_filled (...) SELECT ... FROM file('<data>/fills/*.parquet', 'Parquet')",
         "#   build_dbt        pipeline.dbt_chdb.run_dbt(settings, " + json.dumps(BUILD_FULL) + ")",
-        "#   build_yardstick  bench/yardstick.sql (two CREATE TABLE ... AS SELECT)",
+        "#   build_yardstick  bench/yardstick.sql (the same marts: CREATE TABLE ... AS SELECT, one view)",
         "#   increment        load_directory(<data>/delta/fills); reference files with the delta map; "
         "run_dbt(settings, " + json.dumps(BUILD_INCREMENTAL) + ")",
         "#   increment_history  the same increment on a copy of the --history-rows base warehouse",
@@ -973,9 +971,9 @@ def auto_notes(report: dict) -> list[str]:
     if cmp_:
         eq = all(v.get("equal") for v in cmp_.values())
         notes.append(
-            "The yardstick equals the marts exactly after the base build "
-            f"(positions {cmp_['positions']['mart_rows']:,} rows, wallet × category "
-            f"{cmp_['category_pnl']['mart_rows']:,} rows, every documented column): "
+            "The yardstick equals the marts exactly after the base build ("
+            + ", ".join(f"{kind} {v['mart_rows']:,} rows" for kind, v in cmp_.items())
+            + ", every documented column): "
             + ("yes." if eq else f"**NO**: {json.dumps(cmp_)}")
         )
     inc = report.get("increment_check")
@@ -991,8 +989,9 @@ def auto_notes(report: dict) -> list[str]:
     pc_ = report.get("pandas_check")
     if pc_ is not None:
         notes.append(
-            "The pandas loop reproduces the marts' checksums (positions, PnL, amounts, category "
-            "counts): " + ("yes." if pc_ else "**NO** (see results.json).")
+            "The pandas loop reproduces the marts' checksums (positions, PnL, amounts, marks, "
+            "category counts, daily rows, leaderboard ranks): "
+            + ("yes." if pc_ else "**NO** (see results.json).")
         )
     load_median = ((report.get("summary") or {}).get("load_ours") or {}).get("median_phases")
     phases = load_median or ((setup.get("load") or {}).get("phases"))
@@ -1022,10 +1021,19 @@ def auto_notes(report: dict) -> list[str]:
     yard = [r for r in (report.get("results") or {}).get("build_yardstick", []) if r.get("ok")]
     ys = yard[0]["statements"] if yard else setup.get("yardstick_seconds")
     if ys:
+        from bench import yardstick
+
+        names = yardstick.statement_names()
         notes.append(
-            "The yardstick's two statements ("
+            f"The yardstick's {len(ys)} statements ("
             + ("repetition 1" if yard else "base")
-            + f"): positions {ys[0]:.1f} s, wallet × category {ys[1]:.1f} s."
+            + "): "
+            + ", ".join(
+                f"{name.removeprefix('yardstick_')} {sec:.1f} s"
+                for name, sec in zip(names, ys)
+                if len(names) == len(ys)
+            )
+            + "."
         )
     inc = [r for r in (report.get("results") or {}).get("increment", []) if r.get("ok")]
     if inc:

@@ -1,8 +1,8 @@
 """Load and run bench/yardstick.sql, and compare its results with the dbt marts.
 
 from bench import yardstick
-seconds = yardstick.run(client)          # builds bench.yardstick_positions / _category_pnl
-diff = yardstick.compare(client)         # {"positions": {...}, "category_pnl": {...}}
+seconds = yardstick.run(client)          # builds the bench.yardstick_* tables
+diff = yardstick.compare(client)         # {"positions": {...}, "category_pnl": {...}, ...}
 """
 
 from __future__ import annotations
@@ -15,8 +15,30 @@ from clickhouse_connect.driver.client import Client
 
 SQL_PATH = Path(__file__).with_name("yardstick.sql")
 DB = "bench"
-TABLES = {"positions": "yardstick_positions", "category_pnl": "yardstick_category_pnl"}
-MARTS = {"positions": "fct_wallet_positions", "category_pnl": "fct_wallet_category_pnl"}
+# What the yardstick's results are compared with: each mart and the table (or view) that
+# computes it by hand. The other tables are the yardstick's own intermediate results.
+TABLES = {
+    "positions": "yardstick_positions_valued",
+    "category_pnl": "yardstick_category_pnl",
+    "daily_pnl": "yardstick_daily_pnl",
+    "leaderboard": "yardstick_leaderboard",
+}
+MARTS = {
+    "positions": "fct_wallet_positions",
+    "category_pnl": "fct_wallet_category_pnl",
+    "daily_pnl": "fct_wallet_daily_pnl",
+    "leaderboard": "fct_leaderboard",
+}
+RESULTS = [
+    "yardstick_positions_valued",
+    "yardstick_marks",
+    "yardstick_positions",
+    "yardstick_category_pnl",
+    "yardstick_category_days",
+    "yardstick_daily_pnl",
+    "yardstick_leaderboard",
+]
+LEADERBOARD_DEPTH = 1000  # the dbt var leaderboard_depth's default
 TOKEN_EXPR = "if(maker_asset_id = '0', taker_asset_id, maker_asset_id)"
 
 # The marts' documented columns (docs/data-contract.md); compared where both sides have them.
@@ -39,6 +61,11 @@ COLUMNS = {
         "is_resolved",
         "first_fill_at",
         "last_fill_at",
+        "mark_price",
+        "mark_at",
+        "unrealized_pnl",
+        "total_pnl",
+        "current_value",
     ],
     "category_pnl": [
         "wallet",
@@ -55,6 +82,32 @@ COLUMNS = {
         "losses",
         "win_rate",
         "roi",
+    ],
+    "daily_pnl": [
+        "wallet",
+        "day",
+        "realized_pnl",
+        "realized_pnl_usd",
+        "trading_pnl",
+        "resolution_pnl",
+        "volume",
+        "volume_usd",
+        "n_fills",
+    ],
+    "leaderboard": [
+        "time_window",
+        "window_days",
+        "as_of_day",
+        "window_start",
+        "category",
+        "wallet",
+        "realized_pnl",
+        "realized_pnl_usd",
+        "volume",
+        "volume_usd",
+        "n_fills",
+        "rank_pnl",
+        "rank_volume",
     ],
 }
 
@@ -76,22 +129,36 @@ def token_expression(client: Client) -> str:
     return "token_id" if "token_id" in _columns(client, "raw", "order_filled") else TOKEN_EXPR
 
 
-def statements(client: Client | None = None, db: str = DB, token_id: str | None = None) -> list[str]:
+def statements(
+    client: Client | None = None, db: str = DB, token_id: str | None = None, marts_db: str = "analytics"
+) -> list[str]:
     """The yardstick's statements, comments removed, placeholders filled."""
     text = re.sub(r"--[^\n]*", "", SQL_PATH.read_text())
     if token_id is None:
         token_id = token_expression(client) if client is not None else TOKEN_EXPR
-    text = text.replace("{db}", db).replace("{token_id}", token_id)
+    for key, value in {
+        "db": db,
+        "token_id": token_id,
+        "marts_db": marts_db,
+        "depth": str(LEADERBOARD_DEPTH),
+    }.items():
+        text = text.replace("{" + key + "}", value)
     return [s.strip() for s in text.split(";") if s.strip()]
 
 
-def run(client: Client, db: str = DB) -> list[float]:
-    """Drop and rebuild the two yardstick tables; returns each statement's seconds."""
+def statement_names() -> list[str]:
+    """The table or view each statement creates, in order (the names of run()'s seconds)."""
+    return [re.search(r"CREATE (?:TABLE|VIEW) \w+\.(\w+)", sql)[1] for sql in statements(token_id="")]
+
+
+def run(client: Client, db: str = DB, marts_db: str = "analytics") -> list[float]:
+    """Drop and rebuild the yardstick's tables; returns each statement's seconds. It reads the
+    raw tables, and from `marts_db` only the resolved days the pipeline recorded."""
     client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-    for table in TABLES.values():
+    for table in RESULTS:
         client.command(f"DROP TABLE IF EXISTS {db}.{table}")
     seconds = []
-    for sql in statements(client, db):
+    for sql in statements(client, db, marts_db=marts_db):
         started = time.monotonic()
         client.command(sql)
         seconds.append(time.monotonic() - started)
@@ -128,34 +195,63 @@ def compare(client: Client, db: str = DB, marts_db: str = "analytics") -> dict[s
     return out
 
 
-def checksums(client: Client, positions: str, category_pnl: str) -> dict[str, int]:
-    """A few exact sums that the pandas loop reproduces (a cheap cross-check at any size)."""
-    p = client.query(
-        f"SELECT count(), sum(toInt256(realized_pnl)), sum(toInt256(trading_pnl)), "
-        f"sum(toUInt256(amount)), sum(toUInt256(avg_price)), sum(toUInt256(total_bought)), "
-        f"sum(toUInt256(volume)), countIf(is_resolved) FROM {positions}"
-    ).result_rows[0]
-    c = client.query(
-        f"SELECT count(), sum(toInt256(realized_pnl)), sum(n_markets), sum(n_resolved_markets), "
-        f"sum(wins), sum(losses), sum(toUInt256(buy_collateral)) FROM {category_pnl}"
-    ).result_rows[0]
-    keys_p = (
-        "positions",
-        "realized_pnl",
-        "trading_pnl",
-        "amount",
-        "avg_price",
-        "total_bought",
-        "volume",
-        "resolved_positions",
-    )
-    keys_c = (
-        "category_rows",
-        "category_realized_pnl",
-        "n_markets",
-        "n_resolved_markets",
-        "wins",
-        "losses",
-        "buy_collateral",
-    )
-    return {**{k: int(v) for k, v in zip(keys_p, p)}, **{k: int(v) for k, v in zip(keys_c, c)}}
+def checksums(client: Client, tables: dict[str, str] | None = None) -> dict[str, int]:
+    """A few exact sums per mart that the pandas loop reproduces (a cheap cross-check at any
+    size). `tables` maps each kind of MARTS to the table to sum (default: the marts)."""
+    t = {kind: f"analytics.{mart}" for kind, mart in MARTS.items()} | (tables or {})
+    queries = {
+        "positions": (
+            "count(), sum(toInt256(realized_pnl)), sum(toInt256(trading_pnl)), sum(toUInt256(amount)), "
+            "sum(toUInt256(avg_price)), sum(toUInt256(total_bought)), sum(toUInt256(volume)), "
+            "countIf(is_resolved), sum(toInt256(unrealized_pnl)), sum(toUInt256(current_value)), "
+            "sum(toUInt256(mark_price))",
+            (
+                "positions",
+                "realized_pnl",
+                "trading_pnl",
+                "amount",
+                "avg_price",
+                "total_bought",
+                "volume",
+                "resolved_positions",
+                "unrealized_pnl",
+                "current_value",
+                "mark_price",
+            ),
+        ),
+        "category_pnl": (
+            "count(), sum(toInt256(realized_pnl)), sum(n_markets), sum(n_resolved_markets), "
+            "sum(wins), sum(losses), sum(toUInt256(buy_collateral))",
+            (
+                "category_rows",
+                "category_realized_pnl",
+                "n_markets",
+                "n_resolved_markets",
+                "wins",
+                "losses",
+                "buy_collateral",
+            ),
+        ),
+        "daily_pnl": (
+            "count(), sum(toInt256(realized_pnl)), sum(toInt256(resolution_pnl)), "
+            "sum(toUInt256(volume)), sum(n_fills), sum(toUInt64(toUInt32(day)))",
+            (
+                "daily_rows",
+                "daily_realized_pnl",
+                "daily_resolution_pnl",
+                "daily_volume",
+                "daily_fills",
+                "daily_days",
+            ),
+        ),
+        "leaderboard": (
+            "count(), sum(toInt256(realized_pnl)), sum(toUInt256(volume)), "
+            "sum(toUInt64(rank_pnl)) + 3 * sum(toUInt64(rank_volume))",
+            ("board_rows", "board_realized_pnl", "board_volume", "board_ranks"),
+        ),
+    }
+    out: dict[str, int] = {}
+    for kind, (sums, keys) in queries.items():
+        row = client.query(f"SELECT {sums} FROM {t[kind]}").result_rows[0]
+        out |= {k: int(v) for k, v in zip(keys, row)}
+    return out

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from bench import generate, yardstick
+from bench import generate, pandas_loop, yardstick
 from bench.run import BUILD_FULL
 from pipeline import warehouse
 from pipeline.dbt_chdb import run_dbt
@@ -164,11 +164,17 @@ def test_yardstick_equals_the_marts(tmp_path):
         whales = ch.command(
             "SELECT count() FROM bench.yardstick_positions WHERE total_bought > 10000000000000"
         )
+        marts = yardstick.checksums(ch)
+        by_pandas = pandas_loop.checksums(pandas_loop.compute(ch))
     assert int(whales) > 0
+    assert set(result) == set(yardstick.MARTS) == {"positions", "category_pnl", "daily_pnl", "leaderboard"}
     for kind, cmp_ in result.items():
         assert cmp_["equal"], (kind, cmp_)
         assert cmp_["mart_rows"] > 100
         assert len(cmp_["columns"]) == len(yardstick.COLUMNS[kind])
+    # the pandas loop computes the same four marts
+    assert {k: v for k, v in by_pandas.items() if marts[k] != v} == {}
+    assert marts["board_rows"] > 100 and marts["daily_rows"] > 100 and marts["unrealized_pnl"] != 0
 
 
 def test_cloned_home_leaves_the_base_untouched(tmp_path):

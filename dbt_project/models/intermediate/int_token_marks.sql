@@ -30,14 +30,38 @@ new_fills as (
 
 ),
 
-latest as (
+last_fill_times as (
 
+    -- each token's newest fill time: its mark is one of the fills at that time
     select
         token_id,
-        argMax(filled_at, (filled_at, fill_id)) as mark_at,
-        argMax(fill_id, (filled_at, fill_id))   as mark_fill_id,
-        argMax(price, (filled_at, fill_id))     as mark_price
+        max(filled_at) as filled_at
     from new_fills
+    group by token_id
+
+),
+
+latest as (
+
+    -- the last fill by (filled_at, fill_id) among those fills only: the long fill ids are
+    -- compared for a few rows per token instead of every fill (10M bench fills: 3.7-4.0 s
+    -- instead of 9.6-10.9 s for three argMax over all fills)
+    select
+        token_id,
+        argMax(
+            (filled_at, fill_id, price), (filled_at, fill_id)
+        )        as newest,
+        newest.1 as mark_at,
+        newest.2 as mark_fill_id,
+        newest.3 as mark_price
+    from new_fills
+    where
+        (token_id, filled_at) in (
+            select
+                last_fill_times.token_id,
+                last_fill_times.filled_at
+            from last_fill_times
+        )
     group by token_id
 
 ),

@@ -1,39 +1,32 @@
 {#-
     The newest checkpoint of each (wallet, token) in `relation` (int_position_days), for the
-    keys `where` selects. argMax over (day, state_version) instead of FINAL + sort: the rows
-    are read in the table's (wallet, token_id, day) order and aggregated as they stream, and
-    a `where` on (wallet, token_id) reaches the primary key directly.
+    keys `where` selects: each key's rows by day and version, newest first, and the first.
+    The engine reads the table in its (wallet, token_id) order and only sorts each key's few
+    days, with no FINAL; a `where` on (wallet, token_id) reaches the primary key directly.
+    An argMax of the 13 columns over (day, state_version) gives the same rows but copies a
+    tuple per row: every key at 10M bench fills took 11.1 s that way, 3.8 s this way.
 -#}
 {% macro latest_checkpoints(relation, where='true') -%}
     select
         wallet,
         token_id,
-        newest.1  as day,
-        newest.2  as amount,
-        newest.3  as avg_price,
-        newest.4  as trading_pnl,
-        newest.5  as bought,
-        newest.6  as n_fills,
-        newest.7  as volume,
-        newest.8  as buy_collateral,
-        newest.9  as first_fill_at,
-        newest.10 as last_fill_at,
-        newest.11 as last_fill_id,
-        newest.12 as loaded_through,
-        newest.13 as state_version
-    from (
-        select
-            wallet,
-            token_id,
-            argMax(
-                (day, amount, avg_price, trading_pnl, bought, n_fills, volume, buy_collateral,
-                 first_fill_at, last_fill_at, last_fill_id, loaded_through, state_version),
-                (day, state_version)
-            ) as newest
-        from {{ relation }}
-        where {{ where }}
-        group by wallet, token_id
-    )
+        day,
+        amount,
+        avg_price,
+        trading_pnl,
+        bought,
+        n_fills,
+        volume,
+        buy_collateral,
+        first_fill_at,
+        last_fill_at,
+        last_fill_id,
+        loaded_through,
+        state_version
+    from {{ relation }}
+    where {{ where }}
+    order by wallet asc, token_id asc, day desc, state_version desc
+    limit 1 by wallet, token_id
 {%- endmacro %}
 
 {#-

@@ -52,13 +52,15 @@ def install_chdb_hook(settings: Settings) -> None:
 
 
 def dbt_environment(settings: Settings) -> dict[str, str]:
-    """Environment the profile reads: target choice and, for a server, its address."""
+    """Environment the profile reads: target choice, write threads and, for a server, its
+    address."""
     env = {
         "DBT_TARGET": "embedded" if settings.embedded else "server",
         # Compiled SQL, partial-parse state and logs live beside the engine's data, so two
         # checkouts or test sessions never share (and corrupt) one target folder.
         "DBT_TARGET_PATH": str(settings.home / "dbt" / "target"),
         "DBT_LOG_PATH": str(settings.home / "dbt" / "logs"),
+        "CASCADIAN_INSERT_THREADS": str(settings.insert_threads),
     }
     if not settings.embedded:
         params = server_params(settings)

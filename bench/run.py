@@ -76,11 +76,11 @@ STEPS = (
 REFERENCE_FILES = ("category_definitions.json", "markets.jsonl", "expanded_resolution_map.json")
 # The raw table's columns the engine's own load fills: the dataset's and the contract version.
 RAW_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "contract_version")
-# Peak RSS of the pandas loop per fill row (with the 0.5 GB added below, an upper bound),
-# measured 2026-11-29 by `python -m bench.pandas_loop` on copies of the bench base
-# warehouses (/usr/bin/time -v): 1.0 GB at 1M rows, 1.6 GB at 2M, 6.3 GB at 10M (646 B/row;
-# ~0.35 GB is the engine and libraries, the rest grows ~610 B/row). Used to decide whether
-# a size would fit in memory at all.
+# Peak RSS of the pandas loop per fill row (with the 0.5 GB added below, an upper bound):
+# 6.3 GB at 10M rows (646 B/row) on 2026-11-29 for positions and the category mart; 7.5 GB
+# (748 B/row) on 2026-12-07 with the daily rows and the leaderboard too (the bench's
+# `pandas` step, peak RSS of the process). Used to decide whether a size would fit in
+# memory at all.
 PANDAS_BYTES_PER_ROW = 750
 GB = 1024**3
 

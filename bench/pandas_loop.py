@@ -227,17 +227,7 @@ def compute(client, marts_db: str = "analytics") -> dict[str, pd.DataFrame]:
     )
     resolved_day = dict(zip(recorded["condition_id"], _utc_days(pd.to_datetime(recorded["resolved_day"]))))
     category_days = wallet_category_days(positions, days, resolved_day)
-    daily = (
-        category_days.groupby(["wallet", "day"], sort=False, observed=True)
-        .agg(
-            realized_pnl=("realized_pnl", "sum"),
-            trading_pnl=("trading_pnl", "sum"),
-            resolution_pnl=("resolution_pnl", "sum"),
-            volume=("volume", "sum"),
-            n_fills=("n_fills", "sum"),
-        )
-        .reset_index()
-    )
+    daily = _summed(category_days, ["wallet", "day"], DAY_SUMS)
     return {
         "positions": positions,
         "category": category,
@@ -337,19 +327,17 @@ def wallet_category_days(positions: pd.DataFrame, days: pd.DataFrame, resolved_d
             "n_fills": 0,
         }
     )
-    out = (
-        pd.concat([trading, resolution], ignore_index=True)
-        .groupby(["wallet", "category", "day"], sort=False, observed=True)
-        .agg(
-            trading_pnl=("trading_pnl", "sum"),
-            resolution_pnl=("resolution_pnl", "sum"),
-            volume=("volume", "sum"),
-            n_fills=("n_fills", "sum"),
-        )
-        .reset_index()
-    )
+    out = pd.concat([trading, resolution], ignore_index=True)
     out["realized_pnl"] = out["trading_pnl"] + out["resolution_pnl"]
-    return out
+    return _summed(out, ["wallet", "category", "day"], DAY_SUMS)
+
+
+DAY_SUMS = ["realized_pnl", "trading_pnl", "resolution_pnl", "volume", "n_fills"]
+
+
+def _summed(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    """`columns` summed per `keys`, one row per key."""
+    return frame.groupby(keys, sort=False, observed=True)[columns].sum().reset_index()
 
 
 def leaderboard(category: pd.DataFrame, category_days: pd.DataFrame, fill_days: pd.Series) -> pd.DataFrame:
@@ -371,13 +359,9 @@ def leaderboard(category: pd.DataFrame, category_days: pd.DataFrame, fill_days: 
     )
     rows["wallet"] = rows["wallet"].astype(str)
     rows["category"] = rows["category"].astype(str)
-    keys = ["time_window", "window_days", "wallet"]
-    sums = {"realized_pnl": "sum", "volume": "sum", "n_fills": "sum"}
+    keys, sums = ["time_window", "window_days", "wallet"], ["realized_pnl", "volume", "n_fills"]
     totals = pd.concat(
-        [
-            rows.groupby([*keys, "category"], sort=False).agg(sums).reset_index(),
-            rows.groupby(keys, sort=False).agg(sums).reset_index().assign(category=""),
-        ],
+        [_summed(rows, [*keys, "category"], sums), _summed(rows, keys, sums).assign(category="")],
         ignore_index=True,
     )
     board = ["window_days", "category"]
@@ -390,38 +374,19 @@ def leaderboard(category: pd.DataFrame, category_days: pd.DataFrame, fill_days: 
 
 
 def checksums(marts: dict[str, pd.DataFrame]) -> dict[str, int]:
-    """The sums bench.yardstick.checksums takes on the marts."""
-    s = lambda col: int(sum(int(v) for v in col))  # noqa: E731 - exact Python-int sums
-    positions, category, daily, board = (marts[k] for k in ("positions", "category", "daily", "leaderboard"))
+    """bench.yardstick.CHECKSUMS of the frames compute() returns, exact (Python integers)."""
+    from bench.yardstick import CHECKSUMS
+
+    frames = {
+        "positions": marts["positions"],
+        "category_pnl": marts["category"],
+        "daily_pnl": marts["daily"],
+        "leaderboard": marts["leaderboard"],
+    }
     return {
-        "positions": len(positions),
-        "realized_pnl": s(positions["realized_pnl"]),
-        "trading_pnl": s(positions["trading_pnl"]),
-        "amount": s(positions["amount"]),
-        "avg_price": s(positions["avg_price"]),
-        "total_bought": s(positions["total_bought"]),
-        "volume": s(positions["volume"]),
-        "resolved_positions": int(positions["is_resolved"].sum()),
-        "unrealized_pnl": s(positions["unrealized_pnl"]),
-        "current_value": s(positions["current_value"]),
-        "mark_price": s(positions["mark_price"]),
-        "category_rows": len(category),
-        "category_realized_pnl": s(category["realized_pnl"]),
-        "n_markets": s(category["n_markets"]),
-        "n_resolved_markets": s(category["n_resolved_markets"]),
-        "wins": s(category["wins"]),
-        "losses": s(category["losses"]),
-        "buy_collateral": s(category["buy_collateral"]),
-        "daily_rows": len(daily),
-        "daily_realized_pnl": s(daily["realized_pnl"]),
-        "daily_resolution_pnl": s(daily["resolution_pnl"]),
-        "daily_volume": s(daily["volume"]),
-        "daily_fills": s(daily["n_fills"]),
-        "daily_days": s(daily["day"]),
-        "board_rows": len(board),
-        "board_realized_pnl": s(board["realized_pnl"]),
-        "board_volume": s(board["volume"]),
-        "board_ranks": s(board["rank_pnl"]) + 3 * s(board["rank_volume"]),
+        name: len(frames[kind]) if col is None else sum(int(v) for v in frames[kind][col])
+        for kind, sums in CHECKSUMS.items()
+        for name, col in sums
     }
 
 

@@ -195,63 +195,56 @@ def compare(client: Client, db: str = DB, marts_db: str = "analytics") -> dict[s
     return out
 
 
+# The exact sums both the marts and the pandas loop are checked by (a cheap cross-check at
+# any size): per mart kind, (checksum, column); no column = the row count. Booleans sum as
+# counts, dates as days since 1970-01-01.
+CHECKSUMS: dict[str, list[tuple[str, str | None]]] = {
+    "positions": [
+        ("positions", None),
+        ("realized_pnl", "realized_pnl"),
+        ("trading_pnl", "trading_pnl"),
+        ("amount", "amount"),
+        ("avg_price", "avg_price"),
+        ("total_bought", "total_bought"),
+        ("volume", "volume"),
+        ("resolved_positions", "is_resolved"),
+        ("unrealized_pnl", "unrealized_pnl"),
+        ("current_value", "current_value"),
+        ("mark_price", "mark_price"),
+    ],
+    "category_pnl": [
+        ("category_rows", None),
+        ("category_realized_pnl", "realized_pnl"),
+        ("n_markets", "n_markets"),
+        ("n_resolved_markets", "n_resolved_markets"),
+        ("wins", "wins"),
+        ("losses", "losses"),
+        ("buy_collateral", "buy_collateral"),
+    ],
+    "daily_pnl": [
+        ("daily_rows", None),
+        ("daily_realized_pnl", "realized_pnl"),
+        ("daily_resolution_pnl", "resolution_pnl"),
+        ("daily_volume", "volume"),
+        ("daily_fills", "n_fills"),
+        ("daily_days", "day"),
+    ],
+    "leaderboard": [
+        ("board_rows", None),
+        ("board_realized_pnl", "realized_pnl"),
+        ("board_volume", "volume"),
+        ("board_rank_pnl", "rank_pnl"),
+        ("board_rank_volume", "rank_volume"),
+    ],
+}
+
+
 def checksums(client: Client, tables: dict[str, str] | None = None) -> dict[str, int]:
-    """A few exact sums per mart that the pandas loop reproduces (a cheap cross-check at any
-    size). `tables` maps each kind of MARTS to the table to sum (default: the marts)."""
+    """CHECKSUMS of each mart. `tables` maps a kind of MARTS to the table to sum instead."""
     t = {kind: f"analytics.{mart}" for kind, mart in MARTS.items()} | (tables or {})
-    queries = {
-        "positions": (
-            "count(), sum(toInt256(realized_pnl)), sum(toInt256(trading_pnl)), sum(toUInt256(amount)), "
-            "sum(toUInt256(avg_price)), sum(toUInt256(total_bought)), sum(toUInt256(volume)), "
-            "countIf(is_resolved), sum(toInt256(unrealized_pnl)), sum(toUInt256(current_value)), "
-            "sum(toUInt256(mark_price))",
-            (
-                "positions",
-                "realized_pnl",
-                "trading_pnl",
-                "amount",
-                "avg_price",
-                "total_bought",
-                "volume",
-                "resolved_positions",
-                "unrealized_pnl",
-                "current_value",
-                "mark_price",
-            ),
-        ),
-        "category_pnl": (
-            "count(), sum(toInt256(realized_pnl)), sum(n_markets), sum(n_resolved_markets), "
-            "sum(wins), sum(losses), sum(toUInt256(buy_collateral))",
-            (
-                "category_rows",
-                "category_realized_pnl",
-                "n_markets",
-                "n_resolved_markets",
-                "wins",
-                "losses",
-                "buy_collateral",
-            ),
-        ),
-        "daily_pnl": (
-            "count(), sum(toInt256(realized_pnl)), sum(toInt256(resolution_pnl)), "
-            "sum(toUInt256(volume)), sum(n_fills), sum(toUInt64(toUInt32(day)))",
-            (
-                "daily_rows",
-                "daily_realized_pnl",
-                "daily_resolution_pnl",
-                "daily_volume",
-                "daily_fills",
-                "daily_days",
-            ),
-        ),
-        "leaderboard": (
-            "count(), sum(toInt256(realized_pnl)), sum(toUInt256(volume)), "
-            "sum(toUInt64(rank_pnl)) + 3 * sum(toUInt64(rank_volume))",
-            ("board_rows", "board_realized_pnl", "board_volume", "board_ranks"),
-        ),
-    }
     out: dict[str, int] = {}
-    for kind, (sums, keys) in queries.items():
-        row = client.query(f"SELECT {sums} FROM {t[kind]}").result_rows[0]
-        out |= {k: int(v) for k, v in zip(keys, row)}
+    for kind, sums in CHECKSUMS.items():
+        sql = ", ".join("count()" if col is None else f"sum(toInt256({col}))" for _, col in sums)
+        row = client.query(f"SELECT {sql} FROM {t[kind]}").result_rows[0]
+        out |= {name: int(v) for (name, _), v in zip(sums, row)}
     return out

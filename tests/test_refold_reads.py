@@ -24,7 +24,7 @@ ANCHOR = dt.date(2026, 11, 2)
 MODEL = "int_position_days"
 POSITION_DAYS = (
     "SELECT wallet, token_id, day, amount, avg_price, trading_pnl, bought, n_fills, volume, "
-    "buy_collateral, day_trading_pnl, day_volume, day_fills, first_fill_at, last_fill_at, last_fill_id "
+    "buy_collateral, day_trading_pnl, day_volume, day_fills, first_fill_at, last_fill_at "
     f"FROM analytics.{MODEL} FINAL ORDER BY wallet, token_id, day"
 )
 

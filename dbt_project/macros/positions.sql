@@ -20,7 +20,6 @@
         buy_collateral,
         first_fill_at,
         last_fill_at,
-        last_fill_id,
         loaded_through,
         state_version
     from {{ relation }}

@@ -22,11 +22,9 @@
 
 {%- set windows = [('1d', 1), ('7d', 7), ('30d', 30)] %}
 {%- set longest = windows | map(attribute=1) | max %}
-{#- ('1d', toUInt16(1)), ...: the short windows as (time_window, window_days) literals #}
-{%- set window_tuples = [] %}
-{%- for name, n in windows %}
-{%- do window_tuples.append("('" ~ name ~ "', toUInt16(" ~ n ~ "))") %}
-{%- endfor %}
+{#- the boards' names by window_days, 'all' being 0: ['1d', ..., 'all'] and [1, ..., 0] #}
+{%- set names = "['" ~ (windows | map(attribute=0) | join("', '")) ~ "', 'all']" %}
+{%- set lengths = '[' ~ (windows | map(attribute=1) | join(', ')) ~ ', 0]' %}
 
 with fills as (
 
@@ -89,19 +87,20 @@ windowed_days as (
     select
         *,
         arrayJoin(arrayFilter(
-            w -> recent_days.day >= recent_days.as_of_day - w.2 + 1,
-            [{{ window_tuples | join(', ') }}]
-        )) as time_window_days
+            w -> recent_days.day >= recent_days.as_of_day - w + 1,
+            [{{ windows | map(attribute=1) | join(', ') }}]
+        )) as window_length
     from recent_days
 
 ),
 
 board_rows as (
 
-    -- what each board sums: the short windows' day rows, and the all-time totals (window 'all')
+    -- what each board sums: the short windows' day rows, and the all-time totals (window
+    -- 'all', window_days 0). A board is named only in `final`: a name carried through the
+    -- aggregation and the ranking is a string more to hash and to sort (1 s of 18 at 10M)
     select
-        time_window_days.1 as time_window,
-        time_window_days.2 as window_days,
+        toUInt16(window_length) as window_days,
         wallet,
         category,
         realized_pnl,
@@ -110,7 +109,6 @@ board_rows as (
     from windowed_days
     union all
     select
-        'all'       as time_window,
         toUInt16(0) as window_days,
         wallet,
         category,
@@ -125,7 +123,6 @@ totals as (
 
     -- per board, wallet and category, and per board and wallet (category '')
     select
-        time_window,
         window_days,
         wallet,
         category,
@@ -134,18 +131,16 @@ totals as (
         toUInt64(sum(n_fills))      as n_fills
     from board_rows
     group by grouping sets (
-        (time_window, window_days, wallet, category),
-        (time_window, window_days, wallet)
+        (window_days, wallet, category),
+        (window_days, wallet)
     )
 
 ),
 
 ranked as (
 
-    -- ranked within each board; partitioned by window_days, which names the window as
-    -- time_window does and sorts faster
+    -- ranked within each board
     select
-        time_window,
         window_days,
         -- a scalar subquery is Nullable: the bounds exist whenever a wallet is ranked
         assumeNotNull((select bounds.as_of_day from bounds)) as as_of_day,
@@ -171,16 +166,16 @@ ranked as (
 final as (
 
     select
-        time_window,
+        transform(window_days, {{ lengths }}, {{ names }}, '') as time_window,
         window_days,
         as_of_day,
         window_start,
         category,
         wallet,
         realized_pnl,
-        {{ to_usd('realized_pnl') }} as realized_pnl_usd,
+        {{ to_usd('realized_pnl') }}                           as realized_pnl_usd,
         volume,
-        {{ to_usd('volume') }}       as volume_usd,
+        {{ to_usd('volume') }}                                 as volume_usd,
         n_fills,
         rank_pnl,
         rank_volume

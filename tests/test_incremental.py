@@ -1,5 +1,7 @@
 """The nightly incremental path gives exactly what a full rebuild gives: with late fills,
-newly resolved conditions and a re-categorised market along the way."""
+newly resolved conditions, a re-categorised market and a retracted resolution along the
+way (the retraction takes away the resolution day of the markets' daily rows: a stored day
+that vanishes)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ MARTS = {
     "fct_wallet_positions": "wallet, token_id",
     "fct_wallet_category_pnl": "wallet, category",
     "fct_resolution_outcomes": "wallet, condition_id",
+    "fct_wallet_daily_pnl": "wallet, day",
     "grain": "wallet, market_key",
 }
 # The live rows of the wallet x market grain, without the build's bookkeeping columns.
@@ -67,7 +70,7 @@ def _write(path, rows):
 
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory):
-    """Three nights of deliveries, then the marts as the increments left them."""
+    """Four nights of deliveries, then the marts as the increments left them."""
     root = tmp_path_factory.mktemp("incremental")
     settings = make_settings(root, GOLDSKY_SOURCE="dataset")
     source = root / "generated"
@@ -130,6 +133,18 @@ def nights(tmp_path_factory):
     deliver_reference(set(), recategorise=True)
     status, run = run_nightly(settings, now=_night(ANCHOR))
     assert status == "success", [(s["name"], s["error"]) for s in run["steps"] if s["error"]]
+    # night 4, later the same morning: no new fills; five of the 25 resolutions are retracted
+    retracted = set(sorted(late_resolved)[:5])
+    deliver_reference(retracted, recategorise=True)
+    with warehouse.connect(settings) as ch:
+        resolution_days = ch.command(
+            "SELECT count() FROM analytics.int_wallet_market_days FINAL "
+            "WHERE is_deleted = 0 AND resolution_pnl != 0 AND market_key IN {c:Array(String)}",
+            parameters={"c": sorted(retracted)},
+        )
+    assert resolution_days > 0  # the days the retraction must take away
+    status, run = run_nightly(settings, now=_night(ANCHOR) + dt.timedelta(hours=2))
+    assert status == "success", [(s["name"], s["error"]) for s in run["steps"] if s["error"]]
     return settings, _snapshot(settings), held_back
 
 
@@ -146,10 +161,10 @@ def test_the_increments_really_were_incremental(nights):
             "FROM analytics.int_wallet_markets"
         ).result_rows[0]
         logged = ch.command("SELECT uniqExact(seen_at) FROM analytics.int_market_state_log")
-    assert versions == 3  # three nights each appended states...
+    assert versions == 3  # the three nights with fills each appended states...
     assert stored > live  # ...for some keys and days only (late fills re-wrote days)
-    assert grain_versions == 3 and grain_rows > grain_live  # the grain: changed pairs only
-    assert logged == 3  # resolutions and categories changed on nights 2 and 3
+    assert grain_versions == 4 and grain_rows > grain_live  # the grain: changed pairs only
+    assert logged == 4  # resolutions and categories changed on nights 2, 3 and 4
 
 
 def test_incremental_marts_equal_a_full_refresh(nights):

@@ -14,7 +14,7 @@ from tests.support import pnl_reference
 from tests.support.compare import assert_same_rows
 from tests.support.nights import FULL_REFRESH
 from tests.support.settings import SAMPLE_NOW
-from tests.test_incremental import nights  # noqa: F401  (the three-night fixture, reused)
+from tests.test_incremental import nights  # noqa: F401  (the four-night fixture, reused)
 
 BUILD = ["build", "--quiet", "--exclude", "tag:needs_built_state"]
 
@@ -109,8 +109,9 @@ def _daily_marts(settings) -> dict[str, list]:
 
 
 def test_incremental_days_equal_a_full_refresh_and_resolved_days_survive_it(nights):  # noqa: F811
-    """After nights with late fills, new resolutions and a re-categorised market, the stored
-    days equal a rebuild; the rebuild keeps every recorded resolved day (full_refresh = false)."""
+    """After nights with late fills, new resolutions, a re-categorised market and retracted
+    resolutions, the stored days equal a rebuild; the rebuild keeps every recorded resolved
+    day (full_refresh = false)."""
     settings, _, _ = nights
     incremental = _daily_marts(settings)
     # the increments also equal the reference rules (the resolved days as first recorded)
@@ -137,7 +138,7 @@ def test_incremental_days_equal_a_full_refresh_and_resolved_days_survive_it(nigh
             "ALTER TABLE raw.resolutions UPDATE resolved_at = resolved_at + INTERVAL 3 DAY "
             "WHERE resolved_at IS NOT NULL SETTINGS mutations_sync = 2"
         )
-    assert versions == 3
+    assert versions == 4
     assert 0 < last_night < pairs
     outcome = run_dbt(settings, FULL_REFRESH)
     assert outcome.success, outcome.failures

@@ -137,6 +137,24 @@ def test_file_days_and_row_order(sample):
         assert stamps != sorted(stamps)
 
 
+def test_a_run_late_in_the_next_day_finds_fills_under_the_warning_age(sample):
+    """`make run` generates the sample up to the last complete UTC day (sample_anchor) and the
+    health check warns when the newest fill is older than trades_warn_hours: each day's
+    fills must reach into its last minute, as Polymarket's do, or a run late in the next
+    day (an evening in America) shows a stale-trades warning on a healthy sample."""
+    from nightly.steps import sample_anchor
+    from pipeline.config import HealthSettings
+
+    warn = dt.timedelta(hours=HealthSettings().trades_warn_hours)
+    for path in sample["summary"].fill_files:
+        day = dt.date.fromisoformat(path.name[len("order_filled-") : -len(".jsonl.gz")])
+        run_at = dt.datetime(day.year, day.month, day.day, 23, 59, tzinfo=dt.UTC) + dt.timedelta(days=1)
+        assert sample_anchor(run_at) == day
+        newest = max(r["timestamp"] for r in _read_fills(path))
+        age = run_at - dt.datetime.fromtimestamp(newest, dt.UTC)
+        assert age < warn, f"{path.name}: newest fill {age} old at {run_at:%Y-%m-%d %H:%M} UTC"
+
+
 def test_matches_are_built_like_the_exchange(sample):
     by_tx = collections.defaultdict(list)
     for row in sample["fills"]:

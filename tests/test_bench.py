@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench import generate, pandas_loop, yardstick
-from bench.run import BUILD_FULL
+from bench.run import BUILD_FULL, write_docs
 from pipeline import warehouse
 from pipeline.dbt_chdb import run_dbt
 from pipeline.steps import StepResult
@@ -137,17 +137,18 @@ def _build_models(ctx) -> StepResult:
     return StepResult(message=str(outcome.counts()))
 
 
-@pytest.mark.slow
-def test_yardstick_equals_the_marts(tmp_path):
-    """The nightly job on a small generated set, then the yardstick on the same warehouse:
-    every row of both marts equal, every documented column."""
+@pytest.fixture(scope="module")
+def night_warehouse(tmp_path_factory):
+    """The nightly job on a small generated set (models only): the warehouse the yardstick
+    and the reads are measured on. Its settings."""
     from nightly.run import run_nightly
     from nightly.steps import steps
 
-    data = tmp_path / "gen"
+    root = tmp_path_factory.mktemp("bench-night")
+    data = root / "gen"
     generate.generate(data, 4_000, delta_day=False)
     settings = make_settings(
-        tmp_path,
+        root,
         GOLDSKY_SOURCE="dataset",
         GOLDSKY_DATASET_DIR=str(data / "fills"),
         DATA_DIR=str(data / "data"),
@@ -158,6 +159,14 @@ def test_yardstick_equals_the_marts(tmp_path):
     night = dt.datetime.combine(generate.HISTORY_END + dt.timedelta(days=1), dt.time(8), dt.UTC)
     status, run = run_nightly(settings, now=night, step_list=step_list)
     assert status == "success", [(s["name"], s.get("error")) for s in run["steps"]]
+    return settings
+
+
+@pytest.mark.slow
+def test_yardstick_equals_the_marts(night_warehouse):
+    """The nightly job on a small generated set, then the yardstick on the same warehouse:
+    every row of both marts equal, every documented column."""
+    settings = night_warehouse
     with warehouse.connect(settings) as ch:
         yardstick.run(ch)
         result = yardstick.compare(ch)
@@ -175,6 +184,60 @@ def test_yardstick_equals_the_marts(tmp_path):
     # the pandas loop computes the same four marts
     assert {k: v for k, v in by_pandas.items() if marts[k] != v} == {}
     assert marts["board_rows"] > 100 and marts["daily_rows"] > 100 and marts["unrealized_pnl"] != 0
+
+
+@pytest.mark.slow
+def test_reads_measures_the_api_and_the_whole_marts(night_warehouse, tmp_path):
+    """bench.reads reads what the API and analysts read: the wallet with the most markets and
+    the median one (their category rows as the mart has them), the leaderboard's top, and
+    the whole marts; then renders one docs section that replaces itself."""
+    from bench import reads
+
+    wallets = reads.wallet_sizes(night_warehouse)
+    (largest, most), (median, middle) = wallets["largest"], wallets["median"]
+    with warehouse.connect(night_warehouse) as ch:
+        per_wallet = dict(
+            ch.query(
+                "SELECT wallet, sum(n_markets) FROM analytics.fct_wallet_category_pnl GROUP BY wallet"
+            ).result_rows
+        )
+        rows_of = dict(
+            ch.query(
+                "SELECT wallet, count() FROM analytics.fct_wallet_category_pnl GROUP BY wallet"
+            ).result_rows
+        )
+        marts = {
+            t: int(ch.command(f"SELECT count() FROM analytics.{t}"))
+            for t in ("fct_wallet_category_pnl", "fct_wallet_positions")
+        }
+        top = int(
+            ch.command(
+                "SELECT count() FROM analytics.fct_leaderboard "
+                "WHERE time_window = '30d' AND category = '' AND rank_pnl <= 100"
+            )
+        )
+    assert most == max(per_wallet.values()) > middle
+    ranked = sorted(per_wallet.values())
+    assert middle == ranked[len(ranked) // 2]
+    results = reads.measure(night_warehouse, reps=2)
+    got = {r["read"]: r for r in results}
+    assert len(got) == 5 and top > 0 and all(r["median_s"] >= r["min_s"] > 0 for r in results)
+    assert [r["rows"] for r in results] == [
+        rows_of[largest],
+        rows_of[median],
+        top,
+        marts["fct_wallet_category_pnl"],
+        marts["fct_wallet_positions"],
+    ]
+    section = reads.render(4_000, 2, results, {"nproc": 2, "chdb": "x"}, "2026-12-07 08:00")
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\n## Other\n\nkept\n")
+    write_docs(section, doc)
+    write_docs(section, doc)
+    text = doc.read_text()
+    assert text.count(f"{reads.SECTION}, 4,000 rows") == 1 and "kept" in text
+    for r in results:
+        assert r["read"] in text
 
 
 def test_cloned_home_leaves_the_base_untouched(tmp_path):

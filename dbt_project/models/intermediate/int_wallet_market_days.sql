@@ -35,13 +35,6 @@ with wallet_markets as (
 
 ),
 
-position_days as (
-
-    -- the newest checkpoint per (wallet, token, day)
-    select * from {{ final_rows(ref('int_position_days')) }}
-
-),
-
 tokens as (
 
     select * from {{ ref('int_token_conditions') }}
@@ -144,6 +137,27 @@ pair_tokens as (
 
 ),
 
+pair_token_days as (
+
+    -- the newest checkpoint per (wallet, token, day) of the pairs' tokens (of every token in
+    -- a full build). Not an import CTE: the nightly key lookup is a PREWHERE (key_prewhere),
+    -- which only a read of the table itself can take
+    select * from {{ final_rows(ref('int_position_days')) }}
+    {% if is_incremental() -%}
+    {{ key_prewhere(
+        ref('int_position_days'), 'wallet, token_id',
+        'pair_tokens', 'pair_tokens.wallet, pair_tokens.token_id'
+    ) }}
+    where (wallet, token_id) in (
+        select
+            pair_tokens.wallet,
+            pair_tokens.token_id
+        from pair_tokens
+    )
+    {%- endif %}
+
+),
+
 trading_days as (
 
     select
@@ -154,17 +168,7 @@ trading_days as (
         toInt128(0)                                  as resolution_pnl,
         toUInt64(sum(days.day_volume))               as volume,
         toUInt64(sum(days.day_fills))                as n_fills
-    from (
-        select * from position_days
-        {% if is_incremental() %}
-        where (wallet, token_id) in (
-            select
-                pair_tokens.wallet,
-                pair_tokens.token_id
-            from pair_tokens
-        )
-        {% endif %}
-    ) as days
+    from pair_token_days as days
     left join tokens on days.token_id = tokens.token_id
     group by wallet, market_key, day
 
@@ -209,6 +213,7 @@ stored_days as (
         toUInt64(0) as n_fills,
         toUInt8(1)  as is_stored
     from {{ this }}
+    {{ key_prewhere(this, 'wallet, market_key', 'changed_pairs', 'changed_pairs.wallet, changed_pairs.market_key') }}
     where
         (wallet, market_key) in (
             select

@@ -139,7 +139,8 @@ positions as (
     {{ valued_positions(
         '(' ~ latest_checkpoints(
             ref('int_position_days'),
-            '(wallet, token_id) in (select wallet, token_id from pair_positions)'
+            '(wallet, token_id) in (select wallet, token_id from pair_positions)',
+            key_prewhere(ref('int_position_days'), 'wallet, token_id', 'pair_positions')
         ) ~ ')'
     ) }}
 
@@ -219,6 +220,7 @@ prior_state as (
 
     -- the live rows of the candidate pairs, read by primary key
     select * from {{ this }} final
+    {{ key_prewhere(this, 'wallet, market_key', 'candidates', 'candidates.wallet, candidates.market_key') }}
     where
         (wallet, market_key) in (
             select

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.run import write_docs  # replaces our `## ` section, keeps the others
+from bench.run import publish  # replaces our `## ` section, keeps the others
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOCS = PROJECT_ROOT / "docs" / "performance.md"
@@ -224,10 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         for server, _, _ in servers:
             server.join(10)
     fast, slow = runs[0.0], runs[args.delay_ms / 1000]
-    section = render(served, unique, *fast, slow, args.delay_ms)
-    print(section)
-    if args.write_docs:
-        write_docs(section)
+    publish(render(served, unique, *fast, slow, args.delay_ms), args.write_docs)
     return 0
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.run import BENCH_ROOT, child_env, machine, write_docs
+from bench.run import BENCH_ROOT, child_env, machine, publish
 from pipeline import names
 
 SECTION = "## Reads at scale"  # + ", <rows> rows"
@@ -166,12 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # the base's own settings, whatever this shell points at (CLICKHOUSE_URL included)
     results = measure(load_settings(child_env(base, Path(os.devnull))), args.reps)
-    section = render(
-        args.rows, args.reps, results, machine(), dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
-    )
-    print(section)
-    if args.write_docs:
-        write_docs(section)
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
+    publish(render(args.rows, args.reps, results, machine(), when), args.write_docs)
     return 0
 
 

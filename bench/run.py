@@ -918,6 +918,15 @@ def render_section(report: dict) -> str:
     return "\n".join(lines)
 
 
+def publish(section: str, write: bool, path: Path = DOCS) -> None:
+    """How every bench module reports: its docs section on stdout, and with --write-docs in
+    docs/performance.md too (write_docs: only that section is replaced)."""
+    print(section)
+    if write:
+        write_docs(section, path)
+        print(f"wrote {path}")
+
+
 def write_docs(section: str, path: Path = DOCS) -> None:
     """Replace (or append) this size's section; every other `## ` section of the file (other
     sizes, other authors' sections) is kept."""
@@ -1112,12 +1121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["summary"] = summarize(report["results"])
         report["checks"] = ratios(report["summary"], args.rows)
         report["notes"] = auto_notes(report)
-        section = render_section(report)
-        print(section)
+        publish(render_section(report), args.write_docs)
         if args.write_docs:
-            write_docs(section)
             write_history(report)
-            print(f"wrote {DOCS}")
         return 0
 
     from bench import generate
@@ -1248,13 +1254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["results"] = results
     report["notes"] = auto_notes(report)
     (root / "results.json").write_text(json.dumps(report, indent=2, default=str))
-    section = render_section(report)
     print()
-    print(section)
+    publish(render_section(report), args.write_docs)
     if args.write_docs:
-        write_docs(section)
         write_history(report)
-        print(f"wrote {DOCS}")
     return 0
 
 

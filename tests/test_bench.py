@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench import generate, pandas_loop, yardstick
-from bench.run import BUILD_FULL, write_docs
+from bench.run import BUILD_FULL
 from pipeline import warehouse
 from pipeline.dbt_chdb import run_dbt
 from pipeline.steps import StepResult
@@ -232,8 +232,10 @@ def test_reads_measures_the_api_and_the_whole_marts(night_warehouse, tmp_path):
     section = reads.render(4_000, 2, results, {"nproc": 2, "chdb": "x"}, "2026-12-07 08:00")
     doc = tmp_path / "performance.md"
     doc.write_text("# Performance\n\n## Other\n\nkept\n")
-    write_docs(section, doc)
-    write_docs(section, doc)
+    reads.publish(section, False, doc)  # stdout only
+    assert reads.SECTION not in doc.read_text()
+    reads.publish(section, True, doc)
+    reads.publish(section, True, doc)  # replaces its own section
     text = doc.read_text()
     assert text.count(f"{reads.SECTION}, 4,000 rows") == 1 and "kept" in text
     for r in results:

@@ -33,7 +33,7 @@ with fills as (
 
 {% if is_incremental() %}
 
-new_fills as (
+new_fills as {{ computed_once() }} (
 
     select
         wallet,
@@ -45,7 +45,7 @@ new_fills as (
 
 ),
 
-touched as (
+touched as {{ computed_once() }} (
 
     select
         wallet,

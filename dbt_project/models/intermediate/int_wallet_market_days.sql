@@ -74,7 +74,7 @@ written as (
 
 ),
 
-changed_pairs as (
+changed_pairs as {{ computed_once() }} (
 
     -- the newest row per pair whose rows since the watermark moved a day (any of them:
     -- a missed night's change is not hidden by a later category-only row): live, or a deletion
@@ -119,7 +119,7 @@ live_pairs as (
 
 ),
 
-pair_tokens as (
+pair_tokens as {{ computed_once() }} (
 
     -- the (wallet, token) keys of the live pairs: both tokens of a mapped condition, or the
     -- token itself when it is its own market

@@ -92,7 +92,7 @@ touched as (
 
 ),
 
-candidates as (
+candidates as {{ computed_once() }} (
 
     -- each touched position's market now, and the stored pair hit (a pair keyed by a
     -- token that a listing has since mapped is hit through changed_keys)
@@ -117,7 +117,7 @@ condition_tokens as (
 
 ),
 
-pair_positions as (
+pair_positions as {{ computed_once() }} (
 
     -- every position that can belong to a candidate pair now: the condition's tokens, or
     -- the key itself when it is not a condition (a token keyed as its own market); a

@@ -32,11 +32,13 @@
 -- insert's partition limit (100 by default, meant to catch a wrong partition key) is
 -- lifted for this model.
 
-{#- the stored-day columns of a part that is not a stored row -#}
+{#- the stored-row columns of a part that is not a stored row (a full build has none) -#}
 {%- set nothing_stored -%}
-toUInt8(0) as is_stored,
+toUInt8(0) as is_stored
+{%- if is_incremental() -%},
             toUInt64(0) as stored_version,
             (toInt128(0), toInt128(0), toUInt64(0), toUInt64(0), toUInt8(0)) as stored_values
+{%- endif -%}
 {%- endset %}
 
 with wallet_markets as (
@@ -262,7 +264,7 @@ computed as (
     -- one row per day of tonight's parts and of the pairs' stored rows, in one aggregation
     -- (not an anti-join of the stored days against the computed days, which would compute
     -- the days twice: the engine inlines a CTE at each reference), with the day's newest
-    -- stored row: its values and whether it is live
+    -- stored row: its values and whether it is live (nightly only: a full build stores none)
     select
         wallet,
         market_key,
@@ -272,10 +274,12 @@ computed as (
         toInt128(sum(parts.resolution_pnl))                                      as resolution_pnl,
         toUInt64(sum(parts.volume))                                              as volume,
         toUInt64(sum(parts.n_fills))                                             as n_fills,
-        -- no part tonight: the pair no longer has the day
-        toUInt8(min(parts.is_stored))                                            as is_deleted,
+        {% if is_incremental() -%}
         argMaxIf(parts.stored_values, parts.stored_version, parts.is_stored = 1) as newest_stored,
-        max(parts.is_stored) = 1 and newest_stored.5 = 0                         as stored_live
+        max(parts.is_stored) = 1 and newest_stored.5 = 0                         as stored_live,
+        {% endif -%}
+        -- no part tonight: the pair no longer has the day
+        toUInt8(min(parts.is_stored))                                            as is_deleted
     from (
         select
             *,
@@ -318,6 +322,7 @@ changed_days as (
         n_fills,
         is_deleted
     from computed
+    {% if is_incremental() -%}
     where
         if(
             is_deleted = 1,
@@ -326,6 +331,7 @@ changed_days as (
             or (trading_pnl, resolution_pnl, volume, n_fills)
             != (newest_stored.1, newest_stored.2, newest_stored.3, newest_stored.4)
         )
+    {%- endif %}
 
 ),
 

@@ -1,27 +1,22 @@
 {{ config(materialized = 'view') }}
 
 -- Wallet rankings over the 1-, 7- and 30-day windows and all time, for all categories
--- (category '') and per category, by realized PnL and by volume. The window ends on
--- `as_of_day`, the last UTC day with fills in the data (a property of the data, not of the
--- clock: the same data always ranks the same), and covers
--- [as_of_day - window_days + 1, as_of_day]; 'all' (window_days 0) covers every stored day,
--- including resolution days recorded after the last fill, so its PnL is each wallet's
--- realized_pnl, and starts on the first day with fills. A wallet is on a board when it has a
--- day row in the window (for 'all': a market). A market counts in its CURRENT category, so a
--- re-categorised market needs no rewrite of stored days. Ranks are row_number (ties by
+-- (category '') and per category, by realized PnL and by volume (what each board sums and
+-- which wallets are on it: int_leaderboard_board_sums). Ranks are row_number (ties by
 -- wallet); only wallets within the top `leaderboard_depth` by PnL or by volume are kept,
 -- which keeps fct_leaderboard small.
 --
--- Cost: nothing here reads the whole history. 'all' is the wallet x category sums the
--- nightly keeps current (int_wallet_category_totals, one row per wallet and category); the
--- short windows read only the days of the last 30 (int_wallet_market_days is partitioned
--- by month, so the filter on `day` skips every older month), each day row once per window
--- that holds it, the all-categories rows by GROUPING SETS in the same aggregation; the
--- bounds are the min and max of the fills' timestamp, which the engine answers from its
--- part metadata.
+-- How: a wallet's rank is 1 + the board rows above it, and only the candidates (the rows at
+-- or above either depth floor, int_leaderboard_candidates) need one. A candidate's rank by
+-- the measure it was not kept for can be deep (the PnL rank of a top-volume wallet), so the
+-- rows above it are counted over the whole board: each board row is an ASOF match to the
+-- candidate just below it in the board's order (one number per row and measure,
+-- leaderboard_sort_key), the matches are counted per candidate, and a candidate's rank adds
+-- up the counts at and above it. That reads the board rows once per measure instead of
+-- ordering them all twice: at the 10M bench, 6.6 million board rows, about 4 s instead of 11.
 
-{%- set windows = [('1d', 1), ('7d', 7), ('30d', 30)] %}
-{%- set longest = windows | map(attribute=1) | max %}
+{%- set windows = leaderboard_windows() %}
+{%- set depth = var('leaderboard_depth', 1000) %}
 {#- the boards' names by window_days, 'all' being 0: ['1d', ..., 'all'] and [1, ..., 0] #}
 {%- set names = "['" ~ (windows | map(attribute=0) | join("', '")) ~ "', 'all']" %}
 {%- set lengths = '[' ~ (windows | map(attribute=1) | join(', ')) ~ ', 0]' %}
@@ -32,21 +27,15 @@ with fills as (
 
 ),
 
-days as (
+board_sums as (
 
-    select * from {{ final_rows(ref('int_wallet_market_days')) }}
-
-),
-
-wallet_category_totals as (
-
-    select * from {{ ref('int_wallet_category_totals') }}
+    select * from {{ ref('int_leaderboard_board_sums') }}
 
 ),
 
-categories as (
+candidates as (
 
-    select * from {{ ref('int_market_categories') }}
+    select * from {{ ref('int_leaderboard_candidates') }}
 
 ),
 
@@ -59,107 +48,95 @@ bounds as (
 
 ),
 
-recent_days as (
+{%- for measure in ['realized_pnl', 'volume'] %}
 
-    -- the live days of the last 30 up to as_of_day (a resolution booked after the last fill
-    -- day counts in 'all' only)
-    select
-        days.wallet                                                 as wallet,
-        days.day                                                    as day,
-        days.realized_pnl                                           as realized_pnl,
-        days.volume                                                 as volume,
-        days.n_fills                                                as n_fills,
-        -- a market_key is a condition, or a token no market lists
-        coalesce(categories.category, '{{ var("uncategorized") }}') as category,
-        (select bounds.as_of_day from bounds)                       as as_of_day
-    from days
-    left join categories on days.market_key = categories.condition_id
-    where
-        days.is_deleted = 0
-        and days.day between (select bounds.as_of_day from bounds) - {{ longest - 1 }}
-        and (select bounds.as_of_day from bounds)
+{{ measure }}_places as (
 
-),
-
-windowed_days as (
-
-    -- each day once per short window that holds it
-    select
-        *,
-        arrayJoin(arrayFilter(
-            w -> recent_days.day >= recent_days.as_of_day - w + 1,
-            [{{ windows | map(attribute=1) | join(', ') }}]
-        )) as window_length
-    from recent_days
-
-),
-
-board_rows as (
-
-    -- what each board sums: the short windows' day rows, and the all-time totals (window
-    -- 'all', window_days 0). A board is named only in `final`: a name carried through the
-    -- aggregation and the ranking is a string more to hash and to sort (1 s of 18 at 10M)
-    select
-        toUInt16(window_length) as window_days,
-        wallet,
-        category,
-        realized_pnl,
-        volume,
-        n_fills
-    from windowed_days
-    union all
-    select
-        toUInt16(0) as window_days,
-        wallet,
-        category,
-        realized_pnl,
-        volume,
-        n_fills
-    from wallet_category_totals
-
-),
-
-totals as (
-
-    -- per board, wallet and category, and per board and wallet (category '')
+    -- each candidate's place on its board by {{ measure }}
     select
         window_days,
-        wallet,
         category,
-        toInt128(sum(realized_pnl)) as realized_pnl,
-        toUInt64(sum(volume))       as volume,
-        toUInt64(sum(n_fills))      as n_fills
-    from board_rows
-    group by grouping sets (
-        (window_days, wallet, category),
-        (window_days, wallet)
-    )
+        wallet,
+        {{ leaderboard_sort_key(measure, 'candidates') }} as place
+    from candidates
 
 ),
+
+{{ measure }}_counted as (
+
+    -- each board row counted at the candidate just below it by {{ measure }}
+    select
+        places.window_days as window_days,
+        places.category    as category,
+        places.place       as place,
+        count()            as n_rows
+    from (
+        select
+            window_days,
+            category,
+            {{ leaderboard_sort_key(measure, 'board_sums') }} as place
+        from board_sums
+    ) as board_row
+    asof inner join {{ measure }}_places as places  -- noqa: PRS
+        on
+            board_row.window_days = places.window_days
+            and board_row.category = places.category
+            and board_row.place > places.place
+    group by places.window_days, places.category, places.place
+
+),
+
+{{ measure }}_ranks as (
+
+    -- 1 + the rows counted at this candidate and at every candidate above it
+    select
+        places.window_days as window_days,
+        places.category    as category,
+        places.wallet      as wallet,
+        toUInt32(1 + sum(coalesce(counted.n_rows, 0)) over (
+            partition by places.window_days, places.category
+            order by places.place desc
+            rows between unbounded preceding and current row
+        ))                 as board_rank
+    from {{ measure }}_places as places
+    left join {{ measure }}_counted as counted
+        on
+            places.window_days = counted.window_days
+            and places.category = counted.category
+            and places.place = counted.place
+
+),
+
+{%- endfor %}
 
 ranked as (
 
-    -- ranked within each board
     select
-        window_days,
+        candidates.window_days                               as window_days,
         -- a scalar subquery is Nullable: the bounds exist whenever a wallet is ranked
         assumeNotNull((select bounds.as_of_day from bounds)) as as_of_day,
         if(
-            window_days = 0, assumeNotNull((select bounds.first_day from bounds)),
-            as_of_day - window_days + 1
+            candidates.window_days = 0, assumeNotNull((select bounds.first_day from bounds)),
+            as_of_day - candidates.window_days + 1
         )                                                    as window_start,
-        category,
-        wallet,
-        realized_pnl,
-        volume,
-        n_fills,
-        toUInt32(row_number() over (
-            partition by window_days, category order by realized_pnl desc, wallet asc
-        ))                                                   as rank_pnl,
-        toUInt32(row_number() over (
-            partition by window_days, category order by volume desc, wallet asc
-        ))                                                   as rank_volume
-    from totals
+        candidates.category                                  as category,
+        candidates.wallet                                    as wallet,
+        candidates.realized_pnl                              as realized_pnl,
+        candidates.volume                                    as volume,
+        candidates.n_fills                                   as n_fills,
+        realized_pnl_ranks.board_rank                        as rank_pnl,
+        volume_ranks.board_rank                              as rank_volume
+    from candidates
+    inner join realized_pnl_ranks
+        on
+            candidates.window_days = realized_pnl_ranks.window_days
+            and candidates.category = realized_pnl_ranks.category
+            and candidates.wallet = realized_pnl_ranks.wallet
+    inner join volume_ranks
+        on
+            candidates.window_days = volume_ranks.window_days
+            and candidates.category = volume_ranks.category
+            and candidates.wallet = volume_ranks.wallet
 
 ),
 
@@ -181,8 +158,8 @@ final as (
         rank_volume
     from ranked
     where
-        rank_pnl <= {{ var('leaderboard_depth', 1000) }}
-        or rank_volume <= {{ var('leaderboard_depth', 1000) }}
+        rank_pnl <= {{ depth }}
+        or rank_volume <= {{ depth }}
 
 )
 

@@ -146,3 +146,58 @@ def test_incremental_days_equal_a_full_refresh_and_resolved_days_survive_it(nigh
     for name in incremental:
         assert len(incremental[name]) == len(rebuilt[name]) > 0, name
         assert incremental[name] == rebuilt[name], name
+
+
+def _compiled(settings, model: str) -> str:
+    return next((settings.home / "dbt" / "target" / "compiled").rglob(f"{model}.sql")).read_text()
+
+
+def test_the_leaderboard_counts_deep_ranks_exactly_and_refuses_what_its_key_cannot_order(sample_run):
+    """At depth 3 most wallets on a board are out of the depth, so a wallet kept for its
+    volume gets its PnL rank by counting the board rows above it (int_leaderboard_windows):
+    the ranks equal a sort of every board in Python. A PnL beyond the sort key's 2^95 or a
+    wallet that is not an address fails the query instead of ranking wrongly."""
+    settings, _, _ = sample_run
+    models = ("int_leaderboard_candidates", "int_leaderboard_windows")
+    compiled = run_dbt(
+        settings, ["compile", "--select", *models, "--vars", "{leaderboard_depth: 3}", "--quiet"]
+    )
+    assert compiled.success, compiled.error
+    sums_table = "`analytics`.`int_leaderboard_board_sums`"
+    ranking = _compiled(settings, models[1]).replace(
+        "`analytics`.`int_leaderboard_candidates`", f"({_compiled(settings, models[0])})"
+    )
+    with warehouse.connect(settings) as ch:
+        sums = ch.query(
+            "SELECT window_days, category, wallet, realized_pnl, volume FROM analytics.int_leaderboard_board_sums"
+        ).result_rows
+        got = {
+            (days, category, wallet): (rank_pnl, rank_volume)
+            for days, category, wallet, rank_pnl, rank_volume in ch.query(
+                f"SELECT window_days, category, wallet, rank_pnl, rank_volume FROM ({ranking})",
+                settings={"join_use_nulls": 1},
+            ).result_rows
+        }
+        refused = []
+        for pnl, wallet in (("79228162514264337593543950336", "0x" + "0" * 40), ("1", "w1")):
+            bad_sums = (
+                f"(SELECT toUInt16(0) AS window_days, '' AS category, '{wallet}' AS wallet, "
+                f"toInt128('{pnl}') AS realized_pnl, toUInt64(1) AS volume, toUInt64(1) AS n_fills)"
+            )
+            try:
+                ch.query(
+                    f"SELECT * FROM ({ranking.replace(sums_table, bad_sums)})", settings={"join_use_nulls": 1}
+                )
+            except Exception as exc:  # the engine's error, whichever client raised it
+                refused.append("outside the ranking key" in str(exc))
+    boards: dict[tuple, list] = defaultdict(list)
+    for days, category, wallet, pnl, volume in sums:
+        boards[days, category].append((wallet, int(pnl), int(volume)))
+    want = {}
+    for board, rows in boards.items():
+        by_pnl = {w: i + 1 for i, (w, _, _) in enumerate(sorted(rows, key=lambda r: (-r[1], r[0])))}
+        by_volume = {w: i + 1 for i, (w, _, _) in enumerate(sorted(rows, key=lambda r: (-r[2], r[0])))}
+        want |= {(*board, w): (by_pnl[w], by_volume[w]) for w in by_pnl if min(by_pnl[w], by_volume[w]) <= 3}
+    assert got == want
+    assert sum(1 for ranks in want.values() if max(ranks) > 10) > 10  # deep ranks were counted
+    assert refused == [True, True]

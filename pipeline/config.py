@@ -336,6 +336,9 @@ class WatchlistSettings(_Group):
         return bool(self.default_market_id or self.default_condition_ids)
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 class ScheduleSettings(_Group):
     """When the nightly job fires (docs/runbook.md)."""
 
@@ -345,6 +348,11 @@ class ScheduleSettings(_Group):
     tz: str = Field("America/New_York", description="IANA time zone of SCHEDULE_AT")
     catchup_hours: float = Field(
         26.0, ge=0, description="at start, run once if the last successful run is older than this"
+    )
+    full_checks: str = Field(
+        "sunday",
+        description="the night (a weekday in SCHEDULE_TZ, by the run's start, or 'daily') whose dbt "
+        "build also runs the data tests that read the whole history (dbt tag whole_history)",
     )
 
     @field_validator("at")
@@ -363,6 +371,21 @@ class ScheduleSettings(_Group):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. America/New_York)") from None
         return value
+
+    @field_validator("full_checks")
+    @classmethod
+    def _night(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value != "daily" and value not in WEEKDAYS:
+            raise ValueError(f"{value!r} is not a weekday name (monday ... sunday) or 'daily'")
+        return value
+
+    def full_checks_on(self, started_at: dt.datetime) -> bool:
+        """Whether the run started at `started_at` is the full-check night: the tests of the
+        whole history are too slow for every night and too important for never."""
+        if self.full_checks == "daily":
+            return True
+        return WEEKDAYS[started_at.astimezone(ZoneInfo(self.tz)).weekday()] == self.full_checks
 
     @property
     def hour(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -62,6 +63,10 @@ def test_environment_overrides(tmp_path):
         ({"API_RETRY_AFTER_S": "soon"}, "API_RETRY_AFTER_S='soon': Input should be a valid integer"),
         ({"HEALTH_TRADES_WARN_HOURS": "50"}, "HEALTH_TRADES_WARN_HOURS (50.0) must not exceed"),
         ({"SCHEDULE_AT": "3am"}, "SCHEDULE_AT='3am': '3am' is not a time of day as HH:MM"),
+        (
+            {"SCHEDULE_FULL_CHECKS": "funday"},
+            "SCHEDULE_FULL_CHECKS='funday': 'funday' is not a weekday name (monday ... sunday) or 'daily'",
+        ),
         ({"CLICKHOUSE_WAIT_S": "-1"}, "CLICKHOUSE_WAIT_S='-1': Input should be greater than or equal to 0"),
     ],
 )
@@ -83,6 +88,24 @@ def test_every_group_reads_its_variables():
     assert (s.api.token, s.health.min_resolved_conditions, s.watchlist.top_wallets) == ("t0ken", 7, 3)
     assert (s.schedule.tz, s.schedule.hour, s.log_level) == ("Europe/Paris", 3, "DEBUG")
     assert "t0ken" not in repr(s)
+
+
+def test_the_full_check_night_is_the_weekday_where_the_schedule_runs():
+    """Sunday by default, in SCHEDULE_TZ: the Sunday 03:00 New York run starts at 08:00 UTC in
+    winter; a run started on Sunday in UTC but Saturday evening in New York is not it."""
+    sunday_night = dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.UTC)
+    saturday_evening_in_new_york = dt.datetime(2026, 12, 6, 2, 0, tzinfo=dt.UTC)
+    schedule = load_settings({}).schedule
+    assert schedule.full_checks == "sunday"
+    assert schedule.full_checks_on(sunday_night)
+    assert not schedule.full_checks_on(saturday_evening_in_new_york)
+    assert not schedule.full_checks_on(sunday_night + dt.timedelta(days=1))
+    assert load_settings({"SCHEDULE_FULL_CHECKS": " Monday "}).schedule.full_checks_on(
+        sunday_night + dt.timedelta(days=1)
+    )
+    assert load_settings({"SCHEDULE_FULL_CHECKS": "daily"}).schedule.full_checks_on(
+        saturday_evening_in_new_york
+    )
 
 
 def test_an_empty_value_means_the_default():

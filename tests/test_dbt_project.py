@@ -3,11 +3,13 @@ runs, and the graph runs one way (staging -> intermediate -> marts)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 
-from pipeline.dbt_chdb import run_dbt
+from nightly.steps import dbt_build_args
+from pipeline.dbt_chdb import dbt_environment, run_dbt
 from tests.support.settings import make_settings
 
 
@@ -58,3 +60,67 @@ def test_the_graph_runs_one_way(parsed):
     ]
     assert len(models) > 10
     assert upward == []
+
+
+def _nodes_built(settings, args: list[str], monkeypatch) -> set[str]:
+    """The nodes a `dbt build` with `args` would run, as dbt itself selects them (`dbt ls`)."""
+    from dbt.cli.main import dbtRunner
+
+    for name, value in dbt_environment(settings).items():
+        monkeypatch.setenv(name, value)
+    project = str(settings.dbt_project_dir)
+    selection = [a for a in args if a not in ("build", "--quiet")]
+    listed = dbtRunner().invoke(
+        ["ls", *selection, "--output", "name", "--quiet", "--project-dir", project, "--profiles-dir", project]
+    )
+    assert listed.success, listed.exception
+    return set(listed.result)
+
+
+def test_a_night_between_full_checks_skips_only_the_whole_history_tests(parsed, monkeypatch):
+    """SCHEDULE_FULL_CHECKS=sunday: a Saturday night builds every model and runs the data tests
+    of the small tables; the Sunday night also runs the tests of the models tagged
+    whole_history (they read the whole history), and nothing else differs."""
+    settings = parsed.replace(schedule=parsed.schedule.replace(full_checks="sunday"))
+    saturday = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
+    manifest = json.loads((parsed.home / "dbt" / "target" / "manifest.json").read_text())
+    nodes = manifest["nodes"].values()
+    models = {n["unique_id"]: n for n in nodes if n["resource_type"] == "model"}
+    tagged = {uid for uid, n in models.items() if "whole_history" in n["tags"]}
+    # a test of a tagged model (dbt selects a test with any of its models), or tagged itself
+    whole_history = {
+        n["name"]
+        for n in nodes
+        if n["resource_type"] == "test"
+        and ("whole_history" in n["tags"] or tagged & set(n["depends_on"]["nodes"]))
+    }
+
+    between = _nodes_built(settings, dbt_build_args(settings, saturday), monkeypatch)
+    full = _nodes_built(settings, dbt_build_args(settings, saturday + dt.timedelta(days=1)), monkeypatch)
+
+    assert full - between == whole_history
+    assert between <= full and {n["name"] for n in models.values()} <= between
+    assert {
+        "unique_combination_int_wallet_market_days_wallet__market_key__day__row_version",
+        "unique_stg_goldsky__order_filled_fill_id",
+        "assert_daily_pnl_sums_to_realized",
+    } <= whole_history
+    # the small tables' tests run every night
+    assert "unique_combination_fct_leaderboard_time_window__category__wallet" in between
+
+
+def test_the_unit_tests_pass_on_a_built_warehouse(sample_run):
+    """A night runs no dbt unit test (nightly/steps.py): they check the models' SQL, which no
+    night changes, so they run here, on the sample night's warehouse (dbt reads the inputs'
+    column types from it); the tagged ones need the incremental state (test_incremental.py)."""
+    settings, _, _ = sample_run
+    manifest = json.loads((settings.home / "dbt" / "target" / "manifest.json").read_text())
+    expected = {
+        t["name"] for t in manifest["unit_tests"].values() if "needs_built_state" not in t["config"]["tags"]
+    }
+
+    outcome = run_dbt(settings, ["test", "--select", "test_type:unit", "--exclude", "tag:needs_built_state"])
+
+    assert outcome.success, outcome.failures or outcome.error
+    assert {r["name"] for r in outcome.results} == expected
+    assert len(expected) >= 15

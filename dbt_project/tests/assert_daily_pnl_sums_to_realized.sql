@@ -1,3 +1,5 @@
+{{ config(tags = ['whole_history']) }}
+
 -- The daily identity: a wallet's realized PnL summed over its days equals its realized PnL
 -- summed over its categories, exactly. Returns every wallet where the two differ (or that
 -- only one side has a nonzero total for).

@@ -1,3 +1,5 @@
+{{ config(tags = ['whole_history']) }}
+
 -- A position never holds more than it bought, never goes negative (a negative Int128 cast
 -- to UInt64 would wrap to a huge number, caught by the first condition), and holds
 -- nothing open once its condition resolved.

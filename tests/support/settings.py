@@ -19,6 +19,9 @@ def make_settings(root: Path, **env: str) -> Settings:
         "REPORTS_DIR": str(root / "reports"),
         "GOLDSKY_DATASET_DIR": str(root / "goldsky"),
         "SAMPLE_DAYS": "10",
+        # every test night runs all of dbt's data tests (the sample is small); the nights
+        # between full checks are tested in test_dbt_project.py
+        "SCHEDULE_FULL_CHECKS": "daily",
     }
     base.update(env)
     return load_settings(base)

@@ -321,6 +321,34 @@ def child_pandas(data: Path) -> dict[str, Any]:
     return {"seconds": seconds, "checksums": pandas_loop.checksums(marts)}
 
 
+def night_tests(settings: Any) -> dict[str, dict[str, float]]:
+    """dbt's tests as nights run them, on a warehouse after a night (nightly/steps.py): the
+    unit tests, which nights no longer run; the data tests every night runs; those of the
+    whole history, the full-check night's. Per kind: tests, seconds of dbt's nodes (what they
+    add inside the night's build) and of the invocation (dbt's start-up included)."""
+    from nightly.steps import WHOLE_HISTORY_TESTS
+
+    kinds = {
+        "unit": ["test", "--select", "test_type:unit", "--exclude", "tag:needs_built_state"],
+        "every_night": ["test", "--exclude", "test_type:unit", WHOLE_HISTORY_TESTS],
+        "whole_history": ["test", "--select", WHOLE_HISTORY_TESTS],
+    }
+    out = {}
+    for kind, args in kinds.items():
+        run = _dbt(settings, args)
+        out[kind] = {
+            "tests": sum(run["dbt_counts"].values()),
+            "nodes_seconds": round(run["dbt_nodes_seconds"], 2),
+            "seconds": round(run["seconds"], 2),
+        }
+    return out
+
+
+def child_night_tests(data: Path) -> dict[str, Any]:
+    tests = night_tests(_child_settings())
+    return {"seconds": sum(t["seconds"] for t in tests.values()), "night_tests": tests}
+
+
 CHILDREN = {
     "setup": child_setup,
     "load_ours": child_load_ours,
@@ -330,6 +358,7 @@ CHILDREN = {
     "increment": child_increment,
     "pandas": child_pandas,
     "verify": child_verify,
+    "night_tests": child_night_tests,
 }
 
 
@@ -1007,6 +1036,24 @@ def auto_notes(report: dict) -> list[str]:
             "tables, late fills and new resolutions included): "
             + ("yes." if eq else f"**NO**: {json.dumps(inc)}")
         )
+    tested = report.get("night_tests")
+    if tested and "error" in tested:
+        notes.append(f"The night's dbt tests failed to run: {tested['error']}")
+    elif tested:
+        said = {
+            "unit": "dbt's unit tests (nights no longer run them; the test suite does)",
+            "every_night": "the data tests every night runs",
+            "whole_history": "the whole history's data tests (the full-check night only)",
+        }
+        notes.append(
+            "dbt's tests on the increment's warehouse, as a night would run them (once, after the "
+            "first increment; seconds of the tests' queries, with dbt's start-up in brackets): "
+            + "; ".join(
+                f"{said[kind]}: {t['tests']} tests, {t['nodes_seconds']:.1f} s ({t['seconds']:.1f} s)"
+                for kind, t in tested.items()
+            )
+            + "."
+        )
     pc_ = report.get("pandas_check")
     if pc_ is not None:
         notes.append(
@@ -1249,6 +1296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report["increment_check"] = check.get("equal_to_full_rebuild") or {
                     "error": check.get("error")
                 }
+                tested = run_child("night_tests", home, data, root, f"night-tests-{rep + 1}")
+                report["night_tests"] = tested.get("night_tests") or {"error": tested.get("error")}
             if step == "pandas" and res.get("ok"):
                 report["pandas_check"] = res["checksums"] == setup["mart_checksums"]
             status = (

@@ -187,6 +187,23 @@ def test_yardstick_equals_the_marts(night_warehouse):
 
 
 @pytest.mark.slow
+def test_night_tests_measures_each_kind_of_dbt_test_once(night_warehouse):
+    """bench.run.night_tests on the generated night: the unit tests, the data tests every night
+    runs and the whole history's run and pass, and the two data kinds are all of the data
+    tests, each once."""
+    from bench.run import night_tests
+
+    tested = night_tests(night_warehouse)
+
+    manifest = json.loads((night_warehouse.home / "dbt" / "target" / "manifest.json").read_text())
+    data_tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    assert tested["every_night"]["tests"] + tested["whole_history"]["tests"] == len(data_tests)
+    assert tested["every_night"]["tests"] >= 30 and tested["whole_history"]["tests"] >= 60
+    assert tested["unit"]["tests"] >= 15
+    assert all(t["seconds"] >= t["nodes_seconds"] > 0 for t in tested.values())
+
+
+@pytest.mark.slow
 def test_reads_measures_the_api_and_the_whole_marts(night_warehouse, tmp_path):
     """bench.reads reads what the API and analysts read: the wallet with the most markets and
     the median one (their category rows as the mart has them), the leaderboard's top, and

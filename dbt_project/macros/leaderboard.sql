@@ -43,3 +43,15 @@
         ))
     )
 {%- endmacro %}
+
+{#-
+    The days that bound every board, from `fills` (the staged fills): as_of_day, the last UTC
+    day with fills, where the short windows end, and first_day, where 'all' starts. The min
+    and max of the fills' timestamp, which the engine answers from its part metadata.
+-#}
+{% macro leaderboard_bounds(fills) -%}
+    select
+        toDate(max(filled_at), 'UTC') as as_of_day,
+        toDate(min(filled_at), 'UTC') as first_day
+    from {{ fills }}
+{%- endmacro %}

@@ -58,10 +58,7 @@ categories as (
 
 bounds as (
 
-    select
-        toDate(max(filled_at), 'UTC') as as_of_day,
-        toDate(min(filled_at), 'UTC') as first_day
-    from fills
+    {{ leaderboard_bounds('fills') }}
 
 ),
 

@@ -41,10 +41,7 @@ candidates as (
 
 bounds as (
 
-    select
-        toDate(max(filled_at), 'UTC') as as_of_day,
-        toDate(min(filled_at), 'UTC') as first_day
-    from fills
+    {{ leaderboard_bounds('fills') }}
 
 ),
 

@@ -71,6 +71,7 @@ class World:
     t: str  # token whose late fills are older than its mark; a new fill moves it
     t_price: int  # the new fill's price
     held_back: list[dict]
+    settings: Any  # the warehouse after the last night
 
 
 def _ts(day: dt.date, hour: int) -> int:
@@ -241,6 +242,7 @@ def world(tmp_path_factory) -> World:
         held_back=held_back,
         **{k: actors[k] for k in ("a", "f", "m1", "m2", "t")},
         m1_to=actors["m1_to"]["name"],
+        settings=settings,
     )
 
 
@@ -495,3 +497,31 @@ def test_a_moved_mark_rewrites_no_grain_row(world):
     )
     assert not {(w, market_key) for w in quiet} & n3.grain_written
     assert n3.grain_written  # the night did rewrite the pairs with new fills
+
+
+def test_the_marts_read_the_same_after_the_engine_merges_every_part(world, tmp_path):
+    """dbt writes without merging each insert block (optimize_on_insert = 0 in the profile,
+    12 % of the 10M full build): every reader of a table that keeps versions collapses them
+    itself (FINAL, argMax, sums), so the marts do not depend on when the engine merges.
+    Forced here on a copy of the last night's warehouse: every table merged to one part per
+    partition (OPTIMIZE FINAL), and no mart moves."""
+    shutil.copytree(world.settings.home, tmp_path / "home", symlinks=True)
+    copy = make_settings(tmp_path, GOLDSKY_SOURCE="dataset", DATA_DIR=str(world.settings.data_dir))
+    with warehouse.connect(copy) as ch:
+        tables = ch.query(
+            "SELECT name, engine FROM system.tables WHERE database = 'analytics' AND engine LIKE '%MergeTree'"
+        ).result_rows
+        # the nights left versions to collapse: more rows than keys in the grain
+        rows, keys = ch.query(
+            "SELECT count(), uniqExact(wallet, market_key) FROM analytics.int_wallet_markets"
+        ).result_rows[0]
+        assert rows > keys
+        assert {"ReplacingMergeTree", "AggregatingMergeTree"} <= {engine for _, engine in tables}
+        for name, _ in tables:
+            ch.command(f"OPTIMIZE TABLE analytics.{name} FINAL")
+        assert ch.command(
+            "SELECT count() FROM analytics.int_wallet_markets"
+        ) == ch.command("SELECT uniqExact(wallet, market_key) FROM analytics.int_wallet_markets")
+    merged = snapshot(copy, MARTS)
+    for mart in MARTS:
+        assert merged[mart] == world.nights[-1].incremental[mart], mart

@@ -55,3 +55,20 @@
         toDate(min(filled_at), 'UTC') as first_day
     from {{ fills }}
 {%- endmacro %}
+
+{#-
+    The board of `relation`'s row as one UInt64 for int_leaderboard_windows's ASOF joins: the
+    window's days in the high 32 bits, the category's 1-based place in that model's
+    `board_categories` in the low (0 when not listed).
+-#}
+{% macro board_key(relation) -%}
+    bitOr(
+        bitShiftLeft(toUInt64({{ relation }}.window_days), 32),
+        transform(
+            {{ relation }}.category,
+            (select board_categories.categories from board_categories),
+            arrayEnumerate((select board_categories.categories from board_categories)),
+            toUInt32(0)
+        )
+    )
+{%- endmacro %}

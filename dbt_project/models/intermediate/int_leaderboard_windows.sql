@@ -45,6 +45,17 @@ bounds as (
 
 ),
 
+board_categories as (
+
+    -- every category a board is kept for (each board with a row has candidates), so that a
+    -- board is one number in the ASOF joins below: the window in the high bits, the
+    -- category's place in this list in the low (a row of a category not listed gets 0 and
+    -- matches no candidate). One UInt64 compares faster than (window_days, category): the
+    -- counting 1.1 s instead of 1.35 s per measure at the 10M bench
+    select arraySort(groupUniqArray(category)) as categories from candidates
+
+),
+
 {%- for measure in ['realized_pnl', 'volume'] %}
 
 {{ measure }}_places as (
@@ -54,6 +65,7 @@ bounds as (
         window_days,
         category,
         wallet,
+        {{ board_key('candidates') }} as board,  -- noqa: LT01
         {{ leaderboard_sort_key(measure, 'candidates') }} as place
     from candidates
 
@@ -63,23 +75,20 @@ bounds as (
 
     -- each board row counted at the candidate just below it by {{ measure }}
     select
-        places.window_days as window_days,
-        places.category    as category,
-        places.place       as place,
-        count()            as n_rows
+        places.board as board,
+        places.place as place,
+        count()      as n_rows
     from (
         select
-            window_days,
-            category,
+            {{ board_key('board_sums') }} as board,  -- noqa: LT01
             {{ leaderboard_sort_key(measure, 'board_sums') }} as place
         from board_sums
     ) as board_row
     asof inner join {{ measure }}_places as places  -- noqa: PRS
         on
-            board_row.window_days = places.window_days
-            and board_row.category = places.category
+            board_row.board = places.board
             and board_row.place > places.place
-    group by places.window_days, places.category, places.place
+    group by places.board, places.place
 
 ),
 
@@ -98,8 +107,7 @@ bounds as (
     from {{ measure }}_places as places
     left join {{ measure }}_counted as counted
         on
-            places.window_days = counted.window_days
-            and places.category = counted.category
+            places.board = counted.board
             and places.place = counted.place
 
 ),

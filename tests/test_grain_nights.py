@@ -519,9 +519,9 @@ def test_the_marts_read_the_same_after_the_engine_merges_every_part(world, tmp_p
         assert {"ReplacingMergeTree", "AggregatingMergeTree"} <= {engine for _, engine in tables}
         for name, _ in tables:
             ch.command(f"OPTIMIZE TABLE analytics.{name} FINAL")
-        assert ch.command(
-            "SELECT count() FROM analytics.int_wallet_markets"
-        ) == ch.command("SELECT uniqExact(wallet, market_key) FROM analytics.int_wallet_markets")
+        assert ch.command("SELECT count() FROM analytics.int_wallet_markets") == ch.command(
+            "SELECT uniqExact(wallet, market_key) FROM analytics.int_wallet_markets"
+        )
     merged = snapshot(copy, MARTS)
     for mart in MARTS:
         assert merged[mart] == world.nights[-1].incremental[mart], mart

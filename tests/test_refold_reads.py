@@ -155,8 +155,29 @@ def test_a_nights_key_lookups_probe_a_hash_before_the_keys(second_night):
     for model, tables in KEY_LOOKUPS.items():
         reads = _prewheres(settings, compiled[model])
         for table in tables:
+            if (model, table) in POSITION_KEY_LOOKUPS:
+                continue
             hashed = [p for p in reads.get(table, []) if "cityHash64" in p]
             assert hashed, (model, table, reads.get(table))
+
+
+# The lookups that probe int_position_days' stored 128-bit key instead of hashing strings.
+POSITION_KEY_LOOKUPS = {
+    ("int_wallet_markets", "analytics.int_position_days"),
+    ("int_wallet_market_days", "analytics.int_position_days"),
+}
+
+
+def test_the_grain_and_the_daily_rows_look_checkpoints_up_by_the_stored_position_key(second_night):
+    """The grain's newest checkpoints and the daily rows' day checkpoints of a night's keys
+    are read by a PREWHERE on int_position_days' stored position_key (one UInt128 a row),
+    not by hashing the two strings of every row: at the 10M bench night the grain's read took
+    0.33 s instead of 1.1 s hashing the two strings."""
+    settings, compiled = second_night
+    for model, table in POSITION_KEY_LOOKUPS:
+        reads = _prewheres(settings, compiled[model])[table]
+        probed = [p for p in reads if "position_key" in p]
+        assert probed and not any("cityHash64" in p for p in probed), (model, reads)
 
 
 # The key sets each night query reads more than once (a hash probe, an exact IN, a join).

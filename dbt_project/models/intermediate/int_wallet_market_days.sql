@@ -131,7 +131,8 @@ live_pairs as (
 
 ),
 
-pair_tokens as {{ computed_once() }} (
+-- read by checkpoints_by_position_key() in pair_token_days, which sqlfluff does not see
+pair_tokens as {{ computed_once() }} (  -- noqa: ST03
 
     -- the (wallet, token) keys of the live pairs: both tokens of a mapped condition, or the
     -- token itself when it is its own market
@@ -152,20 +153,13 @@ pair_tokens as {{ computed_once() }} (
 pair_token_days as (
 
     -- the newest checkpoint per (wallet, token, day) of the pairs' tokens (of every token in
-    -- a full build). Not an import CTE: the nightly key lookup is a PREWHERE (key_prewhere),
-    -- which only a read of the table itself can take
-    select * from {{ final_rows(ref('int_position_days')) }}
+    -- a full build). Not an import CTE: the nightly key lookup is a PREWHERE on the stored
+    -- position_key, which only a read of the table itself can take (at the 10M bench night
+    -- 0.6 s, against 1.2 s with FINAL and the cityHash64 probe of the two strings)
     {% if is_incremental() -%}
-    {{ key_prewhere(
-        ref('int_position_days'), 'wallet, token_id',
-        'pair_tokens', 'pair_tokens.wallet, pair_tokens.token_id'
-    ) }}
-    where (wallet, token_id) in (
-        select
-            pair_tokens.wallet,
-            pair_tokens.token_id
-        from pair_tokens
-    )
+    {{ checkpoints_by_position_key(ref('int_position_days'), 'pair_tokens', per_day=true) }}
+    {%- else -%}
+    select * from {{ final_rows(ref('int_position_days')) }}
     {%- endif %}
 
 ),

@@ -137,10 +137,8 @@ pair_positions as {{ computed_once() }} (
 positions as (
 
     {{ valued_positions(
-        '(' ~ latest_checkpoints(
-            ref('int_position_days'),
-            '(wallet, token_id) in (select wallet, token_id from pair_positions)',
-            key_prewhere(ref('int_position_days'), 'wallet, token_id', 'pair_positions')
+        '(' ~ checkpoints_by_position_key(
+            ref('int_position_days'), 'pair_positions', checkpoint_columns()
         ) ~ ')'
     ) }}
 

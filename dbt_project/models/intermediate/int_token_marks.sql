@@ -43,9 +43,13 @@ last_fill_times as (
 
 latest as (
 
-    -- the last fill by (filled_at, fill_id) among those fills only: the long fill ids are
-    -- compared for a few rows per token instead of every fill (10M bench fills: 3.7-4.0 s
-    -- instead of 9.6-10.9 s for three argMax over all fills)
+    -- the last fill by (filled_at, fill_id) among the fills at SOME token's newest time: the
+    -- long fill ids are compared for about one fill in a hundred instead of every fill. A
+    -- token's own newest fills are always among them and outrank its other fills there, so
+    -- its argMax is its mark. Filtering by the time alone (a set of 8-byte times) and not by
+    -- (token, time) spares a hash of the 77-digit token id per fill: the full build's node
+    -- 2.85 s instead of 3.9 s at the 10M bench, same marks (and 3.7-4.0 s for the exact
+    -- pairs against 9.6-10.9 s for three argMax over all fills, earlier)
     select
         token_id,
         argMax(
@@ -55,13 +59,7 @@ latest as (
         newest.2 as mark_fill_id,
         newest.3 as mark_price
     from new_fills
-    where
-        (token_id, filled_at) in (
-            select
-                last_fill_times.token_id,
-                last_fill_times.filled_at
-            from last_fill_times
-        )
+    where filled_at in (select last_fill_times.filled_at from last_fill_times)
     group by token_id
 
 ),

@@ -150,7 +150,8 @@ def second_night(tmp_path_factory) -> tuple:
 def test_a_nights_key_lookups_probe_a_hash_before_the_keys(second_night):
     """The changed keys of a night fall in every granule of the stored tables, so each lookup
     scans; it probes the keys' 64-bit hashes first (key_prewhere: a third cheaper at 10M)
-    and the exact keys after. Every incremental read of those tables by key does so."""
+    and the exact keys after. Every incremental read of those tables by key does so, but
+    the two that probe int_position_days' stored position_key (below)."""
     settings, compiled = second_night
     for model, tables in KEY_LOOKUPS.items():
         reads = _prewheres(settings, compiled[model])

@@ -12,6 +12,8 @@
     FINAL merges a key's versions; correct here, where a key passes whole or not at all.
     Only a stored table takes a PREWHERE: for a CTE (a dbt unit test's given rows, or a
     model's own CTE) nothing is emitted and the exact condition does the work alone.
+    The grain's and the daily rows' reads of int_position_days probe its stored position_key
+    instead (checkpoints_by_position_key, macros/positions.sql): no string hashed per row.
 -#}
 {% macro key_prewhere(relation, key, keys, keys_key=none) -%}
     {%- if relation is not string and '__dbt__cte__' not in (relation | string) -%}

@@ -36,6 +36,7 @@ __all__ = [
     "UNCATEGORIZED",
     "ReferenceFileError",
     "ReferenceFileRejected",
+    "ReferenceFileStillRejected",
     "ReferenceLoad",
     "is_resolved",
     "load_reference_file",
@@ -71,6 +72,24 @@ class ReferenceFileRejected(ReferenceFileError):
             f"see `runner.py validate {report.path}`"
         )
         super().__init__(report.path, first.location, reason)
+
+
+class ReferenceFileStillRejected(ReferenceFileError):
+    """The very bytes an earlier load rejected, rejected again from that load's record: a
+    rejected file stays in DATA_DIR until someone replaces it, and validating a large one
+    again every night would cost seconds to say the same thing."""
+
+    def __init__(self, path: Path, rejected_at: dt.datetime, errors: int, problems: str):
+        first = next((line for line in problems.splitlines() if line), "")
+        first = first.removeprefix(f"{path.name}: ")
+        where, _, reason = first.partition(": ")
+        super().__init__(
+            path,
+            where or "(file)",
+            f"{reason or 'see the recorded problems'} -- file rejected ({errors} error(s)) at "
+            f"{rejected_at:%Y-%m-%d %H:%M} UTC and not validated again while unchanged, previous "
+            f"contents kept; see `runner.py validate {path}`",
+        )
 
 
 @dataclass
@@ -342,14 +361,14 @@ def _record(
     )
 
 
-def unchanged_since_last_load(client: Client, path: Path) -> ReferenceLoad | None:
+def unchanged_since_last_load(client: Client, path: Path, digest: str | None = None) -> ReferenceLoad | None:
     """The last successful load of this very content, when its table still holds it.
 
     Reference files change far less often than nightly; validating a large markets file
     costs seconds, so identical bytes are not validated and swapped in again. The stored
     record's counts and warnings are carried forward for the run summary.
     """
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = digest or hashlib.sha256(path.read_bytes()).hexdigest()
     rows = client.query(
         "SELECT sha256, entries, resolved, claimed, last_updated, warnings, problems "
         "FROM ops.reference_loads WHERE file_name = {f:String} AND status = 'loaded' "
@@ -375,17 +394,46 @@ def unchanged_since_last_load(client: Client, path: Path) -> ReferenceLoad | Non
     )
 
 
+def rejected_before(client: Client, path: Path, digest: str) -> ReferenceFileStillRejected | None:
+    """The rejection of this very content, when the file's last attempt rejected it; that
+    attempt's record is written again, with this attempt's time, so every night's attempt
+    stays on record."""
+    found = client.query(
+        "SELECT status, sha256, loaded_at, errors, problems FROM ops.reference_loads "
+        "WHERE file_name = {f:String} ORDER BY loaded_at DESC LIMIT 1",
+        parameters={"f": path.name},
+    ).result_rows
+    if not found or found[0][0] != "rejected" or found[0][1] != digest:
+        return None
+    _, _, rejected_at, errors, problems = found[0]
+    columns = ", ".join(LOAD_COLUMNS)
+    again = ", ".join("now64(3)" if c == "loaded_at" else c for c in LOAD_COLUMNS)
+    client.command(
+        f"INSERT INTO ops.reference_loads ({columns}) SELECT {again} FROM ops.reference_loads "
+        "WHERE file_name = {f:String} AND loaded_at = {t:DateTime64(3)} LIMIT 1",
+        parameters={"f": path.name, "t": rejected_at},
+    )
+    return ReferenceFileStillRejected(path, rejected_at, int(errors), problems or "")
+
+
 def load_reference_file(client: Client, path: Path, force: bool = False) -> ReferenceLoad:
     """Validate `path` in full, then replace its table; a file with any error writes nothing
     but its `rejected` record and raises ReferenceFileRejected (the table keeps its rows).
-    A file identical to the one last loaded is skipped unless `force`.
+    A file identical to the one last loaded is skipped unless `force`, and so is a file
+    identical to the one last rejected: it raises ReferenceFileStillRejected with the
+    recorded reason.
 
     The file is read once: the rows come from the very bytes that were validated and hashed.
     """
     if not force:
-        unchanged = unchanged_since_last_load(client, path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        unchanged = unchanged_since_last_load(client, path, digest)
         if unchanged is not None:
             return unchanged
+        still_rejected = rejected_before(client, path, digest)
+        if still_rejected is not None:
+            log.error(str(still_rejected), extra={"ctx": {"file": path.name}})
+            raise still_rejected
     report = validation.validate_file(path)
     if report.kind is not None and path.name not in PARSERS:
         report.error("unknown-file", f"not a loadable reference file; known: {', '.join(PARSERS)}")

@@ -267,6 +267,38 @@ def test_a_rejected_file_leaves_no_staging_table_and_a_rejected_record(ch, tmp_p
     assert record["sha256"] == hashlib.sha256(corrupt).hexdigest()
 
 
+def test_a_rejected_file_is_not_validated_again_until_it_changes(ch, tmp_path, monkeypatch):
+    """A rejected file stays in DATA_DIR until someone replaces it, and validating a large
+    one costs seconds: the same bytes are rejected again from the recorded reason, each
+    attempt still recorded; changed bytes, or `force`, are validated again."""
+    corrupt = as_jsonl([{"condition_id": condition(n), "market_id": "12"} for n in range(50)])
+    path = write(tmp_path / "bad", rf.LOOKUPS, corrupt)
+    with pytest.raises(rf.ReferenceFileRejected):
+        rf.load_reference_file(ch, path)
+    validated = []
+    real_validate = rf.validation.validate_file
+    monkeypatch.setattr(rf.validation, "validate_file", lambda p: validated.append(p) or real_validate(p))
+
+    with pytest.raises(rf.ReferenceFileError) as again:
+        rf.load_reference_file(ch, path)
+    assert validated == []
+    assert "lookup-uniform" in str(again.value) and "previous contents kept" in str(again.value)
+    assert "not validated again" in str(again.value)
+    digest = hashlib.sha256(corrupt).hexdigest()
+    attempts = ch.query(
+        "SELECT status, errors, entries FROM ops.reference_loads WHERE sha256 = {d:String}",
+        parameters={"d": digest},
+    ).result_rows
+    assert [tuple(a) for a in attempts] == [("rejected", 1, 50), ("rejected", 1, 50)]
+
+    with pytest.raises(rf.ReferenceFileRejected):
+        rf.load_reference_file(ch, path, force=True)
+    assert validated == [path]
+    fixed = as_jsonl([{"condition_id": condition(n), "market_id": str(7000 + n)} for n in range(50)])
+    assert rf.load_reference_file(ch, write(tmp_path / "bad", rf.LOOKUPS, fixed)).entries == 50
+    assert validated == [path, path]
+
+
 def test_lookup_contradicting_markets_loads_with_a_warning(ch, tmp_path):
     write(tmp_path, rf.MARKETS, GOOD[rf.MARKETS]())
     lookups = good_lookups()
@@ -367,6 +399,10 @@ def test_a_rejected_required_file_makes_the_step_partial_and_keeps_its_last_good
         "claimed": 6,
         "unchanged": False,
     }
+    # the next night, the same bad file: the same error, from the record
+    again = run_step(step_settings)
+    assert again.status == "partial"
+    assert "markets.jsonl: line 2: [blank-line]" in again.error and "not validated again" in again.error
 
 
 def test_an_unchanged_file_is_not_loaded_again_but_keeps_its_warnings(step_settings):

@@ -324,6 +324,7 @@ LOAD_COLUMNS = [
     "warnings",
     "errors",
     "problems",
+    "validator",
 ]
 
 
@@ -355,6 +356,7 @@ def _record(
                 report.warning_count,
                 report.error_count,
                 "\n".join(str(p) for p in report.problems()[:20]),
+                validation.rules_fingerprint(),
             ]
         ],
         column_names=LOAD_COLUMNS,
@@ -395,17 +397,17 @@ def unchanged_since_last_load(client: Client, path: Path, digest: str | None = N
 
 
 def rejected_before(client: Client, path: Path, digest: str) -> ReferenceFileStillRejected | None:
-    """The rejection of this very content, when the file's last attempt rejected it; that
-    attempt's record is written again, with this attempt's time, so every night's attempt
-    stays on record."""
+    """The rejection of this very content, when the file's last attempt rejected it by the
+    rules in force (the same validation.rules_fingerprint); that attempt's record is written
+    again, with this attempt's time, so every night's attempt stays on record."""
     found = client.query(
-        "SELECT status, sha256, loaded_at, errors, problems FROM ops.reference_loads "
+        "SELECT status, sha256, validator, loaded_at, errors, problems FROM ops.reference_loads "
         "WHERE file_name = {f:String} ORDER BY loaded_at DESC LIMIT 1",
         parameters={"f": path.name},
     ).result_rows
-    if not found or found[0][0] != "rejected" or found[0][1] != digest:
+    if not found or tuple(found[0][:3]) != ("rejected", digest, validation.rules_fingerprint()):
         return None
-    _, _, rejected_at, errors, problems = found[0]
+    *_, rejected_at, errors, problems = found[0]
     columns = ", ".join(LOAD_COLUMNS)
     again = ", ".join("now64(3)" if c == "loaded_at" else c for c in LOAD_COLUMNS)
     client.command(

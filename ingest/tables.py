@@ -171,19 +171,22 @@ CREATE TABLE IF NOT EXISTS ops.reference_loads
     status         LowCardinality(String) DEFAULT 'loaded',
     warnings       UInt32 DEFAULT 0,
     errors         UInt32 DEFAULT 0,
-    problems       String DEFAULT ''
+    problems       String DEFAULT '',
+    validator      String DEFAULT ''
 )
 ENGINE = MergeTree
 ORDER BY (file_name, loaded_at)
 """
 
 # Columns added to ops.reference_loads after it first shipped: `status` is 'loaded' or
-# 'rejected' (a rejected file is recorded but loads nothing), `problems` the first findings.
+# 'rejected' (a rejected file is recorded but loads nothing), `problems` the first findings,
+# `validator` the rules' fingerprint (validation.rules_fingerprint) the verdict was reached by.
 REFERENCE_LOADS_MIGRATIONS = (
     "ALTER TABLE ops.reference_loads ADD COLUMN IF NOT EXISTS status LowCardinality(String) DEFAULT 'loaded'",
     "ALTER TABLE ops.reference_loads ADD COLUMN IF NOT EXISTS warnings UInt32 DEFAULT 0",
     "ALTER TABLE ops.reference_loads ADD COLUMN IF NOT EXISTS errors UInt32 DEFAULT 0",
     "ALTER TABLE ops.reference_loads ADD COLUMN IF NOT EXISTS problems String DEFAULT ''",
+    "ALTER TABLE ops.reference_loads ADD COLUMN IF NOT EXISTS validator String DEFAULT ''",
 )
 
 TOKEN_MAP = """

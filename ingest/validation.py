@@ -415,6 +415,19 @@ def date_time_problem(value: object) -> str | None:
 
 
 @cache
+def rules_fingerprint() -> str:
+    """A digest of what decides a file's verdict: this module, the contract it imports and
+    every kind's schema. A rejection recorded under the same fingerprint is final for the
+    same bytes (ingest/reference_files.py does not validate them again); after an upgrade
+    that changes a rule the fingerprint differs, and the file is judged by the new rules."""
+    digest = hashlib.sha256()
+    sources = [Path(__file__), Path(__file__).with_name("reference_contract.py")]
+    for path in sources + sorted(SCHEMA_DIR / kind.schema for kind in KINDS.values()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@cache
 def _schema(kind: str) -> dict[str, Any]:
     return json.loads((SCHEMA_DIR / KINDS[kind].schema).read_text(encoding="utf-8"))
 

@@ -294,9 +294,17 @@ def test_a_rejected_file_is_not_validated_again_until_it_changes(ch, tmp_path, m
     with pytest.raises(rf.ReferenceFileRejected):
         rf.load_reference_file(ch, path, force=True)
     assert validated == [path]
+    # rules changed by an upgrade: the same bytes are judged again, by the new rules
+    monkeypatch.setattr(rf.validation, "rules_fingerprint", lambda: "other-rules")
+    with pytest.raises(rf.ReferenceFileRejected):
+        rf.load_reference_file(ch, path)
+    assert validated == [path, path]
+    with pytest.raises(rf.ReferenceFileStillRejected):
+        rf.load_reference_file(ch, path)
+    assert validated == [path, path]
     fixed = as_jsonl([{"condition_id": condition(n), "market_id": str(7000 + n)} for n in range(50)])
     assert rf.load_reference_file(ch, write(tmp_path / "bad", rf.LOOKUPS, fixed)).entries == 50
-    assert validated == [path, path]
+    assert validated == [path, path, path]
 
 
 def test_lookup_contradicting_markets_loads_with_a_warning(ch, tmp_path):
@@ -345,8 +353,8 @@ def test_ensure_tables_adds_the_new_columns_to_an_old_reference_loads_table(tmp_
         )
         ensure_tables(ch)
         ensure_tables(ch)  # idempotent
-        assert rows(ch, "SELECT status, warnings, errors, problems FROM ops.reference_loads") == [
-            ("loaded", 0, 0, "")
+        assert rows(ch, "SELECT status, warnings, errors, problems, validator FROM ops.reference_loads") == [
+            ("loaded", 0, 0, "", "")
         ]
 
 

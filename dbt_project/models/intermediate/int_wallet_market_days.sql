@@ -166,17 +166,19 @@ pair_token_days as (
 
 trading_days as (
 
+    -- one row per (wallet, token, day), in its market: `computed` sums the pair's tokens
+    -- per day together with the resolution and stored parts (summing them here first too
+    -- was a second aggregation of the 10.8 million days of a 10M bench full build, 0.3 s)
     select
         days.wallet                                  as wallet,
         coalesce(tokens.condition_id, days.token_id) as market_key,
         days.day                                     as day,
-        toInt128(sum(days.day_trading_pnl))          as trading_pnl,
+        toInt128(days.day_trading_pnl)               as trading_pnl,
         toInt128(0)                                  as resolution_pnl,
-        toUInt64(sum(days.day_volume))               as volume,
-        toUInt64(sum(days.day_fills))                as n_fills
+        toUInt64(days.day_volume)                    as volume,
+        toUInt64(days.day_fills)                     as n_fills
     from pair_token_days as days
     left join tokens on days.token_id = tokens.token_id
-    group by wallet, market_key, day
 
 ),
 
@@ -279,12 +281,18 @@ computed as (
             *,
             {{ nothing_stored }}
         from trading_days
+        {% if is_incremental() -%}
+        -- only the live pairs' days: a token's days belong to the pair of its market now.
+        -- A full build reads every position, and the grain has a live pair for each (it is
+        -- built from them all), so there the filter would only cost: a set of 3.1 million
+        -- pairs probed by 10.8 million days, 2.3 s of 7.3 at the 10M bench
         where (wallet, market_key) in (
             select
                 live_pairs.wallet,
                 live_pairs.market_key
             from live_pairs
         )
+        {%- endif %}
         union all
         select
             *,

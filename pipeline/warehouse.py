@@ -11,6 +11,9 @@ import contextlib
 import fcntl
 import logging
 import os
+import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,6 +33,7 @@ DATABASES = names.DATABASES
 
 # What chDB says when another process holds the data directory's lock.
 _LOCK_MARKERS = ("Cannot lock file", "Another server instance in same directory")
+_OPEN_LOCK = threading.Lock()
 
 
 class WarehouseBusy(RuntimeError):
@@ -63,28 +67,60 @@ def held_by_another_process(path: Path) -> bool:
     return False
 
 
+def _open_engine(path: Path) -> tuple[Client | None, str]:
+    """Open the embedded engine in this process; the client, or None and why it failed.
+
+    chDB's exception for a held directory is often only "Error initializing
+    EmbeddedServer": the reason ("Cannot lock file") goes to the process's stderr. So
+    stderr is read while the engine starts, and what it carried is passed on, except the
+    lock lines, which the caller turns into a busy error. One open at a time per process,
+    so that two threads never swap stderr under each other.
+    """
+    with _OPEN_LOCK, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            client, failure = clickhouse_connect.get_client(interface="chdb", path=str(path)), ""
+        except Exception as exc:  # chDB raises plain RuntimeErrors from the engine
+            client, failure = None, str(exc)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        sink.seek(0)
+        said = sink.read().decode(errors="replace")
+    lock_lines = [line for line in said.splitlines(keepends=True) if any(m in line for m in _LOCK_MARKERS)]
+    others = "".join(line for line in said.splitlines(keepends=True) if line not in lock_lines)
+    if others:
+        sys.stderr.write(others)
+        sys.stderr.flush()
+    if client is None and lock_lines:
+        failure = f"{failure} {lock_lines[0].strip()}"
+    return client, failure
+
+
 def _embedded_client(settings: Settings, attempts: int = 3) -> Client:
     """Open the embedded engine, telling "held by another process" from a real failure.
 
-    chDB's message for a held directory is often only "Error initializing EmbeddedServer",
-    and a holder that opens and closes the engine in a loop may have let go by the time we
-    look at the lock. So a failure while the directory's lock is free is tried again: a race
-    then ends as an open or as busy, and only a failure that repeats is "unavailable".
+    The engine's own words decide first (`_open_engine`); failing those, the lock: a holder
+    that opens and closes the engine in a loop may have let go by the time we look, so a
+    failure while the lock is free is tried again, and only a failure that repeats is
+    "unavailable".
     """
     settings.clickhouse_path.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, attempts + 1):
-        try:
-            return clickhouse_connect.get_client(interface="chdb", path=str(settings.clickhouse_path))
-        except Exception as exc:  # chDB raises plain RuntimeErrors from the engine
-            text = str(exc)
-            if any(m in text for m in _LOCK_MARKERS) or held_by_another_process(settings.clickhouse_path):
-                raise WarehouseBusy(
-                    f"busy: the embedded ClickHouse at {settings.clickhouse_path} is held by "
-                    "another process (a pipeline run?); try again when it has finished"
-                ) from None
-            if attempt == attempts:
-                raise WarehouseUnavailable(f"cannot open embedded ClickHouse: {text}") from exc
-            time.sleep(0.05 * attempt)
+        client, failure = _open_engine(settings.clickhouse_path)
+        if client is not None:
+            return client
+        if any(m in failure for m in _LOCK_MARKERS) or held_by_another_process(settings.clickhouse_path):
+            raise WarehouseBusy(
+                f"busy: the embedded ClickHouse at {settings.clickhouse_path} is held by "
+                "another process (a pipeline run?); try again when it has finished"
+            )
+        if attempt == attempts:
+            raise WarehouseUnavailable(f"cannot open embedded ClickHouse: {failure}")
+        time.sleep(0.05 * attempt)
     raise AssertionError("unreachable")
 
 

@@ -47,9 +47,8 @@ class WarehouseUnavailable(RuntimeError):
 def held_by_another_process(path: Path) -> bool:
     """Whether another process holds the engine's lock on `<path>/status`.
 
-    The engine takes an exclusive flock on that file for as long as it runs; chDB reports a
-    failed open only as "Error initializing EmbeddedServer" (the lock message goes to
-    stderr), so the lock itself is the reliable signal.
+    The engine takes an exclusive flock on that file for as long as it runs. This is the
+    second signal of a held directory, after the engine's own message (`_open_engine`).
     """
     status = path / "status"
     if not status.exists():

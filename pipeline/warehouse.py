@@ -66,6 +66,39 @@ def held_by_another_process(path: Path) -> bool:
     return False
 
 
+def _flush_stderr() -> None:
+    if sys.stderr is not None:  # None when the process started without a stderr
+        sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _stderr_lines() -> Iterator[list[str]]:
+    """The lines this process writes to fd 2 inside the block (filled in when it ends).
+
+    A process started with fd 2 closed (Python's sys.stderr is then None; a file opened
+    later may hold fd 2) has nothing to read, and the block runs as is.
+    """
+    lines: list[str] = []
+    try:
+        saved = os.dup(2) if sys.stderr is not None else None
+    except OSError:
+        saved = None
+    if saved is None:
+        yield lines
+        return
+    with tempfile.TemporaryFile() as sink:
+        _flush_stderr()
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            _flush_stderr()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode(errors="replace").splitlines(keepends=True))
+
+
 def _open_engine(path: Path) -> tuple[Client | None, str]:
     """Open the embedded engine in this process; the client, or None and why it failed.
 
@@ -75,25 +108,15 @@ def _open_engine(path: Path) -> tuple[Client | None, str]:
     lock lines, which the caller turns into a busy error. One open at a time per process,
     so that two threads never swap stderr under each other.
     """
-    with _OPEN_LOCK, tempfile.TemporaryFile() as sink:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
+    with _OPEN_LOCK, _stderr_lines() as said:
         try:
             client, failure = clickhouse_connect.get_client(interface="chdb", path=str(path)), ""
         except Exception as exc:  # chDB raises plain RuntimeErrors from the engine
             client, failure = None, str(exc)
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-        sink.seek(0)
-        said = sink.read().decode(errors="replace")
-    lock_lines = [line for line in said.splitlines(keepends=True) if any(m in line for m in _LOCK_MARKERS)]
-    others = "".join(line for line in said.splitlines(keepends=True) if line not in lock_lines)
+    lock_lines = [line for line in said if any(m in line for m in _LOCK_MARKERS)]
+    others = "".join(line for line in said if line not in lock_lines)
     if others:
-        sys.stderr.write(others)
-        sys.stderr.flush()
+        os.write(2, others.encode())
     if client is None and lock_lines:
         failure = f"{failure} {lock_lines[0].strip()}"
     return client, failure

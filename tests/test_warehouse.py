@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
 
 import runner
 from pipeline import warehouse
+from pipeline.config import PROJECT_ROOT
 from tests.support.engine import start_reader_loop, wait_until_in
 from tests.support.settings import make_settings
 
@@ -64,6 +67,27 @@ def test_what_the_engine_says_while_opening_is_passed_on(tmp_path, capfd, monkey
     with warehouse.connect(make_settings(tmp_path)) as ch:
         assert ch.command("SELECT 1") == 1
     assert "another thread's warning" in capfd.readouterr().err
+
+
+def test_a_process_without_stderr_still_opens_the_engine(tmp_path):
+    """Reading the engine's stderr must not need one: a process started with fd 2 closed
+    (Python then sets sys.stderr to None) failed every open once stderr was read."""
+    code = (
+        "import sys; from pathlib import Path; from pipeline import warehouse; "
+        "from tests.support.settings import make_settings; "
+        "ch = warehouse.open_client(make_settings(Path(sys.argv[1]))); "
+        "print(sys.stderr is None, ch.command('SELECT 1')); ch.close()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        preexec_fn=lambda: os.close(2),
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "TZ": "UTC"},
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout.split()) == (0, ["True", "1"])
 
 
 @pytest.mark.slow

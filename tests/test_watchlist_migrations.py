@@ -164,3 +164,68 @@ def test_migrate_without_postgres_is_a_clear_error(monkeypatch, capsys, tmp_path
     monkeypatch.delenv("POSTGRES_URL")
     assert runner.main(["migrate"]) == 2
     assert "POSTGRES_URL is not set" in capsys.readouterr().err
+
+
+def view_oid(url: str, name: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT %s::regclass::oid", (name,)).fetchone()[0]
+
+
+def view_columns(url: str, name: str) -> list[tuple[str, str]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 ORDER BY attnum",
+            (name,),
+        ).fetchall()
+
+
+def test_a_rebuild_replaces_the_views_in_place(empty_pg_url, tmp_path):
+    # Readers of strategy_overview during a nightly publish must never find it missing:
+    # dbt's rename-and-drop-cascade swap of watchlist_enriched dropped it until its own
+    # model ran again. Replaced in place, each view keeps its identity (its OID).
+    settings = make_settings(tmp_path).replace(postgres_url=empty_pg_url)
+    migrate(empty_pg_url)
+    first = build_app_models(settings)
+    assert first.success, (first.error, first.failures)
+    before = {v: view_oid(empty_pg_url, v) for v in ("watchlist_enriched", "strategy_overview")}
+    columns = view_columns(empty_pg_url, "strategy_overview")
+    again = build_app_models(settings)
+    assert again.success, (again.error, again.failures)
+    assert {v: view_oid(empty_pg_url, v) for v in before} == before
+    assert view_columns(empty_pg_url, "strategy_overview") == columns
+
+
+@pytest.mark.parametrize(
+    ("old_select", "kept"),
+    [
+        ("SELECT id, name FROM strategies", True),  # a prefix of the model's columns
+        ("SELECT name, id FROM strategies", False),  # the same columns in another order
+        ("SELECT id::varchar(40) AS id, name FROM strategies", False),  # another type
+        (  # the same type with another modifier (numeric(5, 4) in the model)
+            "SELECT id, name, description, active, category_filter, max_wallet_rank, "
+            "min_resolved_markets, min_coverage::numeric(6, 4) AS min_coverage FROM strategies",
+            False,
+        ),
+        ('SELECT id COLLATE "C" AS id, name FROM strategies', False),  # another collation
+        ("SELECT 1 AS x", False),  # nothing in common
+    ],
+)
+def test_an_existing_view_is_replaced_whatever_its_columns(empty_pg_url, tmp_path, old_select, kept):
+    settings = make_settings(tmp_path).replace(postgres_url=empty_pg_url)
+    migrate(empty_pg_url)
+    first = build_app_models(settings)
+    assert first.success, (first.error, first.failures)
+    columns = view_columns(empty_pg_url, "strategy_overview")
+    with psycopg.connect(empty_pg_url, autocommit=True) as conn:
+        conn.execute("DROP VIEW strategy_overview")
+        conn.execute(f"CREATE VIEW strategy_overview AS {old_select}")
+        conn.execute("INSERT INTO strategies (id, name) VALUES ('s', 'S')")
+    old = view_oid(empty_pg_url, "strategy_overview")
+    again = build_app_models(settings)
+    assert again.success, (again.error, again.failures)
+    assert view_columns(empty_pg_url, "strategy_overview") == columns
+    assert (view_oid(empty_pg_url, "strategy_overview") == old) is kept
+    with psycopg.connect(empty_pg_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT id, entries FROM strategy_overview").fetchall()
+    assert rows == [("s", 0)]

@@ -14,8 +14,8 @@ the stream's format):
 
 Read-only: Postgres connections are pooled and opened read-only with a statement timeout;
 warehouse work runs in the reader (api/reader.py: with the embedded engine, a child process
-that lets the engine go between bursts; while the pipeline holds it the answer is 503 with
-Retry-After). CORS for the origins in API_CORS_ORIGINS.
+that lets the engine go between bursts; while another process holds it the answer is 503
+with Retry-After). CORS for the origins in API_CORS_ORIGINS.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ LEADERBOARD_KEYS = ("rank", "wallet", "realized_pnl_usd", "volume_usd", "n_fills
 @contextlib.contextmanager
 def _mart(settings: Settings, mart: str, retry_after: int) -> Iterator[Client]:
     """A warehouse client for reading `mart`; every way the warehouse cannot answer (mart not
-    built, engine held by the pipeline, engine down) becomes one 503 with Retry-After."""
+    built, engine held by another process, engine down) becomes one 503 with Retry-After."""
     try:
         with warehouse.connect(settings) as ch:
             if not warehouse.table_exists(ch, names.ANALYTICS, mart):
@@ -47,7 +47,7 @@ def _mart(settings: Settings, mart: str, retry_after: int) -> Iterator[Client]:
             yield ch
     except warehouse.WarehouseBusy:
         raise Unavailable(
-            "the warehouse is busy (the pipeline holds the embedded engine); try again shortly", retry_after
+            f"the warehouse is busy: {warehouse.HELD_BY_ANOTHER_PROCESS}; try again shortly", retry_after
         ) from None
     except warehouse.WarehouseUnavailable as exc:
         raise Unavailable(f"the warehouse is unavailable: {exc}", retry_after) from None

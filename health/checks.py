@@ -42,7 +42,6 @@ SCHEMA_VERSION = 1
 
 # The raw tables the marts are built from (the optional ones are not required).
 REQUIRED_RAW_TABLES = (names.ORDER_FILLED, names.RESOLUTIONS, names.MARKETS_TABLE, names.CATEGORY_MAP)
-BUSY_MESSAGE = "busy: pipeline running (another process holds the embedded ClickHouse)"
 UNREACHABLE_MESSAGE = "not checked: ClickHouse is unreachable (see the ClickHouse check)"
 
 GX_RESULTS_FILE = "gx_results.json"
@@ -120,7 +119,7 @@ class WarehouseProbe:
                         f"cannot reach ClickHouse at {params['host']}:{params['port']}: {describe_error(exc)}"
                     ) from exc
         except warehouse.WarehouseBusy:
-            raise HealthError(WARNING, BUSY_MESSAGE, {"busy": True}) from None
+            raise HealthError(WARNING, f"busy: {warehouse.HELD_BY_ANOTHER_PROCESS}", {"busy": True}) from None
         except warehouse.WarehouseUnavailable as exc:
             raise HealthError(CRITICAL, f"unreachable: {exc}") from None
         finally:

@@ -36,6 +36,13 @@ _LOCK_MARKERS = ("Cannot lock file", "Another server instance in same directory"
 _OPEN_LOCK = threading.Lock()
 
 
+# What a client is told when the engine is held: true whoever holds it (the nightly run, a
+# second API process, `runner.py sql`, a notebook), and naming no path or process.
+HELD_BY_ANOTHER_PROCESS = (
+    "another process holds the embedded engine (the nightly run, or another process on this warehouse)"
+)
+
+
 class WarehouseBusy(RuntimeError):
     """The embedded engine's data directory is held by another process."""
 

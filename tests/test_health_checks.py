@@ -255,7 +255,9 @@ def test_a_held_engine_reads_busy_and_the_other_checks_still_run(held_directory)
     by = {c["name"]: c for c in report["checks"]}
     for name in ("clickhouse", "tables", "trade_freshness", "resolution_integrity"):
         assert by[name]["status"] == WARNING, by[name]
-        assert by[name]["message"].startswith("busy: pipeline running")
+        # the holder is not a pipeline run: the message must not say it is
+        assert by[name]["message"].startswith("busy: another process holds"), by[name]
+        assert "pipeline running" not in by[name]["message"]
         assert by[name]["details"]["busy"] is True
     assert by["reference_freshness"]["status"] == HEALTHY
     assert by["goldsky"]["status"] == HEALTHY

@@ -121,7 +121,7 @@ def test_preflight_fails_only_when_clickhouse_is_unreachable(tmp_path):
 def test_preflight_with_the_engine_busy_is_not_a_failure(held_directory):
     result = step_preflight_health(RunContext(held_directory, "r-busy", "test", SAMPLE_NOW))
     assert result.status == "success"
-    assert result.details["checks"]["clickhouse"]["message"].startswith("busy: pipeline running")
+    assert result.details["checks"]["clickhouse"]["message"].startswith("busy: another process holds")
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -511,7 +511,7 @@ def test_health_while_another_process_holds_the_engine_exits_3(held_directory, m
     """The runbook's exit codes: busy is 3 for every command, the healthcheck included."""
     _env(monkeypatch, held_directory)
     assert runner.main(["health"]) == 3
-    assert "busy: pipeline running" in capsys.readouterr().out
+    assert "busy: another process holds" in capsys.readouterr().out
     assert runner.main(["health", "--json"]) == 3
     report = json.loads(capsys.readouterr().out)
     validate(report)

@@ -35,6 +35,7 @@ from api.errors import install_handlers
 from api.health import HealthCache
 from api.middleware import RequestTimeout, UnexpectedErrors
 from api.reader import WarehouseReader
+from api.responses import RedactedJSONResponse
 from api.routes import health, leaderboard, strategies, wallets, watchlist
 from api.tokens import StreamTokens, mask_tokens_in_access_log
 from pipeline.config import ApiSettings, Settings, load_settings
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         description="Strategies, their watchlists (with a live stream) and wallet PnL by "
         "category from the Cascadian pipeline's marts. See docs/api.md.",
         lifespan=_lifespan,
+        default_response_class=RedactedJSONResponse,  # no answer carries a secret (api/responses.py)
     )
     app.state.cascadian = AppState(
         settings,

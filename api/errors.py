@@ -1,8 +1,8 @@
 """Error answers: one JSON shape (`{"detail": ...}`), the database and warehouse failures
 mapped to 503/504 with a clear sentence, and never a configured secret in a body: every
-detail passes through pipeline.redact (an error page that echoes a password, a client that
-puts a token into a parameter FastAPI then quotes back), and an unexpected error is a 500
-that says only that (api.middleware.UnexpectedErrors; its cause goes to the log, redacted too).
+detail is rendered by api.responses.RedactedJSONResponse (an error page that echoes a
+password, a client that puts a token into a parameter FastAPI then quotes back), and an
+unexpected error is a 500 that says only that (api.middleware.UnexpectedErrors; its cause goes to the log, redacted too).
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ import psycopg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 
+from api.responses import RedactedJSONResponse
 from pipeline.config import ApiSettings
-from pipeline.redact import redact_obj
 
 
 class Unavailable(Exception):
@@ -31,12 +30,12 @@ class Unavailable(Exception):
 
 def problem(
     status: int, detail: object, retry_after: int | None = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
+) -> RedactedJSONResponse:
     headers = dict(headers or {})
     if retry_after:
         headers["Retry-After"] = str(retry_after)
-    body = redact_obj({"detail": jsonable_encoder(detail)})
-    return JSONResponse(body, status_code=status, headers=headers or None)
+    body = {"detail": jsonable_encoder(detail)}
+    return RedactedJSONResponse(body, status_code=status, headers=headers or None)
 
 
 def install_handlers(app: FastAPI, api: ApiSettings) -> None:

@@ -25,6 +25,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import PoolTimeout
 
+from pipeline.redact import redact_obj
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "watchlist_changes"
@@ -115,7 +117,7 @@ def sse(event: str | None, data: Any, event_id: int | None = None) -> str:
         lines.append(f"id: {event_id}")
     if event:
         lines.append(f"event: {event}")
-    text = json.dumps(data, default=_json_default, separators=(",", ":"))
+    text = json.dumps(redact_obj(data), default=_json_default, separators=(",", ":"))
     lines += [f"data: {line}" for line in text.splitlines() or [""]]
     return "\n".join(lines) + "\n\n"
 

@@ -196,6 +196,14 @@ def test_an_unknown_category_is_an_empty_board_not_404(api):
     assert body["entries"] == [] and body["category"] == "Knitting" and body["as_of_day"] == "2026-11-27"
 
 
+def test_a_category_that_is_the_token_is_not_echoed(api):
+    """A successful answer quotes its parameters back: a client that sends the token as the
+    category must not find it in the body (docs/api.md: no answer contains a secret)."""
+    response = api.get("/api/leaderboard", params={"category": f"{TOKEN} / x"})
+    assert response.status_code == 200, response.text
+    assert response.json()["category"] == "*** / x" and TOKEN not in response.text
+
+
 @pytest.mark.parametrize(
     "params",
     [

@@ -88,3 +88,34 @@ def test_a_rejected_parameter_is_not_echoed_with_a_secret(api):
     response = api.get(f"/api/strategies/all/watchlist?limit={TOKEN}")
     assert response.status_code == 422
     _assert_clean(response)
+
+
+def test_no_route_answers_with_a_json_response_that_skips_redaction():
+    """Every JSON answer is rendered by api.responses.RedactedJSONResponse (the app's default
+    response class): a route that built another JSON response class would send its body
+    unredacted."""
+    import ast
+
+    from pipeline.config import PROJECT_ROOT
+
+    offenders = []
+    for path in sorted((PROJECT_ROOT / "api").rglob("*.py")):
+        if path.name == "responses.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in (
+                "fastapi",
+                "starlette",
+            ):
+                names = {alias.name for alias in node.names}
+                if any(name.endswith("JSONResponse") for name in names):
+                    offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_stream_events_are_redacted(monkeypatch):
+    from api import stream
+
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+    event = stream.sse("insert", {"entry": {"metadata": {"note": f"token {TOKEN}"}}}, 7)
+    assert TOKEN not in event and "token ***" in event

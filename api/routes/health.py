@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
 from api.deps import State
-from pipeline.redact import redact_obj
+from api.responses import RedactedJSONResponse
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/api/health", responses={503: {"description": "unhealthy"}})
-async def get_health(state: State) -> JSONResponse:
+async def get_health(state: State) -> RedactedJSONResponse:
     """The healthcheck report (cached briefly); 503 when its overall status is an error."""
     code, report = await state.health.get(state.reader.run)
-    return JSONResponse(redact_obj(json.loads(json.dumps(report, default=str))), status_code=code)
+    return RedactedJSONResponse(json.loads(json.dumps(report, default=str)), status_code=code)

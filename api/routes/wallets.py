@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import JSONResponse
 
 from api import marts
 from api.deps import AUTH, ERRORS, NOT_FOUND, Address, State
 from api.models import WalletCategoryPnl
+from api.responses import RedactedJSONResponse
 
 router = APIRouter(tags=["wallets"], dependencies=AUTH, responses={**ERRORS, **NOT_FOUND})
 
@@ -22,4 +22,4 @@ async def wallet_category_pnl(state: State, address: Address):
         state.answers.put(("category-pnl", wallet), rows)
     if not rows:
         raise HTTPException(404, f"wallet {wallet} has no positions in the marts")
-    return JSONResponse({"wallet": wallet, "total": marts.total(rows), "categories": rows})
+    return RedactedJSONResponse({"wallet": wallet, "total": marts.total(rows), "categories": rows})

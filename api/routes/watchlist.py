@@ -7,7 +7,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from api import stream
 from api.deps import (
@@ -23,6 +23,7 @@ from api.deps import (
     unauthorized,
 )
 from api.models import StreamToken, StreamTokenRequest, WatchlistPage
+from api.responses import RedactedJSONResponse
 
 router = APIRouter(tags=["strategies"], responses={**ERRORS, **NOT_FOUND})
 
@@ -87,7 +88,7 @@ async def get_watchlist(
             "SELECT count(*) FROM strategy_watchlists WHERE strategy_id = %s", (strategy_id,)
         )
         total = int((await cur.fetchone())[0])
-    return JSONResponse(
+    return RedactedJSONResponse(
         {"strategy_id": strategy_id, "limit": limit, "offset": offset, "total": total, "entries": entries}
     )
 

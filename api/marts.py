@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import decimal
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from pipeline import names, warehouse
 from pipeline.config import Settings
 
 # Exact USD amounts (Decimal(38, 6) in the marts) travel as strings: a float would round them.
+# Every one is written by warehouse.decimal_text, read from ClickHouse or summed here alike.
 USD_KEYS = ("realized_pnl_usd", "unrealized_pnl_usd", "total_pnl_usd", "open_value_usd", "volume_usd")
 CATEGORY_PNL_KEYS = (
     "category",
@@ -70,7 +72,9 @@ def category_pnl(settings: Settings, wallet: str, retry_after: int) -> list[dict
         item = dict(zip(CATEGORY_PNL_KEYS, row))
         for k in COUNTS:
             item[k] = int(item[k])
-        item["buy_collateral_usd"] = str(Decimal(int(item["buy_collateral_usd"])) / Decimal(10**6))
+        for k in USD_KEYS:
+            item[k] = warehouse.decimal_text(item[k])
+        item["buy_collateral_usd"] = warehouse.decimal_text(int(item["buy_collateral_usd"]), scale=6)
         for k in ("win_rate", "roi"):
             item[k] = None if item[k] is None else round(float(item[k]), 6)
         out.append(item)
@@ -78,15 +82,17 @@ def category_pnl(settings: Settings, wallet: str, retry_after: int) -> list[dict
 
 
 def total(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The wallet's categories summed (ratios recomputed from the sums)."""
-    usd = {k: sum((Decimal(r[k]) for r in rows), Decimal(0)) for k in USD_KEYS}
+    """The wallet's categories summed (ratios recomputed from the sums), exactly: Decimal(38, 6)
+    amounts have more digits than Python's default 28."""
+    with decimal.localcontext(prec=80):
+        usd = {k: sum((Decimal(r[k]) for r in rows), Decimal(0)) for k in USD_KEYS}
+        bought = sum((Decimal(r["buy_collateral_usd"]) for r in rows), Decimal(0))
     pnl = usd["realized_pnl_usd"]
-    bought = sum(Decimal(r["buy_collateral_usd"]) for r in rows)
     wins, losses = sum(r["wins"] for r in rows), sum(r["losses"] for r in rows)
     return {
         "category": "All",
-        **{k: str(v) for k, v in usd.items()},
-        "buy_collateral_usd": str(bought),
+        **{k: warehouse.decimal_text(v) for k, v in usd.items()},
+        "buy_collateral_usd": warehouse.decimal_text(bought),
         "n_fills": sum(r["n_fills"] for r in rows),
         "n_markets": sum(r["n_markets"] for r in rows),
         "n_resolved_markets": sum(r["n_resolved_markets"] for r in rows),
@@ -126,7 +132,14 @@ def leaderboard(
         "as_of_day": _day(as_of_day),
         "window_start": _day(window_start),
         "entries": [
-            {**dict(zip(LEADERBOARD_KEYS, row)), "rank": int(row[0]), "n_fills": int(row[4])} for row in rows
+            {
+                **dict(zip(LEADERBOARD_KEYS, row)),
+                "rank": int(row[0]),
+                "realized_pnl_usd": warehouse.decimal_text(row[2]),
+                "volume_usd": warehouse.decimal_text(row[3]),
+                "n_fills": int(row[4]),
+            }
+            for row in rows
         ],
     }
 

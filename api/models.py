@@ -62,7 +62,10 @@ class WatchlistPage(BaseModel):
     entries: list[WatchlistEntry]
 
 
-USD = "exact USD as a decimal string (the marts keep 10^6 units; a float would round)"
+USD = (
+    "exact USD as a decimal string (the marts keep 10^6 units; a float would round), without "
+    'exponent or trailing zeros, "0" for zero'
+)
 
 
 class CategoryPnl(BaseModel):

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -223,6 +224,17 @@ def query_frame(client: Client, sql: str, columns: list[str], parameters: dict[s
 def has_rows(client: Client, relation: str) -> bool:
     """Whether a table or view has at least one row (a view stops computing at the first)."""
     return bool(client.query(f"SELECT 1 FROM {relation} LIMIT 1").result_rows)
+
+
+def decimal_text(value: Decimal | int | str, scale: int = 0) -> str:
+    """`value` × 10^-`scale` as ClickHouse's toString prints a Decimal: no exponent, no
+    trailing zeros, "0" for zero. Exact at any size (no context rounding), so amounts read
+    with toString and amounts summed in Python come out in one form."""
+    sign, digits, exponent = Decimal(value).as_tuple()
+    text = format(Decimal((sign, digits, exponent - scale)), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("0", "-0") else text
 
 
 def table_rows(client: Client, database: str, tables: Iterable[str]) -> dict[str, int | None]:

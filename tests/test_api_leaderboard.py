@@ -42,6 +42,9 @@ PNL = [
     (W1, POLITICS, 12_500_000, -3_250_000, 40_000_000),
     (W1, SPORTS, -2_000_000, 750_001, 1_000_000),
     (W2, SPORTS, 5 * USD, 0, 0),
+    # sums with trailing zeros (0.25 + 0.75, 1000.123456 + 1103.823324) and to zero (0.5 - 0.5)
+    (W3, POLITICS, 250_000, 500_000, 1_000_123_456),
+    (W3, SPORTS, 750_000, -500_000, 1_103_823_324),
 ]
 
 
@@ -295,6 +298,32 @@ def test_wallet_route_returns_unrealized_total_and_open_value(api):
         "open_value_usd": "41",
     }
     assert total["volume_usd"] == "20" and total["buy_collateral_usd"] == "16" and total["n_markets"] == 4
+
+
+def test_every_usd_string_has_one_form(api):
+    """The categories' amounts are ClickHouse's toString, the total's are sums made in Python:
+    both in ClickHouse's form (no trailing zeros, "0" for zero), whatever the sum."""
+    body = api.get(f"/api/wallets/{W3}/category-pnl").json()
+    rows = {r[1]: r for r in PNL if r[0] == W3}
+    for category in body["categories"]:
+        _, _, realized, unrealized, open_value = rows[category["category"]]
+        assert [category[k] for k in ("realized_pnl_usd", "unrealized_pnl_usd", "open_value_usd")] == [
+            _usd(realized),
+            _usd(unrealized),
+            _usd(open_value),
+        ]
+        assert category["buy_collateral_usd"] == _usd(8 * USD)
+    total = body["total"]
+    assert [
+        total[k] for k in ("realized_pnl_usd", "unrealized_pnl_usd", "total_pnl_usd", "open_value_usd")
+    ] == [
+        _usd(sum(r[2] for r in rows.values())),
+        _usd(sum(r[3] for r in rows.values())),
+        _usd(sum(r[2] + r[3] for r in rows.values())),
+        _usd(sum(r[4] for r in rows.values())),
+    ]
+    assert total["buy_collateral_usd"] == _usd(16 * USD) and total["volume_usd"] == _usd(20 * USD)
+    assert total["unrealized_pnl_usd"] == "0" and total["open_value_usd"] == "2103.94678"
 
 
 def test_a_warehouse_without_the_leaderboard_is_503(tmp_path):

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -153,3 +154,33 @@ def test_unreachable_server_is_a_clear_error(tmp_path):
     settings = make_settings(tmp_path, CLICKHOUSE_URL="http://127.0.0.1:1")
     with pytest.raises(warehouse.WarehouseUnavailable, match=r"cannot reach ClickHouse at 127\.0\.0\.1:1"):
         warehouse.open_client(settings)
+
+
+DECIMALS = [
+    "2103.946780",
+    "-81.826620",
+    "0.000000",
+    "-0.000001",
+    "100",
+    "1E+2",
+    "0.100000",
+    "-0.0",
+    "12345678901234567890123456789012.123450",  # beyond the default 28 digits of Python
+    "-99999999999999999999999999999999.999999",
+]
+
+
+def test_decimal_text_is_what_clickhouse_prints(tmp_path):
+    """The API's USD strings come partly from ClickHouse's toString(Decimal) and partly from
+    sums in Python: one form for both, checked against the engine itself."""
+    with warehouse.connect(make_settings(tmp_path)) as ch:
+        printed = [
+            ch.query(
+                "SELECT toString(toDecimal128({v:String}, 6))", parameters={"v": str(Decimal(v))}
+            ).result_rows[0][0]
+            for v in DECIMALS
+        ]
+    assert [warehouse.decimal_text(Decimal(v)) for v in DECIMALS] == printed
+    assert [warehouse.decimal_text(p) for p in printed] == printed  # its own output is kept
+    units = [int(Decimal(v).scaleb(6)) for v in DECIMALS[:8]]  # 10^-6 units, as the marts store them
+    assert [warehouse.decimal_text(u, scale=6) for u in units] == printed[:8]

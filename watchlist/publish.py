@@ -29,7 +29,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -86,7 +85,8 @@ class Plan:
 
 
 def _usd(base_units: int) -> str:
-    return str(Decimal(base_units) / Decimal(1_000_000))
+    """In the form of every USD string the API serves (entries' metadata are served as written)."""
+    return warehouse.decimal_text(base_units, scale=6)
 
 
 # --- Postgres, before ClickHouse ------------------------------------------------------------

@@ -68,12 +68,26 @@ def test_pagination_walks_the_list_without_overlap(api):
 
 
 @pytest.mark.parametrize(
-    "params", [{"limit": 0}, {"limit": 1001}, {"limit": "ten"}, {"offset": -1}, {"offset": "x"}]
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 1001},
+        {"limit": "ten"},
+        {"offset": -1},
+        {"offset": "x"},
+        {"offset": 10_000_001},
+    ],
 )
 def test_bad_paging_parameters_are_422(api, params):
     response = api.get("/api/strategies/all/watchlist", params=params)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][0] == "query"
+
+
+def test_the_largest_offset_is_accepted(api):
+    """docs/api.md: offset 0-10,000,000."""
+    response = api.get("/api/strategies/all/watchlist", params={"offset": 10_000_000})
+    assert response.status_code == 200 and response.json()["entries"] == []
 
 
 def test_unknown_strategy_is_404_and_a_malformed_id_422(api):

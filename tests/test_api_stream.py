@@ -166,6 +166,33 @@ def _status_of(url: str, **kwargs) -> httpx.Response:
         return response
 
 
+def test_an_insert_read_after_its_row_was_deleted_carries_the_row_as_written(base, watchlist_world):
+    """docs/api.md: the enriched view has no row left to show, so the event carries the
+    row the change wrote, without the enriched fields, like a delete."""
+    url = watchlist_world.pg_url
+    with psycopg.connect(url, autocommit=True) as conn:
+        before = conn.execute("SELECT max(id) FROM watchlist_events").fetchone()[0]
+    _insert(url, "stream-test", "900200")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "DELETE FROM strategy_watchlists WHERE strategy_id = 'stream-test' AND market_id = '900200'"
+        )
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream(
+            "GET",
+            f"{base}/api/strategies/stream-test/watchlist/stream",
+            headers={"Last-Event-ID": str(before)},
+        ) as response,
+    ):
+        events = iter_sse(response)
+        inserted, deleted = (json.loads(next_event(events)["data"]) for _ in range(2))
+    assert (inserted["op"], deleted["op"]) == ("insert", "delete")
+    for entry in (inserted["entry"], deleted["entry"]):
+        assert entry["market_id"] == "900200" and entry["metadata"] == {"note": "by hand"}
+        assert "alerts" not in entry and "category" not in entry
+
+
 def test_an_id_that_cannot_be_replayed_gets_a_fresh_snapshot(base):
     with (
         httpx.Client(timeout=10) as client,

@@ -118,8 +118,8 @@ class WarehouseProbe:
                     raise warehouse.WarehouseUnavailable(
                         f"cannot reach ClickHouse at {params['host']}:{params['port']}: {describe_error(exc)}"
                     ) from exc
-        except warehouse.WarehouseBusy:
-            raise HealthError(WARNING, f"busy: {warehouse.HELD_BY_ANOTHER_PROCESS}", {"busy": True}) from None
+        except warehouse.WarehouseBusy as exc:  # names the holder: a run, or any other process
+            raise HealthError(WARNING, str(exc), {"busy": True}) from None
         except warehouse.WarehouseUnavailable as exc:
             raise HealthError(CRITICAL, f"unreachable: {exc}") from None
         finally:

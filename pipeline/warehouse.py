@@ -146,7 +146,7 @@ def _embedded_client(settings: Settings, attempts: int = 3) -> Client:
         if any(m in failure for m in _LOCK_MARKERS) or held_by_another_process(settings.clickhouse_path):
             raise WarehouseBusy(
                 f"busy: the embedded ClickHouse at {settings.clickhouse_path} is held by "
-                "another process (a pipeline run?); try again when it has finished"
+                f"{_holder(settings.clickhouse_path)}; try again when it has finished"
             )
         if attempt == attempts:
             raise WarehouseUnavailable(f"cannot open embedded ClickHouse: {failure}")
@@ -248,7 +248,9 @@ def table_rows(client: Client, database: str, tables: Iterable[str]) -> dict[str
 
 
 def _holder(path: Path) -> str:
-    """Who holds the engine's lock on `<path>/status`, from /proc/locks (Linux; best effort)."""
+    """Who holds the engine's lock on `<path>/status`, from /proc/locks (Linux; best effort):
+    a busy message that names the process tells the reader whether to wait or to stop it.
+    The command is one line (a `python -c` script has newlines) so the message stays one."""
     try:
         status = (path / "status").stat()
         wanted = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
@@ -257,7 +259,7 @@ def _holder(path: Path) -> str:
             if len(fields) > 5 and fields[5] == wanted:
                 pid = fields[4]
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                return f"pid {pid} ({cmd.strip()[:120]})"
+                return f"pid {pid} ({' '.join(cmd.split())[:120]})"
     except (OSError, ValueError):
         pass
     return "another process"

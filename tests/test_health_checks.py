@@ -246,8 +246,10 @@ def test_unreachable_clickhouse_server_is_critical(tmp_path):
     assert "unreachable: cannot reach ClickHouse" in report["checks"][0]["message"]
 
 
-def test_a_held_engine_reads_busy_and_the_other_checks_still_run(held_directory):
-    held = held_directory
+def test_a_held_engine_reads_busy_and_the_other_checks_still_run(engine_holder):
+    """Busy names whoever holds the engine: it used to say "pipeline running" for any
+    holder, a plain script included."""
+    held, holder = engine_holder
     write_map(held.data_dir, resolved=5)
     touch(held.data_dir / "markets.jsonl", NOW)
     hs = FAST.replace(min_resolved_conditions=3)
@@ -255,8 +257,9 @@ def test_a_held_engine_reads_busy_and_the_other_checks_still_run(held_directory)
     by = {c["name"]: c for c in report["checks"]}
     for name in ("clickhouse", "tables", "trade_freshness", "resolution_integrity"):
         assert by[name]["status"] == WARNING, by[name]
-        # the holder is not a pipeline run: the message must not say it is
-        assert by[name]["message"].startswith("busy: another process holds"), by[name]
+        assert (
+            by[name]["message"].startswith("busy: ") and f"held by pid {holder.pid} (" in by[name]["message"]
+        )
         assert "pipeline running" not in by[name]["message"]
         assert by[name]["details"]["busy"] is True
     assert by["reference_freshness"]["status"] == HEALTHY

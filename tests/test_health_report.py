@@ -121,7 +121,7 @@ def test_preflight_fails_only_when_clickhouse_is_unreachable(tmp_path):
 def test_preflight_with_the_engine_busy_is_not_a_failure(held_directory):
     result = step_preflight_health(RunContext(held_directory, "r-busy", "test", SAMPLE_NOW))
     assert result.status == "success"
-    assert result.details["checks"]["clickhouse"]["message"].startswith("busy: another process holds")
+    assert result.details["checks"]["clickhouse"]["message"].startswith("busy: ")
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -507,11 +507,14 @@ def test_the_report_shows_unrealized_pnl_and_a_30_day_leaderboard(tmp_path):
     assert "2026-10-29" in board and "2026-11-27" in board
 
 
-def test_health_while_another_process_holds_the_engine_exits_3(held_directory, monkeypatch, capsys):
-    """The runbook's exit codes: busy is 3 for every command, the healthcheck included."""
+def test_health_while_another_process_holds_the_engine_exits_3(engine_holder, monkeypatch, capsys):
+    """The runbook's exit codes: busy is 3 for every command, the healthcheck included; and
+    the runbook's wording, `busy: ... held by pid N (...)`, names the holder."""
+    held_directory, holder = engine_holder
     _env(monkeypatch, held_directory)
     assert runner.main(["health"]) == 3
-    assert "busy: another process holds" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # the table wraps long messages
+    assert "busy: " in out and f"held by pid {holder.pid} (" in out
     assert runner.main(["health", "--json"]) == 3
     report = json.loads(capsys.readouterr().out)
     validate(report)

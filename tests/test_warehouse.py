@@ -32,6 +32,18 @@ def test_a_held_embedded_directory_is_a_clear_busy_error(held_directory):
         warehouse.open_client(held_directory)
 
 
+def test_the_busy_error_names_the_process_holding_the_engine(engine_holder):
+    """The runbook promises `busy: ... held by pid N (...)` from every reader; opening the
+    engine used to say only "another process (a pipeline run?)", even for a plain script."""
+    settings, holder = engine_holder
+    with pytest.raises(warehouse.WarehouseBusy) as caught:
+        warehouse.open_client(settings)
+    message = str(caught.value)
+    assert f"held by pid {holder.pid} (" in message, message
+    assert str(settings.clickhouse_path) in message and "\n" not in message
+    assert "pipeline run?" not in message
+
+
 def test_a_status_file_removed_while_we_look_is_not_held(tmp_path, monkeypatch):
     """Before: a holder shutting down removes `status` between our exists() and open(), and
     the FileNotFoundError escaped the open as a crash (CI, the reader-loop test below).

@@ -69,9 +69,9 @@ def wait_until_in(reader: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def held_directory(tmp_path):
+def engine_holder(tmp_path):
     """Settings whose embedded engine directory another process holds (as a pipeline run
-    would), for as long as the test runs."""
+    would), for as long as the test runs, and that process (busy messages name it)."""
     settings = make_settings(tmp_path)
     settings.clickhouse_path.mkdir(parents=True)
     holder = subprocess.Popen(
@@ -83,9 +83,15 @@ def held_directory(tmp_path):
         cwd=PROJECT_ROOT,
     )
     assert holder.stdout.readline().strip() == "holding"
-    yield settings
+    yield settings, holder
     holder.stdin.close()
     holder.wait(timeout=30)
+
+
+@pytest.fixture
+def held_directory(engine_holder):
+    """Settings whose embedded engine directory another process holds (`engine_holder`)."""
+    return engine_holder[0]
 
 
 @pytest.fixture(scope="session")

@@ -132,12 +132,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     import functools
 
     from nightly.steps import step_ingest_fills
+    from pipeline import warehouse
     from pipeline.steps import PARTIAL, SKIPPED, SUCCESS, RunContext, Step, new_run_id, run_step
 
     now = dt.datetime.now(dt.UTC)
     ctx = RunContext(load_settings(), new_run_id(now), "manual", now)
     step_fn = functools.partial(step_ingest_fills, since=args.since, until=args.until)
-    result = run_step(Step("ingest_fills", step_fn), ctx)
+    # held for the step, as a run does: a held engine is busy (3) before any work, not a
+    # failed step (2), and no reader can take it between the step's connections
+    with warehouse.hold(ctx.settings, 0):
+        result = run_step(Step("ingest_fills", step_fn), ctx)
     print(f"ingest: {result.status}: {result.message or result.error}")
     if result.status == SKIPPED:
         return ExitCode.FAILED if result.missing_input else ExitCode.OK

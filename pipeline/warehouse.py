@@ -272,7 +272,8 @@ def hold(settings: Settings, wait_s: float, poll_s: float = 0.5) -> Iterator[Cli
 
     Another process holding it (a `runner.py sql`, the API answering a request) is waited
     for, up to `wait_s` seconds, with a log line every 10 s naming the holder; after that
-    WarehouseBusy (exit 3). A server (CLICKHOUSE_URL) has no such lock: nothing is held.
+    WarehouseBusy (exit 3). `wait_s` 0 is for a command run by hand: busy at once, which says
+    nothing of a wait. A server (CLICKHOUSE_URL) has no such lock: nothing is held.
     """
     if not settings.embedded:
         yield None
@@ -284,6 +285,8 @@ def hold(settings: Settings, wait_s: float, poll_s: float = 0.5) -> Iterator[Cli
             client = open_client(settings)
             break
         except WarehouseBusy:
+            if wait_s <= 0:
+                raise
             waited = time.monotonic() - started
             if waited >= wait_s:
                 raise WarehouseBusy(

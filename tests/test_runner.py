@@ -55,6 +55,17 @@ def test_sql_error_is_one_readable_line(sample_run, capsys):
     assert "query failed: " in capsys.readouterr().err
 
 
+def test_ingest_while_another_process_holds_the_engine_is_busy_exit_3(engine_holder, monkeypatch, capsys):
+    """Busy is 3 for every command (README, Exit codes); ingest ran its step regardless, and
+    the step's failure to open made it "ingest: failed: busy: ..." with exit 2."""
+    settings, holder = engine_holder
+    _env(monkeypatch, settings)
+    assert runner.main(["ingest"]) == 3
+    captured = capsys.readouterr()
+    assert captured.err.startswith("busy: ") and f"held by pid {holder.pid} (" in captured.err
+    assert "failed" not in captured.out + captured.err
+
+
 def test_dbt_pass_through_runs_plain_dbt_arguments(sample_run, monkeypatch):
     settings, _, _ = sample_run
     _env(monkeypatch, settings)

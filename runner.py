@@ -149,9 +149,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_dbt(args: argparse.Namespace) -> int:
-    from pipeline.dbt_chdb import run_dbt
+    import contextlib
 
-    outcome = run_dbt(load_settings(), args.dbt_args)
+    from pipeline import warehouse
+    from pipeline.dbt_chdb import needs_engine, run_dbt
+
+    settings = load_settings()
+    # held for the command (busy is exit 3 before dbt starts, and no reader can take the
+    # engine between dbt's connections); `dbt ls` and the like need no engine
+    held = warehouse.hold(settings, 0) if needs_engine(args.dbt_args) else contextlib.nullcontext()
+    with held:
+        outcome = run_dbt(settings, args.dbt_args)
     return ExitCode.OK if outcome.success else ExitCode.WARNING
 
 

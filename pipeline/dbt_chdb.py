@@ -97,6 +97,27 @@ class DbtOutcome:
 RUN_AT_ENV = "CASCADIAN_RUN_AT"
 
 
+# dbt's commands that read only the project, never the warehouse: they run while another
+# process holds the embedded engine (a run, a reader).
+_NO_ENGINE_COMMANDS = {"clean", "deps", "init", "list", "ls", "parse"}
+_COMMANDS = _NO_ENGINE_COMMANDS | {
+    "build", "clone", "compile", "debug", "docs", "retry", "run", "run-operation", "seed",
+    "show", "snapshot", "source", "test",
+}  # fmt: skip
+
+
+def needs_engine(args: Sequence[str]) -> bool:
+    """Whether dbt with `args` opens the warehouse. dbt turns a busy engine into its own
+    "Database Error" (exit 1), so the caller opens the engine first for these: busy is then
+    told as busy (exit 3), before dbt starts."""
+    if any(a in ("-h", "--help", "-V", "--version") for a in args):
+        return False
+    command = next((a for a in args if a in _COMMANDS), None)
+    if command is None or command in _NO_ENGINE_COMMANDS:
+        return False
+    return not (command == "docs" and "serve" in args)
+
+
 def run_dbt(settings: Settings, args: Sequence[str], *, run_at: dt.datetime | None = None) -> DbtOutcome:
     """Invoke dbt with `args` (as on dbt's command line) against the configured engine;
     `run_at` is the night's clock (default: the engine's own now())."""

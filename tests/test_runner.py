@@ -66,6 +66,19 @@ def test_ingest_while_another_process_holds_the_engine_is_busy_exit_3(engine_hol
     assert "failed" not in captured.out + captured.err
 
 
+def test_dbt_on_a_held_engine_is_busy_unless_it_needs_none(engine_holder, monkeypatch, capsys):
+    """dbt caught the busy error as "Database Error" and the command exited 1; a command that
+    reads only the project (`dbt ls`) must keep working while a run holds the engine."""
+    settings, holder = engine_holder
+    _env(monkeypatch, settings)
+    assert runner.main(["dbt", "run", "--select", "dim_markets"]) == 3
+    captured = capsys.readouterr()
+    assert captured.err.startswith("busy: ") and f"held by pid {holder.pid} (" in captured.err
+    assert "Database Error" not in captured.out + captured.err
+    assert runner.main(["dbt", "ls", "--select", "dim_markets", "--resource-type", "model"]) == 0
+    assert "marts.dim_markets" in capsys.readouterr().out
+
+
 def test_dbt_pass_through_runs_plain_dbt_arguments(sample_run, monkeypatch):
     settings, _, _ = sample_run
     _env(monkeypatch, settings)

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from pipeline import warehouse
 from pipeline.config import Settings
+from pipeline.exit_codes import ExitCode
 
 
 def _plain(value: Any) -> Any:
@@ -42,6 +43,15 @@ def render(columns: list[str], rows: list[tuple], fmt: str, out: TextIO) -> None
         out.write(f"({len(rows)} rows)\n")
 
 
+def engine_reason(exc: BaseException) -> str:
+    """The engine's reason for refusing a query, whole and on one line. Its first line alone
+    cut a syntax error mid-sentence: the query is echoed in it, newlines included, before
+    "Expected one of: ...". The client's own suffix to the query and a server's stack trace
+    are left out: neither says anything about the analyst's query."""
+    text = str(exc).split("DB::Exception: ")[-1].split("Stack trace:")[0]
+    return " ".join(text.replace("\n FORMAT Native", "").split())
+
+
 def run_query(settings: Settings, query: str, fmt: str, out: TextIO) -> int:
     from clickhouse_connect.driver.exceptions import DatabaseError
 
@@ -49,8 +59,7 @@ def run_query(settings: Settings, query: str, fmt: str, out: TextIO) -> int:
         try:
             result = ch.query(query)
         except DatabaseError as exc:
-            message = str(exc).split("DB::Exception: ")[-1].splitlines()[0]
-            print(f"query failed: {message}", file=sys.stderr)
-            return 1
+            print(f"query failed: {engine_reason(exc)}", file=sys.stderr)
+            return ExitCode.FAILED
         render(list(result.column_names), result.result_rows, fmt, out)
-    return 0
+    return ExitCode.OK

@@ -50,9 +50,17 @@ def test_sql_outputs_table_csv_and_json(sample_run):
 
 
 def test_sql_error_is_one_readable_line(sample_run, capsys):
+    """A failed query is "failed" (2; 1 is "worth a look"), and the engine's whole reason is
+    kept: the first line alone cut a syntax error before "Expected one of: ..."."""
     settings, _, _ = sample_run
-    assert run_query(settings, "SELECT nope FROM analytics.dim_markets", "table", io.StringIO()) == 1
-    assert "query failed: " in capsys.readouterr().err
+    assert run_query(settings, "SELECT nope FROM analytics.dim_markets", "table", io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("query failed: ") and "nope" in err and len(err.splitlines()) == 1
+    assert run_query(settings, "selec 1", "table", io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("query failed: Syntax error") and len(err.splitlines()) == 1
+    assert "Expected one of: " in err and err.rstrip().endswith("(SYNTAX_ERROR)")
+    assert "FORMAT Native" not in err  # the client's suffix, not the user's query
 
 
 def test_ingest_while_another_process_holds_the_engine_is_busy_exit_3(engine_holder, monkeypatch, capsys):

@@ -8,7 +8,7 @@ runner.py cron                    a crontab entry (any cron) and the systemd uni
 runner.py ingest                  load new Goldsky fills only
 runner.py ingest --since D --until D   bound a subgraph backfill (GOLDSKY_SOURCE=subgraph)
 runner.py dbt build [...]         dbt with plain dbt arguments, on the configured engine
-runner.py sql "select ..."        query the warehouse (table, csv or json output)
+runner.py sql "select ..."        query the warehouse, read-only (table, csv or json; --write to change it)
 runner.py validate [FILE...]      check reference files without loading them (--json)
 runner.py health [--json]         the healthcheck (exit 0 healthy, 1 warning, 2 critical)
 runner.py report --run-id ID      re-render a run's health report from its stored inputs
@@ -166,7 +166,7 @@ def cmd_dbt(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     from pipeline.sql_cli import run_query
 
-    return run_query(load_settings(), args.query, args.format, sys.stdout)
+    return run_query(load_settings(), args.query, args.format, sys.stdout, write=args.write)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -289,9 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dbt", help="run dbt with the given arguments (e.g. `dbt build -s marts`)")
     p.add_argument("dbt_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_dbt)
-    p = sub.add_parser("sql", help="run a query against the warehouse")
+    p = sub.add_parser("sql", help="run a read-only query against the warehouse")
     p.add_argument("query")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "--write", action="store_true", help="allow statements that change the warehouse (DDL, inserts)"
+    )
     p.set_defaults(func=cmd_sql)
     p = sub.add_parser(
         "validate", help="check reference files without loading them (exit 0 valid, 1 warnings, 2 invalid)"

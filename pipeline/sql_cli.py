@@ -1,5 +1,10 @@
 """`runner.py sql`: ad-hoc queries for analysts, mainly against the embedded engine, which
-no other process can open while it is in use."""
+no other process can open while it is in use.
+
+Read-only unless `--write`: the command is for looking, and one mistyped statement must not
+drop the marts. ClickHouse's `readonly` 2, not 1: 1 also refuses every settings change, those
+clickhouse-connect sends with a query to a server and an analyst's `SETTINGS max_threads = 1`.
+"""
 
 from __future__ import annotations
 
@@ -52,14 +57,34 @@ def engine_reason(exc: BaseException) -> str:
     return " ".join(text.replace("\n FORMAT Native", "").split())
 
 
-def run_query(settings: Settings, query: str, fmt: str, out: TextIO) -> int:
+READ_ONLY = {"readonly": 2}  # reads and settings changes; no writes, no DDL
+READ_ONLY_REFUSAL = "(READONLY)"  # the engine's error name for a query refused as a write
+
+
+def _read_only_settings(ch) -> dict[str, int]:
+    """The settings that make a query read-only, unless the ClickHouse user already is (a
+    read-only profile may not change `readonly`, and the client would refuse to send it)."""
+    setting = ch.server_settings.get("readonly")
+    return {} if setting is not None and setting.value != "0" else dict(READ_ONLY)
+
+
+def run_query(settings: Settings, query: str, fmt: str, out: TextIO, write: bool = False) -> int:
     from clickhouse_connect.driver.exceptions import DatabaseError
 
     with warehouse.connect(settings) as ch:
+        guard = {} if write else _read_only_settings(ch)
         try:
-            result = ch.query(query)
+            result = ch.query(query, settings=guard)
         except DatabaseError as exc:
-            print(f"query failed: {engine_reason(exc)}", file=sys.stderr)
+            reason = engine_reason(exc)
+            if guard and READ_ONLY_REFUSAL in reason:
+                print(
+                    "query refused: runner.py sql is read-only; to change the warehouse "
+                    f"deliberately, run it again with --write ({reason})",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"query failed: {reason}", file=sys.stderr)
             return ExitCode.FAILED
         render(list(result.column_names), result.result_rows, fmt, out)
     return ExitCode.OK

@@ -63,6 +63,43 @@ def test_sql_error_is_one_readable_line(sample_run, capsys):
     assert "FORMAT Native" not in err  # the client's suffix, not the user's query
 
 
+def test_sql_is_read_only_unless_asked_to_write(tmp_path, monkeypatch, capsys):
+    """`runner.py sql` is described as querying the warehouse, yet `create database` (or a
+    drop of the marts) went through. Reads, settings included, still work; a write needs
+    --write, and without it is refused with a sentence saying how."""
+    settings = make_settings(tmp_path)
+    _env(monkeypatch, settings)
+    exists = "SELECT count() FROM system.databases WHERE name = 'scratch'"
+    assert runner.main(["sql", "CREATE DATABASE scratch"]) == 2
+    err = capsys.readouterr().err
+    assert "read-only" in err and "--write" in err and len(err.splitlines()) == 1
+    assert runner.main(["sql", exists + " SETTINGS max_threads = 1", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["0"]
+    assert runner.main(["sql", "--write", "CREATE DATABASE scratch"]) == 0
+    capsys.readouterr()
+    assert runner.main(["sql", exists, "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["1"]
+    assert runner.main(["sql", "DROP DATABASE scratch"]) == 2  # and the same for a drop
+    assert "read-only" in capsys.readouterr().err
+    assert runner.main(["sql", exists, "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["1"]
+
+
+def test_a_read_only_clickhouse_user_is_not_sent_readonly():
+    """A user whose profile is read-only may not change `readonly`: the client refuses to
+    send it ("Setting readonly is readonly"), so every query of such a user would fail."""
+    from clickhouse_connect.driver.models import SettingDef
+
+    from pipeline.sql_cli import READ_ONLY, _read_only_settings
+
+    class Client:
+        def __init__(self, value, readonly):
+            self.server_settings = {"readonly": SettingDef(name="readonly", value=value, readonly=readonly)}
+
+    assert _read_only_settings(Client("0", 0)) == READ_ONLY
+    assert _read_only_settings(Client("1", 1)) == {}
+
+
 def test_ingest_while_another_process_holds_the_engine_is_busy_exit_3(engine_holder, monkeypatch, capsys):
     """Busy is 3 for every command (README, Exit codes); ingest ran its step regardless, and
     the step's failure to open made it "ingest: failed: busy: ..." with exit 2."""

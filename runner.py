@@ -67,14 +67,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from pipeline.history import recent_runs
+    from pipeline.steps import not_successful
 
     runs = recent_runs(load_settings(), limit=args.limit)
     if args.json:
         print(json.dumps(runs, indent=2, default=str))
         return 0
-    print(f"{'run id':<24} {'trigger':<9} {'status':<11} {'started (UTC)':<20} {'seconds':>8}  failed steps")
+    print(
+        f"{'run id':<24} {'trigger':<9} {'status':<11} {'started (UTC)':<20} {'seconds':>8}  not successful"
+    )
     for r in runs:
-        failed = ", ".join(s["name"] for s in r.get("steps", []) if s["status"] == "failed")
+        failed = ", ".join(not_successful(r.get("steps", [])))
         seconds = f"{r['seconds']:.1f}" if r.get("seconds") is not None else "-"
         print(
             f"{r['run_id']:<24} {r.get('trigger', '?'):<9} {r['status']:<11} "

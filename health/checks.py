@@ -32,6 +32,7 @@ from pipeline.exit_codes import HEALTH_STATUS, ExitCode
 from pipeline.logs import describe_error
 from pipeline.redact import redact_url
 from pipeline.runlock import process_alive
+from pipeline.steps import not_successful
 
 UTC = dt.UTC
 HEALTHY, WARNING, CRITICAL = "healthy", "warning", "critical"
@@ -679,6 +680,7 @@ def check_last_run(env: CheckEnv) -> Outcome:
         "finished_at": run.get("finished_at"),
         "seconds": run.get("seconds"),
         "failed_steps": [s.get("name") for s in run.get("steps", []) if s.get("status") == "failed"],
+        "not_successful_steps": not_successful(run.get("steps", [])),
         "warn_hours": hs.last_run_warn_hours,
         "critical_hours": hs.last_run_critical_hours,
         "in_progress": lock if in_progress else None,
@@ -692,8 +694,8 @@ def check_last_run(env: CheckEnv) -> Outcome:
     if status == "failed":
         verdicts.append((CRITICAL, f"run {run.get('run_id')} failed"))
     elif status != "success":
-        failed = ", ".join(details["failed_steps"]) or "?"
-        verdicts.append((WARNING, f"run {run.get('run_id')} was {status} (failed: {failed})"))
+        which = ", ".join(details["not_successful_steps"]) or "no step recorded why"
+        verdicts.append((WARNING, f"run {run.get('run_id')} was {status} ({which})"))
     grade = _grade(age, hs.last_run_warn_hours, hs.last_run_critical_hours)
     if grade != HEALTHY:
         verdicts.append((grade, f"last run finished {age:.1f} h ago"))

@@ -194,6 +194,18 @@ def run_status(steps: list[Step], ctx: RunContext) -> str:
     return SUCCESS
 
 
+def not_successful(steps: list[dict[str, Any]]) -> list[str]:
+    """A recorded run's steps that kept it from `success` (as `run_status` judges), each
+    "name status": a partial run is partial because of a partial step as often as a failed
+    one, and naming only the failed ones left it unexplained."""
+    return [
+        f"{s.get('name', '?')} {s.get('status')}"
+        + (" (missing input)" if s.get("missing_input") and s.get("status") == SKIPPED else "")
+        for s in steps
+        if s.get("status") in (FAILED, PARTIAL, INTERRUPTED) or s.get("missing_input")
+    ]
+
+
 def run_steps(steps: list[Step], ctx: RunContext) -> str:
     """Run `steps` in order; a critical failure stops the run. Returns the run status."""
     token = run_id_var.set(ctx.run_id)

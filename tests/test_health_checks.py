@@ -509,7 +509,12 @@ def test_api_routes(tmp_path, health_route, status, words):
 
 
 def write_summary(
-    settings, started: dt.datetime, status: str = "success", minutes: float = 5, failed: tuple[str, ...] = ()
+    settings,
+    started: dt.datetime,
+    status: str = "success",
+    minutes: float = 5,
+    failed: tuple[str, ...] = (),
+    partial: tuple[str, ...] = (),
 ) -> dict:
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-abcdef"
     run = {
@@ -519,7 +524,9 @@ def write_summary(
         "started_at": started.isoformat(),
         "finished_at": (started + dt.timedelta(minutes=minutes)).isoformat(),
         "seconds": minutes * 60,
-        "steps": [{"name": n, "status": "failed"} for n in failed],
+        "steps": [{"name": "preflight", "status": "success"}]
+        + [{"name": n, "status": "failed"} for n in failed]
+        + [{"name": n, "status": "partial"} for n in partial],
         "warnings": [],
     }
     folder = settings.reports_dir / started.date().isoformat() / run_id
@@ -540,7 +547,18 @@ def test_last_run_statuses(tmp_path):
     assert old["status"] == CRITICAL and "finished 50.9 h ago" in old["message"]
     write_summary(settings, NOW - dt.timedelta(hours=1), status="partial", failed=("ingest_fills",))
     partial = one(settings, "last_run")
-    assert partial["status"] == WARNING and "(failed: ingest_fills)" in partial["message"]
+    assert partial["status"] == WARNING and "(ingest_fills failed)" in partial["message"]
+    # a partial step is what made the run partial: it is named too, with its status ("?" was)
+    write_summary(
+        settings,
+        NOW - dt.timedelta(minutes=50),
+        "partial",
+        failed=("ingest_fills",),
+        partial=("load_reference",),
+    )
+    partial = one(settings, "last_run")
+    assert "(ingest_fills failed, load_reference partial)" in partial["message"], partial["message"]
+    assert "preflight" not in partial["message"] and "?" not in partial["message"]
     write_summary(settings, NOW - dt.timedelta(minutes=30), status="failed", failed=("dbt_build",))
     assert one(settings, "last_run")["status"] == CRITICAL
 

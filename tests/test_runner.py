@@ -100,6 +100,31 @@ def test_a_read_only_clickhouse_user_is_not_sent_readonly():
     assert _read_only_settings(Client("1", 1)) == {}
 
 
+def test_runs_names_the_steps_that_were_not_successful(tmp_path, monkeypatch, capsys):
+    """The "failed steps" column was empty for a partial run: its partial step is what made it
+    partial, and a run's steps that did their work in full are not listed."""
+    from pipeline import history
+
+    settings = make_settings(tmp_path)
+    _env(monkeypatch, settings)
+    steps = [("preflight", "success"), ("load_reference", "partial"), ("watchlist_publish", "failed")]
+    history.write_summary(
+        settings,
+        {
+            "run_id": "20261128T080000Z-aaaaaa",
+            "trigger": "manual",
+            "status": "partial",
+            "started_at": "2026-11-28T08:00:00+00:00",
+            "seconds": 12.0,
+            "steps": [{"name": n, "status": st} for n, st in steps],
+        },
+    )
+    assert runner.main(["runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "not successful" in lines[0]
+    assert lines[1].endswith("load_reference partial, watchlist_publish failed"), lines[1]
+
+
 def test_ingest_while_another_process_holds_the_engine_is_busy_exit_3(engine_holder, monkeypatch, capsys):
     """Busy is 3 for every command (README, Exit codes); ingest ran its step regardless, and
     the step's failure to open made it "ingest: failed: busy: ..." with exit 2."""

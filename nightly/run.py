@@ -97,24 +97,28 @@ def run_nightly(
     started = now or dt.datetime.now(dt.UTC)
     began = time.monotonic()
     ctx = RunContext(settings=settings, run_id=new_run_id(started), trigger=trigger, started_at=started)
-    with run_lock(settings, ctx.run_id, started.isoformat(), trigger=trigger) as grant:
+    # The engine before the run folder: a run refused as busy never started, and leaves no
+    # folder (a run.log alone was read by `report --run-id` as a run of unknown health). A
+    # shutdown requested while waiting for it ends the wait the same way.
+    with (
+        run_lock(settings, ctx.run_id, started.isoformat(), trigger=trigger) as grant,
+        _graceful_shutdown(ctx),
+        warehouse.hold(settings, settings.clickhouse_wait_s, stop=ctx.stop_requested),
+    ):
         folder = history.run_folder(settings, ctx.run_id, started.isoformat())
-        with run_log_file(folder / "run.log"), _graceful_shutdown(ctx):
+        with run_log_file(folder / "run.log"):
             log.info(
                 "run started",
                 extra={"ctx": {"run_id": ctx.run_id, "trigger": trigger, **settings.describe()}},
             )
-            with warehouse.hold(settings, settings.clickhouse_wait_s):
-                if grant.previous:
-                    _record_takeover(settings, grant.previous, ctx.run_id)
-                ctx.on_step_done = lambda c: history.write_summary(
-                    settings, summary(c, history.RUNNING, None)
-                )
-                history.write_summary(settings, summary(ctx, history.RUNNING, None))
-                status = run_steps(step_list if step_list is not None else night_steps(), ctx)
-                # finished on the run's own clock, so simulated nights stay consistent
-                run = summary(ctx, status, started + dt.timedelta(seconds=time.monotonic() - began))
-                path = history.record_run(settings, run)
+            if grant.previous:
+                _record_takeover(settings, grant.previous, ctx.run_id)
+            ctx.on_step_done = lambda c: history.write_summary(settings, summary(c, history.RUNNING, None))
+            history.write_summary(settings, summary(ctx, history.RUNNING, None))
+            status = run_steps(step_list if step_list is not None else night_steps(), ctx)
+            # finished on the run's own clock, so simulated nights stay consistent
+            run = summary(ctx, status, started + dt.timedelta(seconds=time.monotonic() - began))
+            path = history.record_run(settings, run)
             log.info(
                 "run finished", extra={"ctx": {"run_id": ctx.run_id, "status": status, "summary": str(path)}}
             )

@@ -266,14 +266,17 @@ def _holder(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def hold(settings: Settings, wait_s: float, poll_s: float = 0.5) -> Iterator[Client | None]:
+def hold(
+    settings: Settings, wait_s: float, poll_s: float = 0.5, stop: threading.Event | None = None
+) -> Iterator[Client | None]:
     """Keep the embedded engine open in this process for the block (a whole run), so that no
     other process can open it, and with it make a step fail, until the block ends.
 
     Another process holding it (a `runner.py sql`, the API answering a request) is waited
     for, up to `wait_s` seconds, with a log line every 10 s naming the holder; after that
     WarehouseBusy (exit 3). `wait_s` 0 is for a command run by hand: busy at once, which says
-    nothing of a wait. A server (CLICKHOUSE_URL) has no such lock: nothing is held.
+    nothing of a wait. `stop` set (a shutdown requested) ends the wait as busy too: the run
+    had not started. A server (CLICKHOUSE_URL) has no such lock: nothing is held.
     """
     if not settings.embedded:
         yield None
@@ -288,10 +291,12 @@ def hold(settings: Settings, wait_s: float, poll_s: float = 0.5) -> Iterator[Cli
             if wait_s <= 0:
                 raise
             waited = time.monotonic() - started
-            if waited >= wait_s:
+            if waited >= wait_s or (stop is not None and stop.is_set()):
+                after = f"{wait_s:g} s (CLICKHOUSE_WAIT_S)" if waited >= wait_s else f"{waited:.1f} s"
                 raise WarehouseBusy(
                     f"busy: the embedded ClickHouse at {settings.clickhouse_path} is still held by "
-                    f"{_holder(settings.clickhouse_path)} after waiting {wait_s:g} s (CLICKHOUSE_WAIT_S)"
+                    f"{_holder(settings.clickhouse_path)} after waiting {after}"
+                    + ("" if waited >= wait_s else "; stopped waiting: shutdown requested")
                 ) from None
             if waited - logged >= 10 or logged == 0:
                 logged = waited or 0.001
@@ -305,7 +310,10 @@ def hold(settings: Settings, wait_s: float, poll_s: float = 0.5) -> Iterator[Cli
                         }
                     },
                 )
-            time.sleep(poll_s)
+            if stop is not None:
+                stop.wait(poll_s)
+            else:
+                time.sleep(poll_s)
     if time.monotonic() - started > poll_s:
         log.info(
             "embedded engine acquired", extra={"ctx": {"waited_s": round(time.monotonic() - started, 1)}}

@@ -64,6 +64,32 @@ def test_an_engine_held_past_the_wait_is_busy_exit_3(held_directory, monkeypatch
     err = capsys.readouterr().err
     assert "busy: the embedded ClickHouse" in err and "after waiting 1 s" in err and "pid" in err
     assert history.recent_runs(held_directory) == []  # a run that never started records nothing
+    # not even a run folder with a "run started" line, which `report --run-id` read as a run
+    assert not any(held_directory.reports_dir.rglob("*"))
+
+
+def test_a_run_stopped_while_waiting_for_the_engine_never_started(held_directory):
+    """SIGTERM while the run waits for a held engine: it used to keep waiting (up to
+    CLICKHOUSE_WAIT_S) and then run every step as interrupted. It stops waiting at once,
+    exits busy and leaves nothing: no run folder, and a released run lock (a lock left with
+    its run id would make the next run record a takeover of a run that never started)."""
+    env = {**os.environ, **_env(held_directory, CLICKHOUSE_WAIT_S="120"), "LOG_FORMAT": "json"}
+    proc = subprocess.Popen(
+        [sys.executable, "runner.py", "run"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stdout:
+        if "waiting for the embedded engine" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 3
+    assert "busy:" in proc.stderr.read()
+    assert not any(held_directory.reports_dir.rglob("*"))
+    assert (held_directory.home / "run.lock").read_text() == ""
 
 
 def test_a_rejected_reference_file_keeps_the_build_running(tmp_path):

@@ -413,8 +413,64 @@ def file_updated_at(path: Path) -> tuple[dt.datetime, str]:
     return _mtime(path), "mtime"
 
 
+# Each reference file's last load attempt, and its last version actually loaded
+# (ingest/reference_files.py records every attempt in ops.reference_loads).
+REFERENCE_ATTEMPTS_SQL = """
+SELECT file_name, argMax(status, loaded_at), argMax(sha256, loaded_at), max(loaded_at),
+       argMax(problems, loaded_at), countIf(status = 'loaded'), maxIf(loaded_at, status = 'loaded'),
+       argMaxIf(last_updated, loaded_at, status = 'loaded')
+FROM ops.reference_loads GROUP BY file_name
+"""
+
+
+def _reference_attempts(env: CheckEnv) -> dict[str, tuple] | str:
+    """The loads' record per file, or why it could not be read: then the files are graded
+    by themselves, as before any load (busy and unreachable are the warehouse checks' to tell)."""
+    try:
+        present = env.warehouse.query(
+            "SELECT count() FROM system.tables WHERE database = 'ops' AND name = 'reference_loads'"
+        )[0][0]
+        rows = env.warehouse.query(REFERENCE_ATTEMPTS_SQL) if present else []
+    except HealthError as exc:
+        return f"not checked: {exc.outcome.message}"
+    return {row[0]: row[1:] for row in rows}
+
+
+def _rejected_on_disk(path: Path, attempt: tuple | None) -> dict[str, Any] | None:
+    """How the last load rejected this very file, when it did: the bytes on disk are the
+    ones it refused (a file replaced since is new, and graded by itself)."""
+    if attempt is None or attempt[0] != "rejected":
+        return None
+    import hashlib
+
+    if hashlib.sha256(path.read_bytes()).hexdigest() != attempt[1]:
+        return None
+    first = next((line for line in (attempt[3] or "").splitlines() if line.strip()), "")
+    return {"rejected_at": _aware(attempt[2]).isoformat(), "reason": first.removeprefix(f"{path.name}: ")}
+
+
+def _loaded_version(attempt: tuple | None) -> tuple[dt.datetime, str] | None:
+    """When the version in the warehouse was made: its own `last_updated`, else when it was
+    loaded (a file without a header leaves no earlier time on record)."""
+    if attempt is None or not attempt[4]:
+        return None
+    if attempt[6] is not None:
+        return _aware(attempt[6]), "last_updated"
+    return _aware(attempt[5]), "loaded_at"
+
+
 def check_reference_freshness(env: CheckEnv) -> Outcome:
+    """Each file's age, from the file itself; but a file the last load rejected says nothing
+    about the data in use: it is a warning naming the file and the reason, and the age is
+    that of the last version loaded (which the marts were built from)."""
     s, hs = env.settings, env.health
+    present_names = [
+        n for n in (*hs.freshness_files, *names.REFERENCE_FILES, *names.OPTIONAL_REFERENCE_FILES)
+        if (s.data_dir / n).is_file()
+    ]  # fmt: skip
+    attempts = _reference_attempts(env) if present_names else {}
+    record = attempts if isinstance(attempts, dict) else {}
+    rejected = {n: r for n in present_names if (r := _rejected_on_disk(s.data_dir / n, record.get(n)))}
     files: dict[str, Any] = {}
     for name in hs.freshness_files:
         path = s.data_dir / name
@@ -422,14 +478,29 @@ def check_reference_freshness(env: CheckEnv) -> Outcome:
             files[name] = {"status": CRITICAL, "exists": False}
             continue
         updated, source = file_updated_at(path)
+        if name in rejected:
+            on_disk = {"updated_at": updated.isoformat(), "from": source}
+            loaded = _loaded_version(record.get(name))
+            if loaded is None:
+                files[name] = {
+                    "status": CRITICAL,
+                    "exists": True,
+                    "rejected": rejected[name],
+                    "on_disk": on_disk,
+                }
+                continue
+            updated, source = loaded
         age = _age(env.now, updated)
+        grade = _grade(age, hs.freshness_warn_hours, hs.freshness_critical_hours)
         files[name] = {
-            "status": _grade(age, hs.freshness_warn_hours, hs.freshness_critical_hours),
+            "status": worst((grade, WARNING)) if name in rejected else grade,
             "exists": True,
             "updated_at": updated.isoformat(),
             "from": source,
             "age_hours": age,
         }
+        if name in rejected:
+            files[name].update(rejected=rejected[name], on_disk=on_disk)
     others = {}
     if s.data_dir.is_dir():
         from pipeline.names import CATEGORY_DEFINITIONS, LOOKUPS, MARKETS, RESOLUTION_MAP
@@ -443,24 +514,39 @@ def check_reference_freshness(env: CheckEnv) -> Outcome:
                     "from": source,
                     "age_hours": _age(env.now, updated),
                 }
+                if name in rejected:
+                    others[name]["rejected"] = rejected[name]
     details = {
         "data_dir": str(s.data_dir),
         "files": files,
         "not_graded": others,
+        "loads": attempts if isinstance(attempts, str) else "checked",
         "warn_hours": hs.freshness_warn_hours,
         "critical_hours": hs.freshness_critical_hours,
     }
     if not files:
         return Outcome(WARNING, "no reference files configured (HEALTH_FRESHNESS_FILES)", details)
-    status = worst(f["status"] for f in files.values())
+    status = worst([f["status"] for f in files.values()] + [WARNING for n in others if n in rejected])
     if status == HEALTHY:
         oldest = max(f["age_hours"] for f in files.values())
         return Outcome(HEALTHY, f"{len(files)} files, oldest {oldest:.1f} h", details)
-    bad = [
-        f"{n} missing" if not f["exists"] else f"{n} {f['age_hours']:.1f} h old"
-        for n, f in files.items()
-        if f["status"] != HEALTHY
-    ]
+
+    def rejection(name: str) -> str:
+        r = rejected[name]
+        return f"{name} on disk was rejected at {r['rejected_at'][:16].replace('T', ' ')} UTC ({r['reason']})"
+
+    bad = []
+    for name, f in files.items():
+        if not f["exists"]:
+            bad.append(f"{name} missing")
+        elif name not in rejected:
+            if f["status"] != HEALTHY:
+                bad.append(f"{name} {f['age_hours']:.1f} h old")
+        elif "age_hours" in f:
+            bad.append(f"{rejection(name)}; the version in use is {f['age_hours']:.1f} h old")
+        else:
+            bad.append(f"{rejection(name)}; no version of it was ever loaded")
+    bad += [rejection(name) for name in others if name in rejected]
     return Outcome(status, "; ".join(bad), details)
 
 

@@ -331,6 +331,42 @@ def test_reference_file_missing_is_critical_and_taxonomy_is_listed_not_graded(tm
     assert check["details"]["not_graded"]["category_definitions.json"]["age_hours"] > 24 * 300
 
 
+def test_a_reference_file_the_last_load_rejected_is_a_warning_not_fresh(tmp_path):
+    """A markets.jsonl rejected by the night's load was graded fresh from its own mtime (age
+    0.0 h) while the warehouse kept the last good version. The file on disk is named with the
+    reason, and the freshness is that of the version loaded."""
+    from ingest import reference_files
+    from tests.support.factories import market, write_reference
+
+    settings = make_settings(tmp_path)
+    write_reference(settings.data_dir, [market(1)], [resolution(1, "YES")])
+    markets = settings.data_dir / "markets.jsonl"
+    with warehouse.connect(settings) as ch:
+        ensure_tables(ch)
+        loaded_at = dt.datetime.now(UTC)
+        reference_files.load_reference_file(ch, markets)
+        markets.write_text("{not json\n")
+        with pytest.raises(reference_files.ReferenceFileError):
+            reference_files.load_reference_file(ch, markets)
+    later = loaded_at + dt.timedelta(hours=30)
+    write_map(settings.data_dir, 3, last_updated=later)  # the map itself is fresh
+    touch(markets, later - dt.timedelta(minutes=5))  # the rejected file looks fresh on disk
+    check = one(settings, "reference_freshness", now=later)
+    assert check["status"] == WARNING, check
+    assert "markets.jsonl" in check["message"] and "rejected" in check["message"]
+    assert "[json-syntax]" in check["message"]  # the reason, from the load's record
+    f = check["details"]["files"]["markets.jsonl"]
+    assert f["from"] == "loaded_at" and f["age_hours"] == pytest.approx(30, abs=0.1)
+    assert f["rejected"]["reason"]
+    # the last good version still young: the rejection alone is worth a look
+    assert one(settings, "reference_freshness", now=loaded_at + dt.timedelta(hours=1))["status"] == WARNING
+    # replaced by a good file that is not loaded yet: graded by the file again
+    write_reference(settings.data_dir, [market(1), market(2)], [resolution(1, "YES")])
+    touch(markets, later)
+    write_map(settings.data_dir, 3, last_updated=later)
+    assert one(settings, "reference_freshness", now=later)["status"] == HEALTHY
+
+
 # --- 6. resolution integrity ----------------------------------------------------------------
 
 

@@ -227,7 +227,24 @@ def check_goldsky(env: CheckEnv) -> Outcome:
         if not files:
             why = "does not exist" if not directory.is_dir() else "holds no dataset files"
             return Outcome(CRITICAL, f"GOLDSKY_DATASET_DIR {directory} {why}", details)
-        newest = max(files, key=lambda p: p.stat().st_mtime)
+        rejected = _rejected_dataset_files(env, files)
+        if isinstance(rejected, str):
+            details["rejections"], rejected = rejected, {}
+        newest_first = sorted(rejected, key=lambda p: p.stat().st_mtime, reverse=True)
+        details["rejected_files"] = [
+            {"file": str(p.relative_to(directory)), **rejected[p]} for p in newest_first
+        ]
+        said = ""
+        if rejected:
+            first = newest_first[0]
+            said = (
+                f"{len(rejected)} dataset file(s) rejected by the last load, newest "
+                f"{first.relative_to(directory)} ({rejected[first]['reason']}); "
+            )
+        usable = [p for p in files if p not in rejected]
+        if not usable:
+            return Outcome(CRITICAL, said + "no file that was not rejected", details)
+        newest = max(usable, key=lambda p: p.stat().st_mtime)
         age = _age(env.now, _mtime(newest))
         details.update(
             newest_file=str(newest.relative_to(directory)),
@@ -235,7 +252,10 @@ def check_goldsky(env: CheckEnv) -> Outcome:
             age_hours=age,
         )
         status = _grade(age, hs.goldsky_file_warn_hours, hs.goldsky_file_critical_hours)
-        return Outcome(status, f"newest dataset file {newest.name} is {age:.1f} h old", details)
+        if rejected:
+            status = worst((status, WARNING))
+        newest_said = "newest file not rejected" if rejected else "newest dataset file"
+        return Outcome(status, f"{said}{newest_said} {newest.name} is {age:.1f} h old", details)
     # subgraph: the ingest module owns the client; a short timeout and one attempt here
     try:
         from ingest.subgraph import subgraph_lag
@@ -272,6 +292,49 @@ def check_goldsky(env: CheckEnv) -> Outcome:
     return Outcome(
         HEALTHY, f"subgraph answers; head block {lag.get('block_number')}, {minutes:.0f} min behind", details
     )
+
+
+# The last rejection of each of these files, unless those bytes were loaded since
+# (ingest/goldsky_files.py records every rejection in ops.rejected_files).
+DATASET_REJECTIONS_SQL = """
+SELECT path, argMax(sha256, rejected_at), argMax(size_bytes, rejected_at), max(rejected_at),
+       argMax(reason, rejected_at)
+FROM ops.rejected_files WHERE path IN {paths:Array(String)} GROUP BY path
+HAVING argMax(sha256, rejected_at) NOT IN (SELECT sha256 FROM ops.loaded_files WHERE rows > 0)
+"""
+
+
+def _rejected_dataset_files(env: CheckEnv, files: list[Path]) -> dict[Path, dict[str, Any]] | str:
+    """The dataset files on disk whose very bytes the last load rejected: the newest file is
+    no sign of a healthy source when the pipeline refused it. Only files with a rejection on
+    record and its size are hashed. Why not, when the warehouse cannot be read."""
+    from ingest.goldsky_files import sha256_of
+
+    try:
+        present = env.warehouse.query(
+            "SELECT count() FROM system.tables WHERE database = 'ops' "
+            "AND name IN ('rejected_files', 'loaded_files')"
+        )[0][0]
+        rows = (
+            env.warehouse.query(DATASET_REJECTIONS_SQL, {"paths": [str(p) for p in files]})
+            if present == 2
+            else []
+        )
+    except HealthError as exc:
+        return f"not checked: {exc.outcome.message}"
+    found = {}
+    for path_text, digest, size, at, reason in rows:
+        path = Path(path_text)
+        try:
+            same = path.stat().st_size == size and sha256_of(path) == digest
+        except OSError:  # removed since it was listed: nothing on disk to describe
+            continue
+        if same:
+            said = reason.removeprefix(f"{path.name}: ")  # "rejected (…): problem; problem"
+            first = (said.partition(": ")[2] if said.startswith("rejected") else said) or said
+            first = first.split("; ")[0]
+            found[path] = {"rejected_at": _aware(at).isoformat(), "reason": first}
+    return found
 
 
 # --- 2. ClickHouse ------------------------------------------------------------------------

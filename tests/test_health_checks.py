@@ -137,6 +137,36 @@ def test_goldsky_dataset_newest_file_age(tmp_path, age_h, status):
     assert check["details"]["age_hours"] == pytest.approx(age_h, abs=0.01)
 
 
+def test_goldsky_dataset_file_the_last_load_rejected_is_not_the_newest(tmp_path):
+    """The newest file on disk was reported healthy ("newest dataset file bad.jsonl is 1.0 h
+    old") though the night's load rejected it: it is named as rejected, with the reason, and
+    the source's age is that of the newest file not rejected."""
+    from ingest import goldsky_files
+    from tests.support.factories import fill, token, wallet, write_jsonl
+
+    settings = make_settings(tmp_path, GOLDSKY_SOURCE="dataset")
+    good = [fill(1, 1764300000, wallet(1), "BUY", token(1, 0), 10_000_000, 4_000_000)]
+    inbox = settings.goldsky_dataset_dir
+    write_jsonl(inbox / "a" / "good.jsonl", good)
+    write_jsonl(inbox / "b" / "bad.jsonl", [dict(good[0], id="x", maker_amount_filled="?")])
+    with warehouse.connect(settings) as ch:
+        ensure_tables(ch)
+        report = goldsky_files.load_directory(ch, inbox)
+    assert [f.path.name for f in report.rejected] == ["bad.jsonl"]
+    touch(inbox / "a" / "good.jsonl", NOW - dt.timedelta(hours=2))
+    touch(inbox / "b" / "bad.jsonl", NOW - dt.timedelta(hours=1))
+    check = one(settings, "goldsky")
+    assert check["status"] == WARNING, check
+    assert "bad.jsonl" in check["message"] and "rejected" in check["message"]
+    assert "maker_amount_filled" in check["message"]  # the reason, from the load's record
+    assert check["details"]["newest_file"] == "a/good.jsonl"
+    assert check["details"]["rejected_files"][0]["file"] == "b/bad.jsonl"
+    # fixed in place (new bytes): not the rejected file any more
+    write_jsonl(inbox / "b" / "bad.jsonl", [dict(good[0], id="y")])
+    touch(inbox / "b" / "bad.jsonl", NOW - dt.timedelta(hours=1))
+    assert one(settings, "goldsky")["status"] == HEALTHY
+
+
 def test_goldsky_dataset_without_files_is_critical(tmp_path):
     check = one(make_settings(tmp_path, GOLDSKY_SOURCE="dataset"), "goldsky")
     assert check["status"] == CRITICAL and "does not exist" in check["message"]

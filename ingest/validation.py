@@ -1024,6 +1024,13 @@ def validate_file(path: Path, ctx: Context | None = None) -> Report:
     markets.jsonl beside it unless `ctx` says otherwise."""
     path = Path(path)
     kind = kind_of(path)
+    if not path.is_file():  # what the path is matters before what its name says
+        report = Report(path=path, kind=kind)
+        if path.exists():
+            report.error("not-a-file", "not a regular file (a directory?)")
+        else:
+            report.error("not-found", "no such file")
+        return report
     if kind is None:
         report = Report(path=path, kind=None)
         report.error("unknown-file", "no schema for this file name; known: " + ", ".join(KINDS))

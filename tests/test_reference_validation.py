@@ -936,12 +936,21 @@ def test_kind_is_taken_from_the_file_name():
     assert v.kind_of(Path("market_id_lookup_results.excerpt.jsonl")) == LK
     assert v.kind_of(Path("markets_dim_seed.excerpt.json")) == "markets_dim_seed.json"
     assert v.kind_of(Path("markets.json")) is None  # markets are JSON Lines
-    report = v.validate_file(Path("/nonexistent/notes.txt"))
-    assert rules(report) == [("unknown-file", "(file)")]
 
 
-def test_missing_file_is_reported(tmp_path):
-    assert rules(v.validate_file(tmp_path / MK)) == [("unreadable", "(file)")]
+def test_a_file_of_no_known_name_is_reported(tmp_path):
+    (tmp_path / "notes.txt").write_text("{}")
+    assert rules(v.validate_file(tmp_path / "notes.txt")) == [("unknown-file", "(file)")]
+
+
+def test_a_missing_path_or_a_directory_says_so(tmp_path):
+    """`runner.py validate /tmp/nonexistent.json` said "no schema for this file name": the
+    name mattered before the file's existence did."""
+    for path in (tmp_path / MK, tmp_path / "nonexistent.json"):
+        report = v.validate_file(path)
+        assert rules(report) == [("not-found", "(file)")] and "no such file" in report.errors[0].message
+    (tmp_path / "folder.json").mkdir()
+    assert rules(v.validate_file(tmp_path / "folder.json")) == [("not-a-file", "(file)")]
 
 
 # --------------------------------------------------------------------------------------

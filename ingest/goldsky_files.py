@@ -56,6 +56,7 @@ from ingest.fill_contract import (
     problems_sql,
     row_problem,
 )
+from pipeline.warehouse import engine_message
 
 __all__ = [
     "LOAD_STAGES",
@@ -260,10 +261,6 @@ def _parse(client: Client, sql: str, local: bool):
     return client.query_arrow(sql) if local else _local_arrow(sql)
 
 
-def _first_line(text: str) -> str:
-    return (text.strip() or "no message").splitlines()[0][:300]
-
-
 def _source_columns(client: Client, path: Path, fmt: str) -> list[str] | None:
     """Column names a self-describing file declares (Parquet), else None; a Parquet file the
     engine cannot describe is rejected as unreadable."""
@@ -274,7 +271,7 @@ def _source_columns(client: Client, path: Path, fmt: str) -> list[str] | None:
             client, f"DESCRIBE file({_sql_str(str(path))}, 'Parquet')", reads_local_files(client)
         )
     except Exception as exc:  # the engine could not read the file's metadata
-        raise FileRejected(path, [f"unreadable as Parquet: {_first_line(str(exc))}"]) from None
+        raise FileRejected(path, [f"unreadable as Parquet: {engine_message(exc)[:500]}"]) from None
     return [str(name) for name in described.column("name").to_pylist()]
 
 
@@ -377,7 +374,7 @@ def _rejection(client: Client, source: FileSource, error: Exception) -> Exceptio
     try:
         found = _file_problems(client, source)
     except Exception as exc:  # the engine could not parse the file at all
-        reason = _first_line(str(exc) or type(exc).__name__)
+        reason = engine_message(exc)[:500] if str(exc) else type(exc).__name__
         return FileRejected(source.path, [f"unreadable as {source.fmt}: {reason}"])
     problems, bad_rows = problem_list(found)
     return FileRejected(source.path, problems, bad_rows) if problems else error

@@ -48,16 +48,8 @@ def render(columns: list[str], rows: list[tuple], fmt: str, out: TextIO) -> None
         out.write(f"({len(rows)} rows)\n")
 
 
-def engine_reason(exc: BaseException) -> str:
-    """The engine's reason for refusing a query, whole and on one line. Its first line alone
-    cut a syntax error mid-sentence: the query is echoed in it, newlines included, before
-    "Expected one of: ...". The client's own suffix to the query and a server's stack trace
-    are left out: neither says anything about the analyst's query."""
-    text = str(exc).split("DB::Exception: ")[-1].split("Stack trace:")[0]
-    return " ".join(text.replace("\n FORMAT Native", "").split())
-
-
 READ_ONLY = {"readonly": 2}  # reads and settings changes; no writes, no DDL
+_GUARD_CLAUSE = f"\n SETTINGS readonly = '{READ_ONLY['readonly']}'"
 READ_ONLY_REFUSAL = "(READONLY)"  # the engine's error name for a query refused as a write
 
 
@@ -76,7 +68,8 @@ def run_query(settings: Settings, query: str, fmt: str, out: TextIO, write: bool
         try:
             result = ch.query(query, settings=guard)
         except DatabaseError as exc:
-            reason = engine_reason(exc)
+            # the embedded client adds the guard to the query's text, which errors echo
+            reason = warehouse.engine_message(str(exc).replace(_GUARD_CLAUSE, ""))
             if guard and READ_ONLY_REFUSAL in reason:
                 print(
                     "query refused: runner.py sql is read-only; to change the warehouse "

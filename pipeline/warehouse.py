@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -50,6 +51,19 @@ class WarehouseBusy(RuntimeError):
 
 class WarehouseUnavailable(RuntimeError):
     """ClickHouse could not be reached or opened."""
+
+
+def engine_message(exc: BaseException | str) -> str:
+    """What the engine said, whole and on one line, for a person. Its first line alone cut
+    messages mid-sentence (a syntax error echoes the query, newlines included, before
+    "Expected one of: ..."; a file it cannot describe says "Error:" and gives the cause on
+    the next line). The error codes, version, the client's FORMAT suffix to the query and a
+    server's stack trace say nothing about the query or the file, and are left out."""
+    text = str(exc).split("Stack trace:")[0].replace("\n FORMAT Native", "")
+    text = re.sub(r"(?:Code: \d+\. )?DB::Exception: ", "", text)
+    text = re.sub(r"Code: \d+\.\s*", "", text)
+    text = re.sub(r" \(version [\d.]+\)", "", text)
+    return " ".join(text.split()) or "no message"
 
 
 def held_by_another_process(path: Path) -> bool:

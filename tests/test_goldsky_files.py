@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -323,6 +324,18 @@ EMPTY_FILES = {
     "garbage.parquet": (lambda p: p.write_bytes(b"PAR1 this is not parquet"), "unreadable as Parquet"),
     "garbage.jsonl.gz": (lambda p: p.write_bytes(b"\x1f\x8b\x08 not gzip at all"), "unreadable"),
 }
+
+
+def test_an_unreadable_parquet_file_is_rejected_with_the_engine_s_reason(ch, tmp_path):
+    """The reason stopped at the engine's first line, "... from a Parquet format file. Error:",
+    before the cause it goes on to give on the next."""
+    bad = tmp_path / "in" / "garbage.parquet"
+    bad.parent.mkdir()
+    bad.write_bytes(b"PAR1 this is not parquet")
+    report = goldsky_files.load_directory(ch, bad.parent)
+    error = report.rejected[0].error
+    assert "unreadable as Parquet: " in error and not error.rstrip().endswith("Error:"), error
+    assert re.search(r"Error: \S", error) and "\n" not in error and "Code: " not in error, error
 
 
 @pytest.mark.parametrize("name", list(EMPTY_FILES))

@@ -16,6 +16,7 @@ from typing import Any
 from ingest import goldsky_files
 from ingest.tables import ensure_tables
 from pipeline import names, warehouse
+from pipeline.logs import counted
 from pipeline.steps import PARTIAL, MissingInput, RunContext, StepResult
 
 
@@ -47,7 +48,7 @@ def step_ingest_dataset(
         raw_rows=total,
     )
     message = (
-        f"{counts['loaded']} files loaded, {counts['skipped']} already loaded, "
+        f"{counted(counts['loaded'], 'file')} loaded, {counts['skipped']} already loaded, "
         f"{counts['rejected']} rejected"
         + (f", {counts['unknown']} not dataset files" if counts["unknown"] else "")
         + (f"; {report.rows_conflicting} re-sent ids with other content" if report.rows_conflicting else "")

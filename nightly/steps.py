@@ -17,6 +17,7 @@ from ingest.tables import ensure_tables
 from pipeline import history, names, warehouse
 from pipeline.config import Settings
 from pipeline.dbt_chdb import run_dbt
+from pipeline.logs import counted
 from pipeline.steps import PARTIAL, MissingInput, RunContext, Step, StepResult
 from watchlist.migrations import step_migrate
 from watchlist.publish import step_watchlist_publish
@@ -178,7 +179,7 @@ def step_load_reference(ctx: RunContext) -> StepResult:
         + optional_rejected
         + rejected
         + [f"{n} is missing from {data_dir}" for n in missing],
-        message=f"{len(fresh)} reference files loaded, {len(loads) - len(fresh)} unchanged"
+        message=f"{counted(len(fresh), 'reference file')} loaded, {len(loads) - len(fresh)} unchanged"
         + (f", {len(rejected)} rejected" if rejected else "")
         + (f", {len(missing)} missing" if missing else ""),
     )

@@ -117,6 +117,11 @@ def _logfmt_value(value: Any) -> str:
     return formatted if formatted else '""'
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """Step messages are read by people: "1 files" reads as a slip, "1 file" does not."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def describe_error(exc: BaseException) -> str:
     """The most specific cause of `exc` in a few words: for a network failure the operating
     system's reason (`connection refused`, `name or service not known`, `timed out`) found

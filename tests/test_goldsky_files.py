@@ -618,6 +618,22 @@ def test_the_step_names_every_file_that_needs_a_look_and_loads_the_rest(tmp_path
         step_ingest_dataset(ctx, directory)
 
 
+def test_the_step_s_message_counts_in_words(tmp_path):
+    """A count of one takes the singular: the message said "1 files loaded"."""
+    from ingest.dataset_step import step_ingest_dataset
+    from pipeline.steps import RunContext
+
+    settings = make_settings(tmp_path)
+    write_jsonl(tmp_path / "in" / "a.jsonl", _fills(0, 3))
+    ctx = RunContext(settings, "t", "test", dt.datetime.now(dt.UTC))
+    result = step_ingest_dataset(ctx, tmp_path / "in", {"source": "dataset"})
+    assert result.message == "1 file loaded, 0 already loaded, 0 rejected"
+    write_jsonl(tmp_path / "in" / "b.jsonl", _fills(10, 3))
+    write_jsonl(tmp_path / "in" / "c.jsonl", _fills(20, 3))
+    result = step_ingest_dataset(ctx, tmp_path / "in", {"source": "dataset"})
+    assert result.message == "2 files loaded, 1 already loaded, 0 rejected"
+
+
 def test_an_empty_file_recorded_as_loaded_by_an_earlier_version_is_rejected_now(ch, tmp_path):
     """Earlier versions recorded empty files as "loaded, 0 rows": such a record must not make
     that content (every zero-byte file has the same hash) a silent skip for ever."""

@@ -368,6 +368,12 @@ def run_step(settings):
     return step_load_reference(RunContext(settings, "test-run", "test", now))
 
 
+def test_step_message_counts_in_words(step_settings):
+    """A count of one takes the singular: the message said "1 reference files loaded"."""
+    write(step_settings.data_dir, rf.MARKETS, GOOD[rf.MARKETS]())
+    assert run_step(step_settings).message.startswith("1 reference file loaded, 0 unchanged")
+
+
 def test_step_loads_the_optional_files_too(step_settings):
     assert set(OPTIONAL_REFERENCE_FILES) == {rf.LOOKUPS, rf.BACKFILL}
     for name in REFERENCE_FILES + OPTIONAL_REFERENCE_FILES:

@@ -163,7 +163,11 @@ def cron_entry(
         f"# cron's clock here: {cron_zone}. {at} {config.timezone} falls on the hours below depending on",
         "# daylight saving; cron starts the run at each, and the runner's --if-local-time guard runs",
         "# only the one that is the scheduled local time (the other exits 0 and says why).",
-        f"# Settings come from {env_file} (CASCADIAN_ENV_FILE), which the runner reads itself.",
+        f"# Settings come from {env_file} (CASCADIAN_ENV_FILE), which the runner reads itself."
+        if Path(env_file).is_file()
+        # said as a fact, it let an operator believe settings were read that never were
+        else f"# {env_file} (CASCADIAN_ENV_FILE) does not exist: the runs use the defaults until it "
+        "does (docs/configuration.md).",
     ]
     command = (
         f"cd {project_dir} && {python} runner.py run --trigger cron --if-local-time {at} "

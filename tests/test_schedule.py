@@ -43,6 +43,17 @@ def test_the_cron_entry_needs_no_cron_tz_and_covers_both_utc_hours():
     assert ENV_FILE in text  # says where the settings come from
 
 
+def test_the_cron_entry_says_when_the_env_file_does_not_exist(tmp_path):
+    """It said "Settings come from <clone>/.env" when no such file existed: the runs would
+    have used the defaults while the operator believed their settings were read."""
+    missing = str(tmp_path / ".env")
+    text = schedule.cron_entry(schedule.ScheduleConfig(), PROJECT, PYTHON, missing)
+    assert "Settings come from" not in text and f"{missing} (CASCADIAN_ENV_FILE) does not exist" in text
+    (tmp_path / ".env").write_text("LOG_LEVEL=INFO\n")
+    text = schedule.cron_entry(schedule.ScheduleConfig(), PROJECT, PYTHON, missing)
+    assert f"Settings come from {missing}" in text
+
+
 def test_cron_hours_follow_the_zone_cron_runs_in():
     config = schedule.ScheduleConfig()
     assert schedule.cron_times(config, "UTC") == {0: [7, 8]}

@@ -633,7 +633,8 @@ def configuration_markdown() -> str:
         f"(`{ENV_FILE_VARIABLE}`, default `<project>/.env`: `NAME=value` lines, the format systemd's",
         "`EnvironmentFile=` also reads); a variable already set in the environment wins. An empty",
         "value means the default. A bad value stops the command at start with the variable's name",
-        "and the reason (exit 2).",
+        "and the reason (exit 2), and so does a line of the env file that is not `NAME=value` (with",
+        "the file and the line number).",
         "",
         "| variable | default | meaning |",
         "|---|---|---|",
@@ -683,15 +684,25 @@ def env_file_path(env: Mapping[str, str] | None = None) -> Path:
 def load_env_file(path: Path | None = None) -> Path | None:
     """Complete the process environment from the env file (variables already set win).
     Returns the file read, or None when there is none. A file named by CASCADIAN_ENV_FILE
-    must exist."""
+    must exist. A line that is not `NAME=value` is an error naming the file and line, as a
+    bad value is: python-dotenv skipped it with a warning that named no file, and the run
+    went on without the setting the line was meant to be (its text is not repeated: it may
+    hold a secret)."""
     from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
 
     path = path or env_file_path()
     if not path.is_file():
         if os.environ.get(ENV_FILE_VARIABLE, "").strip():
             raise ConfigError(f"{ENV_FILE_VARIABLE}={path} does not exist")
         return None
-    for key, value in dotenv_values(path).items():
+    with path.open(encoding="utf-8") as fh:
+        for binding in parse_stream(fh):
+            if binding.error:  # the statement's start line counts the blank lines before it
+                text = binding.original.string
+                line = binding.original.line + text[: len(text) - len(text.lstrip())].count("\n")
+                raise ConfigError(f"{path}, line {line}: not a NAME=value line")
+    for key, value in dotenv_values(path).items():  # python-dotenv's reading (${VAR} included)
         if value is not None:
             os.environ.setdefault(key, value)
     return path

@@ -124,6 +124,21 @@ def test_the_env_file_completes_the_environment_without_overriding_it(tmp_path, 
     assert (s.sample_days, s.sample_seed, s.log_level) == (12, 9, "DEBUG")
 
 
+def test_a_line_of_the_env_file_that_is_not_name_value_is_an_error_naming_the_file(
+    tmp_path, monkeypatch, caplog
+):
+    """python-dotenv skipped it with "could not parse statement starting at line 3", naming no
+    file, and the run went on without the setting the line was meant to be. The line's text
+    is not repeated: it may hold a secret."""
+    env_file = tmp_path / "cascadian.env"
+    env_file.write_text("SAMPLE_DAYS=12\n\n# fine\n\nAPI_TOKEN s3cret-value\n")
+    monkeypatch.setenv("CASCADIAN_ENV_FILE", str(env_file))
+    with pytest.raises(ConfigError) as caught:
+        load_env_file()
+    assert f"{env_file}, line 5:" in str(caught.value) and "NAME=value" in str(caught.value)
+    assert "s3cret" not in str(caught.value) + caplog.text
+
+
 def test_a_named_env_file_that_is_missing_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("CASCADIAN_ENV_FILE", str(tmp_path / "nope.env"))
     with pytest.raises(ConfigError, match=r"CASCADIAN_ENV_FILE=.*does not exist"):

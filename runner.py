@@ -267,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run the nightly job once")
-    p.add_argument("--trigger", default="manual", help="recorded with the run (manual, schedule, ...)")
+    from pipeline.steps import TRIGGERS
+
+    p.add_argument("--trigger", default="manual", choices=TRIGGERS, help="recorded with the run")
     p.add_argument(
         "--if-local-time",
         type=_local_time_arg,

@@ -34,6 +34,10 @@ from pipeline.redact import redact_obj
 log = logging.getLogger(__name__)
 
 SUCCESS, PARTIAL, FAILED, SKIPPED, INTERRUPTED = "success", "partial", "failed", "skipped", "interrupted"
+# What started a run, recorded with it: a person, the cron and systemd entries
+# (pipeline/schedule.py), and the built-in scheduler's nightly and catch-up runs.
+# `runner.py run --trigger` takes these only, so a run's record never carries a typo.
+TRIGGERS = ("manual", "cron", "systemd", "schedule", "catchup")
 # A step in one of these states produced output its dependants can use.
 DID_ITS_WORK = (SUCCESS, PARTIAL)
 

@@ -54,6 +54,19 @@ def test_the_cron_entry_says_when_the_env_file_does_not_exist(tmp_path):
     assert f"Settings come from {missing}" in text
 
 
+def test_run_accepts_only_the_triggers_that_exist(capsys):
+    """`--trigger bogus` was accepted and recorded with the run; the choices are the ones the
+    scheduler, cron and systemd entries and a person use."""
+    with pytest.raises(SystemExit) as caught:
+        runner.build_parser().parse_args(["run", "--trigger", "bogus"])
+    assert caught.value.code == 2 and "invalid choice: 'bogus'" in capsys.readouterr().err
+    made = schedule.cron_entry(schedule.ScheduleConfig(), PROJECT, PYTHON, ENV_FILE)
+    made += schedule.systemd_units(schedule.ScheduleConfig(), PROJECT, PYTHON, ENV_FILE)
+    used = set(re.findall(r"--trigger (\w+)", made)) | {"manual", "schedule", "catchup"}
+    for trigger in used:
+        assert runner.build_parser().parse_args(["run", "--trigger", trigger]).trigger == trigger
+
+
 def test_cron_hours_follow_the_zone_cron_runs_in():
     config = schedule.ScheduleConfig()
     assert schedule.cron_times(config, "UTC") == {0: [7, 8]}

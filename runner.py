@@ -69,9 +69,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from pipeline.history import recent_runs
     from pipeline.steps import not_successful
 
-    runs = recent_runs(load_settings(), limit=args.limit)
+    settings = load_settings()
+    runs = recent_runs(settings, limit=args.limit)
     if args.json:
         print(json.dumps(runs, indent=2, default=str))
+        return 0
+    if not runs:  # a header alone reads like a listing that failed
+        print(f"no runs yet (none recorded under {settings.reports_dir})")
         return 0
     print(
         f"{'run id':<24} {'trigger':<9} {'status':<11} {'started (UTC)':<20} {'seconds':>8}  not successful"

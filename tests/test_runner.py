@@ -100,6 +100,17 @@ def test_a_read_only_clickhouse_user_is_not_sent_readonly():
     assert _read_only_settings(Client("1", 1)) == {}
 
 
+def test_runs_with_no_run_recorded_says_so(tmp_path, monkeypatch, capsys):
+    """It printed the table's header alone, which reads like a listing that failed."""
+    settings = make_settings(tmp_path)
+    _env(monkeypatch, settings)
+    assert runner.main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no runs yet") and str(settings.reports_dir) in out and "run id" not in out
+    assert runner.main(["runs", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
 def test_runs_names_the_steps_that_were_not_successful(tmp_path, monkeypatch, capsys):
     """The "failed steps" column was empty for a partial run: its partial step is what made it
     partial, and a run's steps that did their work in full are not listed."""

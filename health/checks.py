@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline import names
 from pipeline.config import HealthSettings, Settings
@@ -486,7 +487,19 @@ FROM ops.reference_loads GROUP BY file_name
 """
 
 
-def _reference_attempts(env: CheckEnv) -> dict[str, tuple] | str:
+class ReferenceAttempts(NamedTuple):
+    """One file's row of REFERENCE_ATTEMPTS_SQL, in its column order."""
+
+    last_status: str
+    last_sha256: str
+    last_at: dt.datetime
+    last_problems: str | None
+    n_loaded: int
+    loaded_at: dt.datetime | None
+    loaded_last_updated: dt.datetime | None
+
+
+def _reference_attempts(env: CheckEnv) -> dict[str, ReferenceAttempts] | str:
     """The loads' record per file, or why it could not be read: then the files are graded
     by themselves, as before any load (busy and unreachable are the warehouse checks' to tell)."""
     try:
@@ -496,30 +509,31 @@ def _reference_attempts(env: CheckEnv) -> dict[str, tuple] | str:
         rows = env.warehouse.query(REFERENCE_ATTEMPTS_SQL) if present else []
     except HealthError as exc:
         return f"not checked: {exc.outcome.message}"
-    return {row[0]: row[1:] for row in rows}
+    return {row[0]: ReferenceAttempts(*row[1:]) for row in rows}
 
 
-def _rejected_on_disk(path: Path, attempt: tuple | None) -> dict[str, Any] | None:
+def _rejected_on_disk(path: Path, attempt: ReferenceAttempts | None) -> dict[str, Any] | None:
     """How the last load rejected this very file, when it did: the bytes on disk are the
     ones it refused (a file replaced since is new, and graded by itself)."""
-    if attempt is None or attempt[0] != "rejected":
+    if attempt is None or attempt.last_status != "rejected":
         return None
-    import hashlib
-
-    if hashlib.sha256(path.read_bytes()).hexdigest() != attempt[1]:
+    if hashlib.sha256(path.read_bytes()).hexdigest() != attempt.last_sha256:
         return None
-    first = next((line for line in (attempt[3] or "").splitlines() if line.strip()), "")
-    return {"rejected_at": _aware(attempt[2]).isoformat(), "reason": first.removeprefix(f"{path.name}: ")}
+    first = next((line for line in (attempt.last_problems or "").splitlines() if line.strip()), "")
+    return {
+        "rejected_at": _aware(attempt.last_at).isoformat(),
+        "reason": first.removeprefix(f"{path.name}: "),
+    }
 
 
-def _loaded_version(attempt: tuple | None) -> tuple[dt.datetime, str] | None:
+def _loaded_version(attempt: ReferenceAttempts | None) -> tuple[dt.datetime, str] | None:
     """When the version in the warehouse was made: its own `last_updated`, else when it was
     loaded (a file without a header leaves no earlier time on record)."""
-    if attempt is None or not attempt[4]:
+    if attempt is None or not attempt.n_loaded:
         return None
-    if attempt[6] is not None:
-        return _aware(attempt[6]), "last_updated"
-    return _aware(attempt[5]), "loaded_at"
+    if attempt.loaded_last_updated is not None:
+        return _aware(attempt.loaded_last_updated), "last_updated"
+    return _aware(attempt.loaded_at), "loaded_at"
 
 
 def check_reference_freshness(env: CheckEnv) -> Outcome:

@@ -134,7 +134,7 @@ class ApiSettings(_Group):
         64,
         ge=1,
         le=10_000,
-        description="warehouse requests (wallets, health) waiting or running at once; the next is "
+        description="warehouse requests (wallets, leaderboard, health) waiting or running at once; the next is "
         "answered 503 with Retry-After",
     )
     stream_secret: str | None = Field(

@@ -9,10 +9,11 @@
     )
 }}
 
--- The UTC day each condition resolved, recorded the first night the pipeline sees it
--- resolved and never moved: the map's `resolved_at` day when present, else that night's
--- date. Later nights, corrections (YES -> NO) and `dbt build --full-refresh`
--- (full_refresh = false) keep the stored day, so the daily PnL of past days never shifts.
+-- The UTC day each condition's resolution became known, recorded the first night the
+-- pipeline sees it resolved and never moved: the day of the map's `resolved_at` (the
+-- producer's fetch time; the map has no on-chain time) when present, else that night's date.
+-- Later nights, corrections (YES -> NO) and `dbt build --full-refresh` (full_refresh = false)
+-- keep the stored day, so a resolution's PnL never moves to another day (docs/pnl.md).
 -- A plain MergeTree ordered by condition_id: one row per condition, appended once and
 -- looked up by condition; the table is small (one row per resolved condition), so no
 -- partitions.

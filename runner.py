@@ -167,7 +167,7 @@ def cmd_dbt(args: argparse.Namespace) -> int:
     held = warehouse.hold(settings, 0) if needs_engine(args.dbt_args) else contextlib.nullcontext()
     with held:
         outcome = run_dbt(settings, args.dbt_args)
-    return ExitCode.OK if outcome.success else ExitCode.WARNING
+    return ExitCode.OK if outcome.success else ExitCode.FAILED
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -217,7 +217,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return ExitCode.OK
     outcome = build_app_models(settings)
     print(f"dbt_app: {', '.join(f'{k} {v}' for k, v in sorted(outcome.counts().items())) or outcome.error}")
-    return ExitCode.OK if outcome.success else ExitCode.WARNING
+    return ExitCode.OK if outcome.success else ExitCode.FAILED
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

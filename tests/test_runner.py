@@ -160,11 +160,21 @@ def test_dbt_on_a_held_engine_is_busy_unless_it_needs_none(engine_holder, monkey
     assert "marts.dim_markets" in capsys.readouterr().out
 
 
-def test_dbt_pass_through_runs_plain_dbt_arguments(sample_run, monkeypatch):
+def test_dbt_pass_through_runs_plain_dbt_arguments(sample_run, monkeypatch, capsys):
     settings, _, _ = sample_run
     _env(monkeypatch, settings)
     assert runner.main(["dbt", "test", "--select", "dim_markets", "--quiet"]) == 0
-    assert runner.main(["dbt", "compile", "--select", "nonsense+", "--bogus-flag"]) != 0
+    # a dbt command that fails is "failed" (2, README's exit codes), not "worth a look" (1)
+    assert runner.main(["dbt", "compile", "--select", "nonsense+", "--bogus-flag"]) == 2
+    # a model that fails to build (a quote in a var the SQL inlines breaks its syntax)
+    assert (
+        runner.main(["dbt", "run", "--select", "int_market_categories", "--vars", '{uncategorized: "it\'s"}'])
+        == 2
+    )
+    # ... and leaves the table it failed to replace as it was (other tests read this warehouse)
+    capsys.readouterr()
+    assert runner.main(["sql", "select count() from analytics.int_market_categories", "--format", "csv"]) == 0
+    assert int(capsys.readouterr().out.split()[-1]) > 0
 
 
 @pytest.mark.slow

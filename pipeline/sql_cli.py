@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import decimal
 import json
+import re
 import sys
 from typing import Any, TextIO
 
@@ -48,6 +49,9 @@ def render(columns: list[str], rows: list[tuple], fmt: str, out: TextIO) -> None
         out.write(f"({len(rows)} rows)\n")
 
 
+# A query's own trailing FORMAT clause: the client appends its own, so the engine reads two.
+_OWN_FORMAT = re.compile(r"\bformat\s+\w+\s*;?\s*$", re.IGNORECASE)
+
 READ_ONLY = {"readonly": 2}  # reads and settings changes; no writes, no DDL
 _GUARD_CLAUSE = f"\n SETTINGS readonly = '{READ_ONLY['readonly']}'"
 READ_ONLY_REFUSAL = "(READONLY)"  # the engine's error name for a query refused as a write
@@ -70,7 +74,13 @@ def run_query(settings: Settings, query: str, fmt: str, out: TextIO, write: bool
         except DatabaseError as exc:
             # the embedded client adds the guard to the query's text, which errors echo
             reason = warehouse.engine_message(str(exc).replace(_GUARD_CLAUSE, ""))
-            if guard and READ_ONLY_REFUSAL in reason:
+            if _OWN_FORMAT.search(query):
+                print(
+                    "query failed: the query ends with a FORMAT clause of its own; drop it and "
+                    "choose the output with --format table, csv or json",
+                    file=sys.stderr,
+                )
+            elif guard and READ_ONLY_REFUSAL in reason:
                 print(
                     "query refused: runner.py sql is read-only; to change the warehouse "
                     f"deliberately, run it again with --write ({reason})",

@@ -63,6 +63,15 @@ def test_sql_error_is_one_readable_line(sample_run, capsys):
     assert "FORMAT Native" not in err and "readonly" not in err  # the client's suffixes
 
 
+def test_sql_with_its_own_format_clause_says_to_use_the_option(sample_run, capsys):
+    """The client adds its own FORMAT, so a query's FORMAT clause failed with a syntax error
+    about "FORMAT Native", a clause the analyst never wrote."""
+    settings, _, _ = sample_run
+    assert run_query(settings, "select 1 as x format CSV", "table", io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert "--format" in err and "FORMAT clause" in err and "Native" not in err
+
+
 def test_sql_is_read_only_unless_asked_to_write(tmp_path, monkeypatch, capsys):
     """`runner.py sql` is described as querying the warehouse, yet `create database` (or a
     drop of the marts) went through. Reads, settings included, still work; a write needs

@@ -161,7 +161,10 @@ def run_step(step: Step, ctx: RunContext) -> StepResult:
         result.seconds = round(time.monotonic() - started, 3)
         ctx.results[step.name] = result
         failed = result.status == FAILED and bool(result.error)
-        level = logging.ERROR if result.status == FAILED else logging.INFO
+        # a step's warnings go to the log too (run.log holds every line the report does)
+        level = (
+            logging.ERROR if result.status == FAILED else logging.WARNING if result.warnings else logging.INFO
+        )
         log.log(
             level,
             "step %s",
@@ -174,6 +177,7 @@ def run_step(step: Step, ctx: RunContext) -> StepResult:
                     # a failed step: one `error` field, not its message twice
                     "message": None if failed and result.message in result.error else result.message or None,
                     "error": result.error if failed else None,
+                    "warnings": result.warnings or None,
                 }
             },
         )

@@ -264,3 +264,18 @@ def test_an_unreachable_warehouse_in_the_healthcheck_says_so_once(tmp_path):
     for title in ("Raw and mart tables", "Trade freshness"):
         assert "not checked: ClickHouse is unreachable" in rows[title], rows[title]
     assert len(out.splitlines()) <= 15, out
+
+
+def test_every_step_warning_reaches_the_run_log(sample_run):
+    """The runbook says run.log holds every line: a step's warnings (the sample's tokens that
+    map to no known condition) were in summary.json and the report only."""
+    settings, _, run = sample_run
+    folder = history.run_folder(settings, run["run_id"], run["started_at"])
+    records = [json.loads(line) for line in (folder / "run.log").read_text().splitlines()]
+    warned = [s for s in run["steps"] if s.get("warnings")]
+    assert warned, "the sample night has step warnings (tokens no market lists)"
+    for step in warned:
+        line = next(
+            r for r in records if r.get("step") == step["name"] and r["msg"] == f"step {step['status']}"
+        )
+        assert line["level"] == "WARNING" and line["warnings"] == step["warnings"]

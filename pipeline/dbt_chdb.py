@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -144,6 +145,8 @@ def invoke(
     for flag, value in defaults.items():
         if flag not in full_args:
             full_args += [flag, value]
+    if not sys.stdout.isatty() and not {"--use-colors", "--no-use-colors"} & set(full_args):
+        full_args.append("--no-use-colors")  # piped to a file or a log shipper: no ANSI codes
     result = dbtRunner(callbacks=list(callbacks)).invoke(full_args)
     rows = []
     for r in getattr(result.result, "results", None) or []:

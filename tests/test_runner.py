@@ -220,3 +220,12 @@ def test_a_night_with_no_input_is_not_a_success(tmp_path, monkeypatch, capsys):
     _env(monkeypatch, settings)
     assert runner.main(["run"]) == 2
     assert re.search(r"run \S+: failed", capsys.readouterr().out)
+
+
+def test_dbt_output_has_no_colour_codes_when_not_a_terminal(sample_run, monkeypatch, capsys):
+    """Piped into a file or a log shipper, dbt's lines carried ANSI colour codes."""
+    settings, _, _ = sample_run
+    _env(monkeypatch, settings)
+    assert runner.main(["dbt", "test", "--select", "dim_markets"]) == 0
+    out = capsys.readouterr().out
+    assert "dim_markets" in out and "\x1b[" not in out

@@ -1,14 +1,18 @@
 """The dbt project's shape, from one parse: dbt's start-up reuses its parse state between
-runs, and the graph runs one way (staging -> intermediate -> marts)."""
+runs, and the graph runs one way (staging -> intermediate -> marts). On the sample night's
+warehouse: the YAMLs describe every built column, docs/data-contract.md lists every mart's."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 
 from nightly.steps import dbt_build_args
+from pipeline import names, warehouse
+from pipeline.config import PROJECT_ROOT
 from pipeline.dbt_chdb import dbt_environment, run_dbt
 from tests.support.settings import make_settings
 
@@ -124,3 +128,55 @@ def test_the_unit_tests_pass_on_a_built_warehouse(sample_run):
     assert outcome.success, outcome.failures or outcome.error
     assert {r["name"] for r in outcome.results} == expected
     assert len(expected) >= 15
+
+
+def _built_columns(settings) -> dict[str, list[str]]:
+    """Every table and view of the analytics database with its columns, in order."""
+    with warehouse.connect(settings) as ch:
+        rows = ch.query(
+            "SELECT table, name FROM system.columns WHERE database = {db:String} ORDER BY table, position",
+            parameters={"db": names.ANALYTICS},
+        ).result_rows
+    built: dict[str, list[str]] = {}
+    for table, column in rows:
+        built.setdefault(table, []).append(column)
+    return built
+
+
+def test_every_built_column_is_described(sample_run):
+    """The YAMLs describe every column each model builds, and no column it does not build."""
+    settings, _, _ = sample_run
+    manifest = json.loads((settings.home / "dbt" / "target" / "manifest.json").read_text())
+    described = {
+        n["name"]: {c["name"]: c["description"].strip() for c in n["columns"].values()}
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model"
+    }
+    built = _built_columns(settings)
+
+    assert set(described) <= set(built)
+    undescribed = sorted((t, c) for t in described for c in built[t] if not described[t].get(c))
+    not_built = sorted((t, c) for t in described for c in described[t] if c not in built[t])
+    assert undescribed == []
+    assert not_built == []
+
+
+def test_the_data_contract_lists_every_mart_column(sample_run):
+    """docs/data-contract.md's mart table lists each mart's columns, all of them, in order
+    (`x(_usd)` stands for `x` and `x_usd`; a parenthesis after a name annotates it)."""
+    settings, _, _ = sample_run
+    doc = (PROJECT_ROOT / "docs" / "data-contract.md").read_text()
+    table = doc[doc.index("| model | grain |") :].split("\n\n")[0].splitlines()[2:]
+    listed = {}
+    for row in table:
+        model, _grain, cell = (c.strip() for c in row.strip("|").split(" | "))
+        cell = re.sub(r"\s\([^)]*\)", "", cell.replace("(_usd)", "+usd"))
+        listed[model.strip("`")] = [
+            column
+            for name, usd in re.findall(r"`(\w+)(\+usd)?`", cell)
+            for column in ([name, f"{name}_usd"] if usd else [name])
+        ]
+    built = _built_columns(settings)
+
+    assert set(listed) == set(names.MARTS)
+    assert {m: built[m] for m in listed} == listed

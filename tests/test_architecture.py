@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -147,3 +148,10 @@ def test_resolved_outcomes_are_the_same_in_python_and_in_dbt():
 
     in_dbt = {k: tuple(v) for k, v in _dbt_vars("dbt_project")["resolution_payouts"].items()}
     assert in_dbt == dict(RESOLUTION_PAYOUTS)
+
+
+def test_the_canonical_categories_are_the_bundled_definitions_buckets():
+    """The marts' category tests accept the var canonical_categories (and uncategorized):
+    the buckets of data/category_definitions.json, in its order."""
+    doc = json.loads((PROJECT_ROOT / "data" / names.CATEGORY_DEFINITIONS).read_text())
+    assert _dbt_vars("dbt_project")["canonical_categories"] == [c["name"] for c in doc["categories"]]
